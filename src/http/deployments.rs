@@ -1,0 +1,281 @@
+//! `/deployments`: what CI/CD pipelines call.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{AppError, ErrorBody, Result};
+use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
+use super::{page, time_param, AppState};
+use crate::domain::deployment::{MarkDeployed, NewDeployment};
+use crate::domain::{optional_id, require_id, Deployment, DeploymentStatus};
+use crate::store::DeploymentFilter;
+use crate::time::Timestamp;
+
+/// A deployment as the API returns it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentView {
+    pub id: String,
+    pub project_id: String,
+    pub team_id: Option<String>,
+    pub environment: String,
+    pub username: Option<String>,
+    pub status: DeploymentStatus,
+    #[schema(format = DateTime)]
+    pub first_commit_at: String,
+    #[schema(format = DateTime)]
+    pub deploy_start_at: String,
+    #[schema(format = DateTime)]
+    pub deployed_at: Option<String>,
+    /// deployed_at − first_commit_at, null until deployed.
+    pub lead_time_seconds: Option<f64>,
+    /// deployed_at − deploy_start_at, null until deployed.
+    pub duration_seconds: Option<f64>,
+}
+
+impl From<Deployment> for DeploymentView {
+    fn from(d: Deployment) -> Self {
+        Self {
+            lead_time_seconds: d.lead_time_seconds(),
+            duration_seconds: d.duration_seconds(),
+            id: d.id,
+            project_id: d.project_id,
+            team_id: d.team_id,
+            environment: d.environment,
+            username: d.username,
+            status: d.status,
+            first_commit_at: d.first_commit_at.to_rfc3339(),
+            deploy_start_at: d.deploy_start_at.to_rfc3339(),
+            deployed_at: d.deployed_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// Body of `POST /deployments`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateDeployment {
+    /// Unique per deployment, e.g. the pipeline run id. 1 to 200 characters.
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(required, min_length = 1, max_length = 200)]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(required, min_length = 1, max_length = 200)]
+    pub project_id: Option<String>,
+    /// Time of the oldest commit in this deployment.
+    #[schema(required)]
+    pub first_commit_at: Option<Timestamp>,
+    /// Default: now (or deployed_at, when that is given and earlier).
+    pub deploy_start_at: Option<Timestamp>,
+    /// The person who triggered it; also accepted as `user`.
+    #[serde(alias = "user")]
+    #[schema(max_length = 200)]
+    pub username: Option<String>,
+    /// Default: the service's DEPLOYMENT_ENVIRONMENT.
+    #[schema(min_length = 1, max_length = 200)]
+    pub environment: Option<String>,
+    /// When given, the deployment is recorded as started and deployed in this one call.
+    pub deployed_at: Option<Timestamp>,
+}
+
+/// Body of `POST /deployments/{id}/deployed`; every field optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct MarkDeployedBody {
+    /// Default: now.
+    pub deployed_at: Option<Timestamp>,
+    /// Create the deployment when it does not exist (then project_id and first_commit_at are required).
+    #[serde(default)]
+    pub create_if_not_exists: bool,
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(min_length = 1, max_length = 200)]
+    pub project_id: Option<String>,
+    pub first_commit_at: Option<Timestamp>,
+    /// Default: deployed_at.
+    pub deploy_start_at: Option<Timestamp>,
+    #[serde(alias = "user")]
+    #[schema(max_length = 200)]
+    pub username: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub environment: Option<String>,
+}
+
+/// Body of the `/failed`, `/restored` and `/finished` routes.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DateBody {
+    /// Default: now.
+    pub date: Option<Timestamp>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListDeployments {
+    /// Repeatable or comma-separated.
+    #[serde(default)]
+    pub project_id: Vec<String>,
+    #[serde(default)]
+    pub team_id: Vec<String>,
+    #[serde(default)]
+    pub environment: Vec<String>,
+    /// started, deployed or failed; repeatable or comma-separated.
+    #[serde(default)]
+    pub status: Vec<String>,
+    /// On deploy_start_at, inclusive. RFC 3339 or Unix seconds.
+    pub from: Option<String>,
+    /// On deploy_start_at, exclusive.
+    pub to: Option<String>,
+    /// 1 to 1000, default 50.
+    pub limit: Option<String>,
+    /// Default 0.
+    pub offset: Option<String>,
+}
+
+fn username(value: Option<String>) -> Result<Option<String>> {
+    match value.filter(|u| !u.trim().is_empty()) {
+        Some(u) if u.chars().count() > crate::domain::MAX_ID_CHARS => {
+            Err(AppError::bad_field("username", "username is longer than 200 characters"))
+        }
+        other => Ok(other),
+    }
+}
+
+#[utoipa::path(post, path = "/deployments", tag = "deployments", request_body = CreateDeployment,
+    responses(
+        (status = 201, description = "Created", body = DeploymentView),
+        (status = 200, description = "The same deployment was posted before (a retry)", body = DeploymentView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 409, description = "The id exists with different fields", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    LenientJson(body): LenientJson<CreateDeployment>,
+) -> Result<(StatusCode, Json<DeploymentView>)> {
+    let id = require_id("id", body.id)?;
+    let project_id = require_id("project_id", body.project_id)?;
+    let first_commit_at = body
+        .first_commit_at
+        .ok_or_else(|| AppError::bad_field("first_commit_at", "first_commit_at is required"))?;
+    let username = username(body.username)?;
+    let cmd = NewDeployment {
+        team_id: state.teams.resolve(&project_id, username.as_deref()),
+        id,
+        project_id,
+        first_commit_at,
+        deploy_start_at: body.deploy_start_at,
+        username,
+        environment: optional_id("environment", body.environment)?,
+        deployed_at: body.deployed_at,
+    };
+    let t = state.store.start_deployment(cmd, state.context()).await?;
+    Ok(state.applied(t, DeploymentView::from))
+}
+
+#[utoipa::path(post, path = "/deployments/{id}/deployed", tag = "deployments", request_body = MarkDeployedBody,
+    params(("id" = String, Path, description = "Deployment id")),
+    responses(
+        (status = 200, description = "Deployed (or already deployed at that time)", body = DeploymentView),
+        (status = 201, description = "Created and deployed (create_if_not_exists)", body = DeploymentView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 409, description = "Failed, or deployed at another time", body = ErrorBody),
+    ))]
+pub async fn deployed(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    LenientJson(body): LenientJson<MarkDeployedBody>,
+) -> Result<(StatusCode, Json<DeploymentView>)> {
+    let project_id = optional_id("project_id", body.project_id)?;
+    let username = username(body.username)?;
+    let team_id = project_id.as_deref().and_then(|p| state.teams.resolve(p, username.as_deref()));
+    let cmd = MarkDeployed {
+        deployed_at: body.deployed_at,
+        create_if_not_exists: body.create_if_not_exists,
+        project_id,
+        first_commit_at: body.first_commit_at,
+        deploy_start_at: body.deploy_start_at,
+        username,
+        environment: optional_id("environment", body.environment)?,
+        team_id,
+    };
+    if cmd.create_if_not_exists {
+        require_id("id", Some(id.clone()))?;
+    }
+    let t = state.store.mark_deployed(id, cmd, state.context()).await?;
+    Ok(state.applied(t, DeploymentView::from))
+}
+
+#[utoipa::path(post, path = "/deployments/{id}/failed", tag = "deployments", request_body = DateBody,
+    params(("id" = String, Path, description = "Deployment id")),
+    responses(
+        (status = 200, description = "Failed (or already failed)", body = DeploymentView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 409, description = "Already deployed", body = ErrorBody),
+    ))]
+pub async fn failed(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    LenientJson(body): LenientJson<DateBody>,
+) -> Result<Json<DeploymentView>> {
+    let t = state.store.mark_failed(id, body.date, state.context()).await?;
+    Ok(state.applied(t, DeploymentView::from).1)
+}
+
+#[utoipa::path(get, path = "/deployments", tag = "deployments", params(ListDeployments),
+    responses(
+        (status = 200, description = "Ordered by deploy_start_at, then id", body = Vec<DeploymentView>),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+    ))]
+pub async fn list_all(
+    State(state): State<AppState>,
+    Query(q): Query<ListDeployments>,
+) -> Result<Json<Vec<DeploymentView>>> {
+    let statuses = list(&q.status)
+        .iter()
+        .map(|s| {
+            DeploymentStatus::parse(s).ok_or_else(|| {
+                AppError::bad_field("status", format!("`{s}` is not a status: use started, deployed or failed"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let (limit, offset) = page(q.limit.as_deref(), q.offset.as_deref())?;
+    let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
+    super::check_range(from, to)?;
+    let filter = DeploymentFilter {
+        project_ids: list(&q.project_id),
+        team_ids: list(&q.team_id),
+        environments: list(&q.environment),
+        statuses,
+        from,
+        to,
+        limit,
+        offset,
+    };
+    let rows = state.store.deployments(filter).await?;
+    Ok(Json(rows.into_iter().map(DeploymentView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses(
+        (status = 200, description = "The deployment", body = DeploymentView),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+    ))]
+pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<DeploymentView>> {
+    match state.store.deployment(id.clone()).await? {
+        Some(d) => Ok(Json(d.into())),
+        None => Err(AppError::NotFound(format!("deployment `{id}` not found"))),
+    }
+}
+
+#[utoipa::path(delete, path = "/deployments/{id}", tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such deployment", body = ErrorBody),
+        (status = 409, description = "Incidents point to it", body = ErrorBody),
+    ))]
+pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
+    state.store.delete_deployment(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,114 @@
+//! The one error type of the HTTP layer and its JSON shape.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::domain::Rejection;
+use crate::store::StoreError;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// `{"error": "...", "code": "...", "field": "..."}`, the body of every error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A sentence a person can act on.
+    pub error: String,
+    /// One of bad_request, unauthorized, forbidden, not_found, conflict,
+    /// method_not_allowed, payload_too_large, unavailable, internal.
+    pub code: &'static str,
+    /// The request field or parameter at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest { message: String, field: Option<String> },
+    #[error("{message}")]
+    Unauthorized { message: String, challenge: Option<&'static str> },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unavailable(String),
+    /// The cause is logged; the client only learns that something failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest { message: message.into(), field: Some(field.into()) }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let error = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                "internal error; the cause is in the server log".to_string()
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage unavailable");
+                "storage is unavailable (read-only or full disk?); nothing was written, retry later"
+                    .to_string()
+            }
+            other => other.to_string(),
+        };
+        let field = match &self {
+            Self::BadRequest { field, .. } => field.clone(),
+            _ => None,
+        };
+        let mut response = (status, Json(ErrorBody { error, code, field })).into_response();
+        if let Self::Unauthorized { challenge: Some(challenge), .. } = self {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Invalid { field, message } => Self::BadRequest { message, field: Some(field) },
+            Rejection::Conflict(m) => Self::Conflict(m),
+            Rejection::NotFound(m) => Self::NotFound(m),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(r) => r.into(),
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Internal(m) => Self::Internal(m),
+        }
+    }
+}

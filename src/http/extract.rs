@@ -1,0 +1,111 @@
+//! Extractors that answer bad input in the service's error shape.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use super::error::AppError;
+
+/// A JSON body read whatever its Content-Type says (curl `-d` sends a form
+/// type), with an empty body taken as `{}`. Errors name the field at fault.
+pub struct LenientJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest { message: format!("cannot read the request body: {rejection}"), field: None }
+            }
+        })?;
+        parse_json(&bytes).map(LenientJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let text = bytes.trim_ascii();
+    let text: &[u8] = if text.is_empty() { b"{}" } else { text };
+    if text.first() != Some(&b'{') {
+        return Err(AppError::BadRequest {
+            message: "the request body must be a JSON object, like {\"project_id\": \"api\"}".into(),
+            field: None,
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() || path == "." {
+            AppError::BadRequest { message: format!("malformed JSON: {inner}"), field: None }
+        } else {
+            // serde_json appends the position; the field name says more to a person.
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            AppError::bad_field(path.clone(), format!("{path}: {message}"))
+        }
+    })?;
+    de.end().map_err(|e| AppError::BadRequest { message: format!("malformed JSON: {e}"), field: None })?;
+    Ok(value)
+}
+
+/// The `{id}` of a route, decoded, with a JSON error when it is not valid UTF-8.
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::bad_field("id", format!("invalid id in the path: {e}")))?;
+        Ok(Self(id))
+    }
+}
+
+/// Query parameters, where list parameters may repeat (`?project_id=a&project_id=b`).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(Query)
+            .map_err(|e| AppError::BadRequest { message: format!("invalid query string: {e}"), field: None })
+    }
+}
+
+/// Ids may arrive as JSON numbers (`"id": $GITHUB_RUN_ID` without quotes):
+/// they are taken as their decimal text.
+pub fn string_or_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "expected a string")]
+    enum Lenient {
+        Text(String),
+        Int(u64),
+        Signed(i64),
+    }
+    Ok(Option::<Lenient>::deserialize(de)?.map(|v| match v {
+        Lenient::Text(s) => s,
+        Lenient::Int(n) => n.to_string(),
+        Lenient::Signed(n) => n.to_string(),
+    }))
+}
+
+/// Splits `a,b` and repeated parameters into one list, dropping blanks.
+pub fn list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}

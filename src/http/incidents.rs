@@ -1,0 +1,238 @@
+//! `/incidents`: what incident tools call through webhooks.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::deployments::DateBody;
+use super::error::{AppError, ErrorBody, Result};
+use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
+use super::{page, time_param, AppState};
+use crate::domain::incident::NewIncident;
+use crate::domain::{optional_id, require_id, Incident, IncidentStatus, MAX_TITLE_CHARS};
+use crate::store::{IncidentFilter, IncidentState};
+use crate::time::Timestamp;
+
+/// An incident as the API returns it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentView {
+    pub id: String,
+    pub project_id: String,
+    pub team_id: Option<String>,
+    pub environment: String,
+    pub deployment_id: Option<String>,
+    pub title: Option<String>,
+    pub status: IncidentStatus,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(format = DateTime)]
+    pub restored_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// restored_at − started_at, null until restored.
+    pub time_to_restore_seconds: Option<f64>,
+    /// started_at − the deployment's deployed_at; null without a deployed deployment.
+    pub time_to_detect_seconds: Option<f64>,
+}
+
+impl From<Incident> for IncidentView {
+    fn from(i: Incident) -> Self {
+        Self {
+            status: i.status(),
+            time_to_restore_seconds: i.time_to_restore_seconds(),
+            time_to_detect_seconds: i.time_to_detect_seconds(),
+            id: i.id,
+            project_id: i.project_id,
+            team_id: i.team_id,
+            environment: i.environment,
+            deployment_id: i.deployment_id,
+            title: i.title,
+            started_at: i.started_at.to_rfc3339(),
+            restored_at: i.restored_at.map(Timestamp::to_rfc3339),
+            finished_at: i.finished_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// Body of `POST /incidents`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateIncident {
+    /// Default: `incident_<project_id>_<n>`, never an existing id.
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(min_length = 1, max_length = 200)]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(required, min_length = 1, max_length = 200)]
+    pub project_id: Option<String>,
+    /// The deployment that caused it: it then counts as a failed change.
+    #[serde(default, deserialize_with = "string_or_number")]
+    #[schema(min_length = 1, max_length = 200)]
+    pub deployment_id: Option<String>,
+    #[schema(max_length = 2000)]
+    pub title: Option<String>,
+    /// Default: the deployment's environment, else DEPLOYMENT_ENVIRONMENT.
+    #[schema(min_length = 1, max_length = 200)]
+    pub environment: Option<String>,
+    /// Default: now.
+    pub started_at: Option<Timestamp>,
+    pub restored_at: Option<Timestamp>,
+    /// Finished implies restored: restored_at defaults to finished_at.
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListIncidents {
+    /// `in-progress` (not restored) or `unfinished` (not finished).
+    pub filter: Option<String>,
+    /// Synonym of `filter`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Repeatable or comma-separated.
+    #[serde(default)]
+    pub project_id: Vec<String>,
+    #[serde(default)]
+    pub team_id: Vec<String>,
+    #[serde(default)]
+    pub environment: Vec<String>,
+    /// On started_at, inclusive. RFC 3339 or Unix seconds.
+    pub from: Option<String>,
+    /// On started_at, exclusive.
+    pub to: Option<String>,
+    /// 1 to 1000, default 50.
+    pub limit: Option<String>,
+    /// Default 0.
+    pub offset: Option<String>,
+}
+
+#[utoipa::path(post, path = "/incidents", tag = "incidents", request_body = CreateIncident,
+    responses(
+        (status = 201, description = "Created", body = IncidentView),
+        (status = 200, description = "The same incident was posted before (a retry)", body = IncidentView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 409, description = "The id exists with different fields", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    LenientJson(body): LenientJson<CreateIncident>,
+) -> Result<(StatusCode, Json<IncidentView>)> {
+    let project_id = require_id("project_id", body.project_id)?;
+    let title = body.title.filter(|t| !t.trim().is_empty());
+    if title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS) {
+        return Err(AppError::bad_field("title", format!("title is longer than {MAX_TITLE_CHARS} characters")));
+    }
+    let cmd = NewIncident {
+        id: optional_id("id", body.id)?,
+        project_team_id: state.teams.resolve(&project_id, None),
+        project_id,
+        deployment_id: optional_id("deployment_id", body.deployment_id)?,
+        title,
+        environment: optional_id("environment", body.environment)?,
+        started_at: body.started_at,
+        restored_at: body.restored_at,
+        finished_at: body.finished_at,
+    };
+    let t = state.store.open_incident(cmd, state.context()).await?;
+    Ok(state.applied(t, IncidentView::from))
+}
+
+#[utoipa::path(get, path = "/incidents", tag = "incidents", params(ListIncidents),
+    responses(
+        (status = 200, description = "Ordered by started_at, then id", body = Vec<IncidentView>),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+    ))]
+pub async fn list_all(
+    State(state): State<AppState>,
+    Query(q): Query<ListIncidents>,
+) -> Result<Json<Vec<IncidentView>>> {
+    let (field, value) = match (&q.filter, &q.kind) {
+        (Some(f), _) => ("filter", Some(f)),
+        (None, Some(k)) => ("type", Some(k)),
+        (None, None) => ("filter", None),
+    };
+    let state_filter = match value.map(|v| v.trim()) {
+        None | Some("") => None,
+        Some("in-progress") => Some(IncidentState::InProgress),
+        Some("unfinished") => Some(IncidentState::Unfinished),
+        Some(other) => {
+            return Err(AppError::bad_field(
+                field,
+                format!("`{other}` is not a {field}: use in-progress or unfinished"),
+            ))
+        }
+    };
+    let (limit, offset) = page(q.limit.as_deref(), q.offset.as_deref())?;
+    let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
+    super::check_range(from, to)?;
+    let filter = IncidentFilter {
+        state: state_filter,
+        project_ids: list(&q.project_id),
+        team_ids: list(&q.team_id),
+        environments: list(&q.environment),
+        from,
+        to,
+        limit,
+        offset,
+    };
+    let rows = state.store.incidents(filter).await?;
+    Ok(Json(rows.into_iter().map(IncidentView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentView),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<IncidentView>> {
+    match state.store.incident(id.clone()).await? {
+        Some(i) => Ok(Json(i.into())),
+        None => Err(AppError::NotFound(format!("incident `{id}` not found"))),
+    }
+}
+
+#[utoipa::path(delete, path = "/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
+    state.store.delete_incident(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/incidents/{id}/restored", tag = "incidents", request_body = DateBody,
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Restored (or already restored at that time)", body = IncidentView),
+        (status = 400, description = "Date before the start", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Already restored at another time", body = ErrorBody),
+    ))]
+pub async fn restored(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    LenientJson(body): LenientJson<DateBody>,
+) -> Result<Json<IncidentView>> {
+    let t = state.store.restore_incident(id, body.date, state.context()).await?;
+    Ok(state.applied(t, IncidentView::from).1)
+}
+
+#[utoipa::path(post, path = "/incidents/{id}/finished", tag = "incidents", request_body = DateBody,
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "Finished (and restored, if it was not)", body = IncidentView),
+        (status = 400, description = "Date before the start or the restore", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn finished(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    LenientJson(body): LenientJson<DateBody>,
+) -> Result<Json<IncidentView>> {
+    let t = state.store.finish_incident(id, body.date, state.context()).await?;
+    Ok(state.applied(t, IncidentView::from).1)
+}

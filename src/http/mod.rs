@@ -1,0 +1,141 @@
+//! The HTTP API: router, shared state, auth, errors and one module per resource.
+
+pub mod auth;
+pub mod deployments;
+pub mod error;
+pub mod extract;
+pub mod incidents;
+pub mod openapi;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use self::auth::Auth;
+use self::error::{AppError, Result};
+use crate::domain::{Context, Transition, Write};
+use crate::events::EventSink;
+use crate::store::Store;
+use crate::teams::Teams;
+use crate::time::Timestamp;
+
+/// Largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default and largest page of the list endpoints.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub teams: Teams,
+    pub auth: Arc<Auth>,
+    /// The environment of events that do not name one (DEPLOYMENT_ENVIRONMENT).
+    pub default_environment: Arc<str>,
+    pub events: Arc<dyn EventSink>,
+}
+
+impl AppState {
+    pub fn context(&self) -> Context {
+        Context { now: Timestamp::now(), default_environment: self.default_environment.to_string() }
+    }
+
+    /// Reports a committed transition's events and picks its status code:
+    /// 201 when something was created, 200 otherwise.
+    fn applied<T, V>(&self, t: Transition<T>, view: impl FnOnce(T) -> V) -> (StatusCode, Json<V>) {
+        self.events.record(&t.events);
+        let status = if t.write == Write::Insert { StatusCode::CREATED } else { StatusCode::OK };
+        (status, Json(view(t.value)))
+    }
+}
+
+/// The whole API, served both at the root and under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/deployments", post(deployments::create).get(deployments::list_all))
+        .route("/deployments/{id}", get(deployments::get_one).delete(deployments::delete))
+        .route("/deployments/{id}/deployed", post(deployments::deployed))
+        .route("/deployments/{id}/failed", post(deployments::failed))
+        .route("/incidents", post(incidents::create).get(incidents::list_all))
+        .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete))
+        .route("/incidents/{id}/restored", post(incidents::restored))
+        .route("/incidents/{id}/finished", post(incidents::finished))
+        .route("/version", get(service::version))
+        .route("/config", get(service::config))
+        .route("/openapi.json", get(service::openapi))
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::require));
+    let probes = Router::new().route("/health", get(service::health)).route("/ready", get(service::ready));
+    let api = probes.merge(protected);
+
+    Router::new()
+        .merge(api.clone())
+        .nest("/api/v1", api)
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One line per request: method, route template (never the raw URI, which
+/// holds ids), status and latency. Headers are never logged: they hold credentials.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// `limit` (1 to 1000, default 50) and `offset` (default 0).
+fn page(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64)> {
+    let limit = match limit.map(str::trim).filter(|l| !l.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| AppError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
+    };
+    let offset = match offset.map(str::trim).filter(|o| !o.is_empty()) {
+        None => 0,
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|o| *o <= i64::MAX as u64)
+            .ok_or_else(|| AppError::bad_field("offset", "offset must be a whole number, 0 or more"))?,
+    };
+    Ok((limit, offset))
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => Timestamp::parse(text).map(Some).map_err(|e| AppError::bad_field(name, format!("{name}: {e}"))),
+    }
+}
+
+fn check_range(from: Option<Timestamp>, to: Option<Timestamp>) -> Result<()> {
+    match (from, to) {
+        (Some(f), Some(t)) if f >= t => Err(AppError::bad_field("from", "from must be before to")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,71 @@
+//! Probes, version, the loaded config and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use super::error::{AppError, ErrorBody, Result};
+use super::AppState;
+use crate::teams::TeamConfig;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Version {
+    pub version: &'static str,
+}
+
+/// Liveness: the process serves HTTP. No auth.
+#[utoipa::path(get, path = "/health", tag = "service", security(()),
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { ok: true })
+}
+
+/// Readiness: the database answers. No auth.
+#[utoipa::path(get, path = "/ready", tag = "service", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    ))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Health>> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("database not ready: {e}")))?;
+    Ok(Json(Health { ok: true }))
+}
+
+#[utoipa::path(get, path = "/version", tag = "service",
+    responses((status = 200, description = "The running version", body = Version)))]
+pub async fn version() -> Json<Version> {
+    Json(Version { version: env!("CARGO_PKG_VERSION") })
+}
+
+/// The team config in force (after the last SIGHUP reload).
+#[utoipa::path(get, path = "/config", tag = "service",
+    responses((status = 200, description = "The loaded team config", body = TeamConfig)))]
+pub async fn config(State(state): State<AppState>) -> Json<TeamConfig> {
+    Json((*state.teams.get()).clone())
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn openapi() -> Json<Value> {
+    Json(serde_json::to_value(super::openapi::ApiDoc::openapi()).unwrap_or_else(|e| json!({ "error": e.to_string() })))
+}
+
+pub async fn not_found() -> AppError {
+    AppError::NotFound("no such route; see /openapi.json for the API".into())
+}
+
+pub async fn method_not_allowed() -> (StatusCode, AppError) {
+    (StatusCode::METHOD_NOT_ALLOWED, AppError::MethodNotAllowed)
+}

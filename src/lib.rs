@@ -1,0 +1,24 @@
+//! em-metrics: DORA metrics from deployments and incidents.
+//!
+//! A short tour, in the order a request travels:
+//! - [`http`]: the router, auth, the error shape, and one module per resource.
+//!   Handlers parse input into domain commands and nothing else.
+//! - [`domain`]: the rules. Each state change is decided here, as a pure
+//!   function, and comes out as a `Transition` with its `DomainEvent`s.
+//! - [`store`]: SQLite. Runs each decision in one transaction.
+//! - [`events`]: where committed events go (the metrics, later).
+//! - [`teams`]: the team config and how a project and user map to a team.
+//! - [`config`]: settings from the environment and flags, checked at start.
+//! - [`time`]: the two accepted time forms and how times are stored.
+
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod teams;
+pub mod time;
+
+pub use http::{router as app, AppState};
+pub use server::run;

@@ -1,0 +1,199 @@
+//! Deployment queries and the transactions that apply deployment state changes.
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+
+use super::{Store, StoreResult};
+use crate::domain::deployment::{self, MarkDeployed, NewDeployment};
+use crate::domain::{Context, Deployment, DeploymentStatus, Rejection, Transition, Write};
+use crate::time::Timestamp;
+
+const COLUMNS: &str = "id, project_id, team_id, environment, username, status, \
+                       first_commit_at, deploy_start_at, deployed_at, failed_at";
+
+/// `GET /deployments` filters; empty lists mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentFilter {
+    pub project_ids: Vec<String>,
+    pub team_ids: Vec<String>,
+    pub environments: Vec<String>,
+    pub statuses: Vec<DeploymentStatus>,
+    /// On deploy_start_at, inclusive.
+    pub from: Option<Timestamp>,
+    /// On deploy_start_at, exclusive.
+    pub to: Option<Timestamp>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Store {
+    pub async fn start_deployment(
+        &self,
+        cmd: NewDeployment,
+        ctx: Context,
+    ) -> StoreResult<Transition<Deployment>> {
+        self.write(move |tx| {
+            let existing = find(tx, &cmd.id)?;
+            let t = deployment::start(existing, cmd, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn mark_deployed(
+        &self,
+        id: String,
+        cmd: MarkDeployed,
+        ctx: Context,
+    ) -> StoreResult<Transition<Deployment>> {
+        self.write(move |tx| {
+            let existing = find(tx, &id)?;
+            let t = deployment::mark_deployed(&id, existing, cmd, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn mark_failed(
+        &self,
+        id: String,
+        date: Option<Timestamp>,
+        ctx: Context,
+    ) -> StoreResult<Transition<Deployment>> {
+        self.write(move |tx| {
+            let existing = find(tx, &id)?;
+            let t = deployment::mark_failed(&id, existing, date, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn deployment(&self, id: String) -> StoreResult<Option<Deployment>> {
+        self.read(move |conn| find(conn, &id)).await
+    }
+
+    pub async fn deployments(&self, filter: DeploymentFilter) -> StoreResult<Vec<Deployment>> {
+        self.read(move |conn| list(conn, &filter)).await
+    }
+
+    /// Deletes a deployment no incident points to.
+    pub async fn delete_deployment(&self, id: String) -> StoreResult<()> {
+        self.write(move |tx| {
+            let linked: i64 = tx.query_row(
+                "SELECT count(*) FROM incidents WHERE deployment_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )?;
+            if linked > 0 {
+                return Err(Rejection::Conflict(format!(
+                    "deployment `{id}` has {linked} incident(s) pointing to it; delete them first"
+                ))
+                .into());
+            }
+            if tx.execute("DELETE FROM deployments WHERE id = ?1", [&id])? == 0 {
+                return Err(Rejection::NotFound(format!("deployment `{id}` not found")).into());
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+pub(super) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Deployment>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?)
+}
+
+fn save(conn: &Connection, t: &Transition<Deployment>, now: Timestamp) -> StoreResult<()> {
+    let d = &t.value;
+    match t.write {
+        Write::Keep => {}
+        Write::Insert => {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO deployments (id, project_id, team_id, environment, username, status, \
+                 first_commit_at, deploy_start_at, deployed_at, failed_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            )?;
+            stmt.execute(params![
+                d.id,
+                d.project_id,
+                d.team_id,
+                d.environment,
+                d.username,
+                d.status.as_str(),
+                d.first_commit_at.millis(),
+                d.deploy_start_at.millis(),
+                d.deployed_at.map(Timestamp::millis),
+                d.failed_at.map(Timestamp::millis),
+                now.millis(),
+            ])?;
+        }
+        Write::Update => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE deployments SET status = ?2, deployed_at = ?3, failed_at = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
+            )?;
+            stmt.execute(params![
+                d.id,
+                d.status.as_str(),
+                d.deployed_at.map(Timestamp::millis),
+                d.failed_at.map(Timestamp::millis),
+                now.millis(),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM deployments WHERE 1 = 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    any_of(&mut sql, &mut args, "project_id", &f.project_ids);
+    any_of(&mut sql, &mut args, "team_id", &f.team_ids);
+    any_of(&mut sql, &mut args, "environment", &f.environments);
+    let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    any_of(&mut sql, &mut args, "status", &statuses);
+    if let Some(from) = f.from {
+        sql.push_str(" AND deploy_start_at >= ?");
+        args.push(Box::new(from.millis()));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND deploy_start_at < ?");
+        args.push(Box::new(to.millis()));
+    }
+    sql.push_str(" ORDER BY deploy_start_at, id LIMIT ? OFFSET ?");
+    args.push(Box::new(f.limit));
+    args.push(Box::new(i64::try_from(f.offset).unwrap_or(i64::MAX)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Appends `AND column IN (?, …)` for a non-empty list of accepted values.
+pub(super) fn any_of(sql: &mut String, args: &mut Vec<Box<dyn ToSql>>, column: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    let marks = vec!["?"; values.len()].join(", ");
+    sql.push_str(&format!(" AND {column} IN ({marks})"));
+    args.extend(values.iter().map(|v| Box::new(v.clone()) as Box<dyn ToSql>));
+}
+
+fn from_row(row: &Row) -> rusqlite::Result<Deployment> {
+    let status: String = row.get(5)?;
+    Ok(Deployment {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        team_id: row.get(2)?,
+        environment: row.get(3)?,
+        username: row.get(4)?,
+        // The CHECK constraint keeps other values out of the table.
+        status: DeploymentStatus::parse(&status).unwrap_or(DeploymentStatus::Started),
+        first_commit_at: Timestamp::from_millis(row.get(6)?),
+        deploy_start_at: Timestamp::from_millis(row.get(7)?),
+        deployed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
+        failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+    })
+}

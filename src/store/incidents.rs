@@ -1,0 +1,224 @@
+//! Incident queries and the transactions that apply incident state changes.
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+
+use super::deployments::{any_of, find as find_deployment};
+use super::{Store, StoreResult};
+use crate::domain::incident::{self, LinkedDeployment, NewIncident};
+use crate::domain::{Context, Incident, Rejection, Transition, Write};
+use crate::time::Timestamp;
+
+const SELECT: &str = "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
+                      i.started_at, i.restored_at, i.finished_at, d.deployed_at \
+                      FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
+
+/// `filter=` of `GET /incidents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentState {
+    /// Not restored yet.
+    InProgress,
+    /// Not finished yet.
+    Unfinished,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub state: Option<IncidentState>,
+    pub project_ids: Vec<String>,
+    pub team_ids: Vec<String>,
+    pub environments: Vec<String>,
+    /// On started_at, inclusive.
+    pub from: Option<Timestamp>,
+    /// On started_at, exclusive.
+    pub to: Option<Timestamp>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Store {
+    /// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
+    pub async fn open_incident(
+        &self,
+        cmd: NewIncident,
+        ctx: Context,
+    ) -> StoreResult<Transition<Incident>> {
+        self.write(move |tx| {
+            let (id, existing) = match &cmd.id {
+                Some(id) => (id.clone(), find(tx, id)?),
+                None => (next_free_id(tx, &cmd.project_id)?, None),
+            };
+            let deployment = match &cmd.deployment_id {
+                None => None,
+                Some(deployment_id) => Some(linked(tx, deployment_id)?),
+            };
+            let t = incident::open(id, existing, cmd, deployment, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn restore_incident(
+        &self,
+        id: String,
+        date: Option<Timestamp>,
+        ctx: Context,
+    ) -> StoreResult<Transition<Incident>> {
+        self.write(move |tx| {
+            let t = incident::restore(&id, find(tx, &id)?, date, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn finish_incident(
+        &self,
+        id: String,
+        date: Option<Timestamp>,
+        ctx: Context,
+    ) -> StoreResult<Transition<Incident>> {
+        self.write(move |tx| {
+            let t = incident::finish(&id, find(tx, &id)?, date, &ctx)?;
+            save(tx, &t, ctx.now)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
+        self.read(move |conn| find(conn, &id)).await
+    }
+
+    pub async fn incidents(&self, filter: IncidentFilter) -> StoreResult<Vec<Incident>> {
+        self.read(move |conn| list(conn, &filter)).await
+    }
+
+    pub async fn delete_incident(&self, id: String) -> StoreResult<()> {
+        self.write(move |tx| {
+            if tx.execute("DELETE FROM incidents WHERE id = ?1", [&id])? == 0 {
+                return Err(Rejection::NotFound(format!("incident `{id}` not found")).into());
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?)
+}
+
+fn linked(conn: &Connection, deployment_id: &str) -> StoreResult<LinkedDeployment> {
+    let d = find_deployment(conn, deployment_id)?.ok_or_else(|| {
+        Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist"))
+    })?;
+    let has_incidents = conn
+        .prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?
+        .exists([deployment_id])?;
+    Ok(LinkedDeployment {
+        id: d.id,
+        project_id: d.project_id,
+        team_id: d.team_id,
+        environment: d.environment,
+        deployed_at: d.deployed_at,
+        has_incidents,
+    })
+}
+
+/// `incident_<project>_<n>` with n one more than the project's incident count,
+/// stepping past ids that callers already took.
+fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<String> {
+    let count: i64 =
+        conn.query_row("SELECT count(*) FROM incidents WHERE project_id = ?1", [project_id], |r| r.get(0))?;
+    let mut exists = conn.prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?;
+    let mut n = count + 1;
+    loop {
+        let id = format!("incident_{project_id}_{n}");
+        if !exists.exists([&id])? {
+            return Ok(id);
+        }
+        n += 1;
+    }
+}
+
+fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreResult<()> {
+    let i = &t.value;
+    match t.write {
+        Write::Keep => {}
+        Write::Insert => {
+            conn.prepare_cached(
+                "INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, title, \
+                 started_at, restored_at, finished_at, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            )?
+            .execute(params![
+                i.id,
+                i.project_id,
+                i.team_id,
+                i.environment,
+                i.deployment_id,
+                i.title,
+                i.started_at.millis(),
+                i.restored_at.map(Timestamp::millis),
+                i.finished_at.map(Timestamp::millis),
+                now.millis(),
+            ])?;
+        }
+        Write::Update => {
+            conn.prepare_cached(
+                "UPDATE incidents SET restored_at = ?2, finished_at = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                i.id,
+                i.restored_at.map(Timestamp::millis),
+                i.finished_at.map(Timestamp::millis),
+                now.millis(),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
+    let mut sql = format!("{SELECT} WHERE 1 = 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    match f.state {
+        Some(IncidentState::InProgress) => sql.push_str(" AND i.restored_at IS NULL"),
+        Some(IncidentState::Unfinished) => sql.push_str(" AND i.finished_at IS NULL"),
+        None => {}
+    }
+    any_of(&mut sql, &mut args, "i.project_id", &f.project_ids);
+    any_of(&mut sql, &mut args, "i.team_id", &f.team_ids);
+    any_of(&mut sql, &mut args, "i.environment", &f.environments);
+    if let Some(from) = f.from {
+        sql.push_str(" AND i.started_at >= ?");
+        args.push(Box::new(from.millis()));
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND i.started_at < ?");
+        args.push(Box::new(to.millis()));
+    }
+    sql.push_str(" ORDER BY i.started_at, i.id LIMIT ? OFFSET ?");
+    args.push(Box::new(f.limit));
+    args.push(Box::new(i64::try_from(f.offset).unwrap_or(i64::MAX)));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn from_row(row: &Row) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        team_id: row.get(2)?,
+        environment: row.get(3)?,
+        deployment_id: row.get(4)?,
+        title: row.get(5)?,
+        started_at: Timestamp::from_millis(row.get(6)?),
+        restored_at: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+        finished_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
+        deployment_deployed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+    })
+}

@@ -1,0 +1,179 @@
+//! SQLite storage: connection handling, embedded migrations and queries.
+//!
+//! One writer connection, behind a mutex, takes every write: SQLite allows one
+//! writer at a time anyway, and serialising in process means concurrent
+//! requests never see "database is locked". Reads use a small pool of
+//! read-only connections, which WAL mode lets run beside the writer. All of it
+//! runs on tokio's blocking pool so SQLite never stalls the async runtime.
+
+mod deployments;
+mod incidents;
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+pub use deployments::DeploymentFilter;
+pub use incidents::{IncidentFilter, IncidentState};
+
+use crate::domain::Rejection;
+
+/// How long a connection waits for a lock held by another process (another
+/// em-metrics on the same file, or an operator's sqlite3 shell).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The command was refused by the domain rules (400, 404 or 409).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The database cannot take the request now: read-only file, full disk,
+    /// locked by another process. Nothing was written; a retry may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(
+                ErrorCode::ReadOnly
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::PermissionDenied
+                | ErrorCode::OutOfMemory,
+            ) => StoreError::Unavailable(err.to_string()),
+            _ => StoreError::Internal(err.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating the file and its folder if missing) and migrates.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = Connection::open(&path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL never loses a committed transaction when the
+        // process dies; only a power cut or kernel crash can lose the last ones.
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        configure(&writer)?;
+        migrations::apply(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one immediate transaction on the writer connection and
+    /// commits when it returns Ok; an Err rolls everything back.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a read-only connection.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let pooled = lock(&inner.readers).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let out = f(&conn);
+            let mut idle = lock(&inner.readers);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            out
+        })
+        .await
+    }
+
+    /// Whether the database answers a query: the readiness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM schema_migrations", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// A panic while holding a connection leaves no half-done transaction (it is
+/// rolled back on drop), so a poisoned lock is safe to keep using.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn run_blocking<T, F>(f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+}
