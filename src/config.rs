@@ -128,9 +128,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_raw(raw: RawSettings) -> Result<Self, StartupError> {
-        let port = raw.port.trim().parse::<u16>().map_err(|_| {
-            StartupError::new("PORT", format!("`{}` is not a port number (0 to 65535)", raw.port))
-        })?;
+        let port = raw
+            .port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| StartupError::new("PORT", format!("`{}` is not a port number (0 to 65535)", raw.port)))?;
         if raw.host.trim().is_empty() {
             return Err(StartupError::new("HOST", "must not be empty"));
         }
@@ -167,10 +169,7 @@ fn auth_settings(
     let disabled = match no_auth {
         None => false,
         Some(value) => truthy(&value).ok_or_else(|| {
-            StartupError::new(
-                "EM_METRICS_NO_AUTH",
-                format!("`{value}` is not one of 1/true/yes/on or 0/false/no/off"),
-            )
+            StartupError::new("EM_METRICS_NO_AUTH", format!("`{value}` is not one of 1/true/yes/on or 0/false/no/off"))
         })?,
     };
     // An empty token would make `Bearer ` a valid credential: treat it as unset.

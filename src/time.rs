@@ -12,8 +12,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 const MAX_SECONDS: i64 = 253_402_300_799;
 
 /// The sentence every bad time gets, so users learn both accepted forms at once.
-pub const TIME_FORMS: &str =
-    "an RFC 3339 time with an offset (2024-05-01T10:00:00Z) or an integer of Unix seconds";
+pub const TIME_FORMS: &str = "an RFC 3339 time with an offset (2024-05-01T10:00:00Z) or an integer of Unix seconds";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -52,8 +51,8 @@ impl Timestamp {
                 .and_then(Self::from_unix_seconds)
                 .ok_or_else(|| format!("`{}` is out of range: expected {TIME_FORMS}", short(text)));
         }
-        let parsed = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| format!("`{}` is not {TIME_FORMS}", short(text)))?;
+        let parsed =
+            DateTime::parse_from_rfc3339(text).map_err(|_| format!("`{}` is not {TIME_FORMS}", short(text)))?;
         let ms = parsed.timestamp_millis();
         if !(0..=MAX_SECONDS * 1000 + 999).contains(&ms) {
             return Err(format!("`{}` is before 1970: expected {TIME_FORMS}", short(text)));
@@ -117,6 +116,24 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// In the OpenAPI document a time is either form the API accepts.
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(MAX_SECONDS)))
+            .description(Some(TIME_FORMS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,21 +168,3 @@ mod tests {
         assert!(serde_json::from_str::<Timestamp>("-5").is_err());
     }
 }
-
-/// In the OpenAPI document a time is either form the API accepts.
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
-        OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
-            )
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(MAX_SECONDS)))
-            .description(Some(TIME_FORMS))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Timestamp {}

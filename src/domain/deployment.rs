@@ -2,9 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write,
-};
+use super::{not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -119,9 +117,7 @@ fn create(cmd: NewDeployment, ctx: &Context) -> Result<Transition<Deployment>, R
     // A single-call deployment reported after the fact (a backfill) started no
     // later than it finished; defaulting its start to "now" would put the start
     // after the end.
-    let deploy_start_at = cmd
-        .deploy_start_at
-        .unwrap_or_else(|| cmd.deployed_at.map_or(ctx.now, |d| d.min(ctx.now)));
+    let deploy_start_at = cmd.deploy_start_at.unwrap_or_else(|| cmd.deployed_at.map_or(ctx.now, |d| d.min(ctx.now)));
     let mut deployment = Deployment {
         id: cmd.id,
         project_id: cmd.project_id,
@@ -174,9 +170,8 @@ pub fn mark_deployed(
                 "deployment `{id}` not found (send \"create_if_not_exists\": true to create it)"
             )));
         }
-        let required = |field: &str| {
-            Rejection::invalid(field, format!("{field} is required when create_if_not_exists is true"))
-        };
+        let required =
+            |field: &str| Rejection::invalid(field, format!("{field} is required when create_if_not_exists is true"));
         let deployed_at = cmd.deployed_at.unwrap_or(ctx.now);
         return create(
             NewDeployment {
@@ -222,9 +217,9 @@ pub fn mark_failed(
     };
     match stored.status {
         DeploymentStatus::Failed => Ok(Transition::keep(stored)),
-        DeploymentStatus::Deployed => Err(Rejection::Conflict(format!(
-            "deployment `{id}` is already deployed and cannot fail"
-        ))),
+        DeploymentStatus::Deployed => {
+            Err(Rejection::Conflict(format!("deployment `{id}` is already deployed and cannot fail")))
+        }
         DeploymentStatus::Started => {
             let failed_at = match date {
                 Some(date) => {

@@ -2,9 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write,
-};
+use super::{not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -108,10 +106,7 @@ pub fn open(
         if d.project_id != cmd.project_id {
             return Err(Rejection::invalid(
                 "deployment_id",
-                format!(
-                    "deployment `{}` belongs to project `{}`, not `{}`",
-                    d.id, d.project_id, cmd.project_id
-                ),
+                format!("deployment `{}` belongs to project `{}`, not `{}`", d.id, d.project_id, cmd.project_id),
             ));
         }
     }
@@ -185,9 +180,7 @@ pub fn restore(
     let mut stored = existing.ok_or_else(|| not_found(id))?;
     if let Some(restored_at) = stored.restored_at {
         if date.is_some_and(|d| d != restored_at) {
-            return Err(Rejection::Conflict(format!(
-                "incident `{id}` was already restored at {restored_at}"
-            )));
+            return Err(Rejection::Conflict(format!("incident `{id}` was already restored at {restored_at}")));
         }
         return Ok(Transition::keep(stored));
     }
@@ -222,11 +215,7 @@ pub fn finish(
 
 /// A given date must not be before `earliest`; a defaulted "now" is moved up to
 /// it, so a start reported in the future (clock skew) cannot make "now" invalid.
-fn checked_date(
-    date: Option<Timestamp>,
-    ctx: &Context,
-    earliest: Timestamp,
-) -> Result<Timestamp, Rejection> {
+fn checked_date(date: Option<Timestamp>, ctx: &Context, earliest: Timestamp) -> Result<Timestamp, Rejection> {
     match date {
         Some(date) => {
             if date < earliest {

@@ -71,12 +71,22 @@ pub struct Dims {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
     DeploymentStarted(Dims),
-    DeploymentDeployed { dims: Dims, lead_time_seconds: f64, duration_seconds: f64 },
+    DeploymentDeployed {
+        dims: Dims,
+        lead_time_seconds: f64,
+        duration_seconds: f64,
+    },
     DeploymentFailed(Dims),
     /// A deployment got its first linked incident.
     ChangeFailure(Dims),
-    IncidentCreated { dims: Dims, time_to_detect_seconds: Option<f64> },
-    IncidentRestored { dims: Dims, time_to_restore_seconds: f64 },
+    IncidentCreated {
+        dims: Dims,
+        time_to_detect_seconds: Option<f64>,
+    },
+    IncidentRestored {
+        dims: Dims,
+        time_to_restore_seconds: f64,
+    },
     IncidentFinished(Dims),
 }
 
@@ -104,26 +114,15 @@ fn check_id(field: &str, value: String) -> Result<String, Rejection> {
         return Err(Rejection::invalid(field, format!("{field} must not be blank")));
     }
     if value.chars().count() > MAX_ID_CHARS {
-        return Err(Rejection::invalid(
-            field,
-            format!("{field} is longer than {MAX_ID_CHARS} characters"),
-        ));
+        return Err(Rejection::invalid(field, format!("{field} is longer than {MAX_ID_CHARS} characters")));
     }
     Ok(value)
 }
 
 /// `later` must not be before `earlier`; `field` names the later one.
-fn not_before(
-    field: &str,
-    later: Timestamp,
-    earlier_name: &str,
-    earlier: Timestamp,
-) -> Result<(), Rejection> {
+fn not_before(field: &str, later: Timestamp, earlier_name: &str, earlier: Timestamp) -> Result<(), Rejection> {
     if later < earlier {
-        return Err(Rejection::invalid(
-            field,
-            format!("{field} ({later}) is before {earlier_name} ({earlier})"),
-        ));
+        return Err(Rejection::invalid(field, format!("{field} ({later}) is before {earlier_name} ({earlier})")));
     }
     Ok(())
 }
@@ -144,9 +143,6 @@ impl Differences {
         if self.0.is_empty() {
             return Ok(());
         }
-        Err(Rejection::Conflict(format!(
-            "{what} `{id}` already exists with a different {}",
-            self.0.join(", ")
-        )))
+        Err(Rejection::Conflict(format!("{what} `{id}` already exists with a different {}", self.0.join(", "))))
     }
 }

@@ -52,9 +52,7 @@ impl Auth {
             let Some((user, pass)) = &self.settings.basic else {
                 return Err(self.unauthorized("basic authentication is not enabled on this server"));
             };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(credentials)
-                .unwrap_or_default();
+            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).unwrap_or_default();
             let (given_user, given_pass) = match decoded.iter().position(|&b| b == b':') {
                 Some(i) => (&decoded[..i], &decoded[i + 1..]),
                 None => (&decoded[..], &b""[..]),

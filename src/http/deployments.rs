@@ -152,9 +152,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
     let id = require_id("id", body.id)?;
     let project_id = require_id("project_id", body.project_id)?;
-    let first_commit_at = body
-        .first_commit_at
-        .ok_or_else(|| AppError::bad_field("first_commit_at", "first_commit_at is required"))?;
+    let first_commit_at =
+        body.first_commit_at.ok_or_else(|| AppError::bad_field("first_commit_at", "first_commit_at is required"))?;
     let username = username(body.username)?;
     let cmd = NewDeployment {
         team_id: state.teams.resolve(&project_id, username.as_deref()),

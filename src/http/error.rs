@@ -76,8 +76,7 @@ impl IntoResponse for AppError {
             }
             Self::Unavailable(cause) => {
                 tracing::warn!(%cause, "storage unavailable");
-                "storage is unavailable (read-only or full disk?); nothing was written, retry later"
-                    .to_string()
+                "storage is unavailable (read-only or full disk?); nothing was written, retry later".to_string()
             }
             other => other.to_string(),
         };

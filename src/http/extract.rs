@@ -101,11 +101,5 @@ pub fn string_or_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Strin
 
 /// Splits `a,b` and repeated parameters into one list, dropping blanks.
 pub fn list(values: &[String]) -> Vec<String> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect()
+    values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()
 }

@@ -90,10 +90,8 @@ pub fn router(state: AppState) -> Router {
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "<unmatched>".to_string(), |p| p.as_str().to_string());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "<unmatched>".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     tracing::info!(
         %method,
@@ -109,11 +107,9 @@ async fn log_request(request: Request, next: Next) -> Response {
 fn page(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64)> {
     let limit = match limit.map(str::trim).filter(|l| !l.is_empty()) {
         None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| AppError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
+        Some(text) => text.parse::<u32>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
+            AppError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+        })?,
     };
     let offset = match offset.map(str::trim).filter(|o| !o.is_empty()) {
         None => 0,

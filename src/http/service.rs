@@ -35,11 +35,7 @@ pub async fn health() -> Json<Health> {
         (status = 503, description = "The database does not answer", body = ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Health>> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| AppError::Unavailable(format!("database not ready: {e}")))?;
+    state.store.ping().await.map_err(|e| AppError::Unavailable(format!("database not ready: {e}")))?;
     Ok(Json(Health { ok: true }))
 }
 

@@ -26,11 +26,7 @@ pub struct DeploymentFilter {
 }
 
 impl Store {
-    pub async fn start_deployment(
-        &self,
-        cmd: NewDeployment,
-        ctx: Context,
-    ) -> StoreResult<Transition<Deployment>> {
+    pub async fn start_deployment(&self, cmd: NewDeployment, ctx: Context) -> StoreResult<Transition<Deployment>> {
         self.write(move |tx| {
             let existing = find(tx, &cmd.id)?;
             let t = deployment::start(existing, cmd, &ctx)?;
@@ -81,11 +77,8 @@ impl Store {
     /// Deletes a deployment no incident points to.
     pub async fn delete_deployment(&self, id: String) -> StoreResult<()> {
         self.write(move |tx| {
-            let linked: i64 = tx.query_row(
-                "SELECT count(*) FROM incidents WHERE deployment_id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?;
+            let linked: i64 =
+                tx.query_row("SELECT count(*) FROM incidents WHERE deployment_id = ?1", [&id], |r| r.get(0))?;
             if linked > 0 {
                 return Err(Rejection::Conflict(format!(
                     "deployment `{id}` has {linked} incident(s) pointing to it; delete them first"

@@ -37,11 +37,7 @@ pub struct IncidentFilter {
 
 impl Store {
     /// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
-    pub async fn open_incident(
-        &self,
-        cmd: NewIncident,
-        ctx: Context,
-    ) -> StoreResult<Transition<Incident>> {
+    pub async fn open_incident(&self, cmd: NewIncident, ctx: Context) -> StoreResult<Transition<Incident>> {
         self.write(move |tx| {
             let (id, existing) = match &cmd.id {
                 Some(id) => (id.clone(), find(tx, id)?),
@@ -111,12 +107,10 @@ fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
 }
 
 fn linked(conn: &Connection, deployment_id: &str) -> StoreResult<LinkedDeployment> {
-    let d = find_deployment(conn, deployment_id)?.ok_or_else(|| {
-        Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist"))
-    })?;
-    let has_incidents = conn
-        .prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?
-        .exists([deployment_id])?;
+    let d = find_deployment(conn, deployment_id)?
+        .ok_or_else(|| Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist")))?;
+    let has_incidents =
+        conn.prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?.exists([deployment_id])?;
     Ok(LinkedDeployment {
         id: d.id,
         project_id: d.project_id,

@@ -1,0 +1,195 @@
+//! The real binary over real HTTP: start-up checks, serving, reload, shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_em-metrics");
+const TOKEN: &str = "binary-test-secret-71c2";
+
+fn command(db: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("SQLITE_DB", db)
+        .env("EM_METRICS_TOKEN_AUTH", TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A running server; its log lines arrive on `lines`.
+struct Server {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        let base = loop {
+            let line = lines.recv_timeout(Duration::from_secs(20)).expect("ready line within 20 s");
+            log.push(line.clone());
+            if let Some(at) = line.find("ready on http://") {
+                let rest = &line[at + "ready on ".len()..];
+                break rest.split_whitespace().next().unwrap_or_default().to_string();
+            }
+        };
+        Self { child, base, lines, log }
+    }
+
+    fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = Self::client()
+            .post(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(body.to_string())
+            .send()
+            .expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let r = Self::client()
+            .get(format!("{}{path}", self.base))
+            .header("authorization", format!("Token {TOKEN}"))
+            .send()
+            .expect("request");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn signal(&self, name: &str) {
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM, waits for exit, and returns the exit code and the whole log.
+    fn stop(mut self) -> (Option<i32>, Vec<String>) {
+        self.signal("TERM");
+        let status = self.child.wait().expect("exits");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.log.push(line);
+        }
+        (status.code(), self.log)
+    }
+}
+
+fn run_to_exit(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().expect("runs");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn the_binary_serves_records_and_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("data/em.db")));
+    let (status, body) = server
+        .post("/deployments", json!({"id": "run-1", "project_id": "api", "first_commit_at": "2024-05-01T08:00:00Z"}));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.post("/api/v1/deployments/run-1/deployed", json!({}));
+    assert_eq!((status, body["status"].as_str()), (200, Some("deployed")));
+    let (status, body) = server.post("/incidents", json!({"project_id": "api", "deployment_id": "run-1"}));
+    assert_eq!((status, body["id"].as_str()), (201, Some("incident_api_1")));
+    let (status, body) = server.get("/version");
+    assert_eq!((status, body["version"].as_str()), (200, Some(env!("CARGO_PKG_VERSION"))));
+    let (status, doc) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(doc["paths"]["/deployments/{id}/deployed"]["post"].is_object());
+
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
+    let all = log.join("\n");
+    assert!(all.contains("route=\"/deployments\"") || all.contains("route=/deployments"), "{all}");
+    assert!(!all.contains(TOKEN), "the token must never be logged");
+}
+
+#[test]
+fn start_up_refuses_to_run_open_by_accident() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env_remove("EM_METRICS_TOKEN_AUTH").env("EM_METRICS_NO_AUTH", "false");
+    let (code, stderr) = run_to_exit(&mut cmd);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("EM_METRICS_TOKEN_AUTH"), "{stderr}");
+}
+
+#[test]
+fn start_up_names_a_bad_port_config_or_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+
+    let (code, stderr) = run_to_exit(command(&db).env("PORT", "http"));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("PORT"), "{stderr}");
+
+    let config = dir.path().join("teams.json");
+    std::fs::write(&config, "{\"teams\": {\n  \"a\": {\"projects\": [\"api\"],}\n}}").expect("write");
+    let (code, stderr) = run_to_exit(command(&db).env("CONFIG", &config));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("CONFIG") && stderr.contains("line 2"), "{stderr}");
+
+    std::fs::write(&config, r#"{"teams": {"a": {"projets": ["api"]}}}"#).expect("write");
+    let (code, stderr) = run_to_exit(command(&db).env("CONFIG", &config));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("CONFIG") && stderr.contains("projets"), "{stderr}");
+
+    let (code, stderr) = run_to_exit(command(&db).env("CONFIG", dir.path().join("missing.json")));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("CONFIG"), "{stderr}");
+
+    // A folder where the file should be.
+    let (code, stderr) = run_to_exit(&mut command(dir.path()));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("SQLITE_DB"), "{stderr}");
+}
+
+#[test]
+fn sighup_reloads_the_team_config_and_keeps_it_when_the_new_file_is_bad() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("teams.json");
+    std::fs::write(&config, r#"{"teams": {"a": {"projects": ["api"]}}}"#).expect("write");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("CONFIG", &config);
+    let server = Server::start(cmd);
+    assert!(server.get("/config").1["teams"]["a"].is_object());
+
+    std::fs::write(&config, r#"{"teams": {"b": {"projects": ["api"]}}}"#).expect("write");
+    server.signal("HUP");
+    let reloaded = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        server.get("/config").1["teams"]["b"].is_object()
+    });
+    assert!(reloaded, "config reloaded after SIGHUP");
+
+    std::fs::write(&config, "{ not json").expect("write");
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.get("/config").1["teams"]["b"].is_object(), "bad file keeps the old config");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0));
+    assert!(log.iter().any(|l| l.contains("not reloaded")), "{log:#?}");
+}

@@ -1,0 +1,162 @@
+//! `TestApp`: the production router on a fresh SQLite file, driven in process.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use em_metrics::config::{AuthSettings, Secret};
+use em_metrics::events::Collect;
+use em_metrics::http::auth::Auth;
+use em_metrics::store::Store;
+use em_metrics::teams::{TeamConfig, Teams};
+use em_metrics::AppState;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub const TOKEN: &str = "test-token-3f9a";
+
+pub struct TestApp {
+    pub router: Router,
+    pub events: Arc<Collect>,
+    pub store: Store,
+    pub teams: Teams,
+    /// Keeps the database folder alive for the test's duration.
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(TeamConfig::default(), token_auth())
+    }
+
+    pub fn with_teams(json: &str) -> Self {
+        Self::with(TeamConfig::parse(json).expect("valid team config"), token_auth())
+    }
+
+    pub fn with(teams: TeamConfig, auth: AuthSettings) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
+        Self::on_store(store, dir, teams, auth)
+    }
+
+    pub fn on_store(store: Store, dir: tempfile::TempDir, teams: TeamConfig, auth: AuthSettings) -> Self {
+        let events = Arc::new(Collect::default());
+        let teams = Teams::new(teams);
+        let state = AppState {
+            store: store.clone(),
+            teams: teams.clone(),
+            auth: Arc::new(Auth::new(auth)),
+            default_environment: "NO_ENV".into(),
+            events: events.clone(),
+        };
+        Self { router: em_metrics::app(state), events, store, teams, dir }
+    }
+
+    pub async fn request(&self, method: Method, uri: &str, body: Option<&str>, auth: Option<&str>) -> Reply {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(auth) = auth {
+            builder = builder.header(header::AUTHORIZATION, auth);
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let response = self.router.clone().oneshot(builder.body(body).expect("request")).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("JSON body, got {:?}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply { status, headers, body }
+    }
+
+    fn bearer() -> String {
+        format!("Bearer {TOKEN}")
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.request(Method::GET, uri, None, Some(&Self::bearer())).await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Reply {
+        self.post_raw(uri, &body.to_string()).await
+    }
+
+    pub async fn post_raw(&self, uri: &str, body: &str) -> Reply {
+        self.request(Method::POST, uri, Some(body), Some(&Self::bearer())).await
+    }
+
+    pub async fn delete(&self, uri: &str) -> Reply {
+        self.request(Method::DELETE, uri, None, Some(&Self::bearer())).await
+    }
+
+    /// Starts a deployment with the builder's fields; panics unless 201.
+    pub async fn start(&self, d: DeploymentBuilder) -> Value {
+        let reply = self.post("/deployments", d.json()).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    pub fn event_count(&self, pred: impl Fn(&em_metrics::domain::DomainEvent) -> bool) -> usize {
+        self.events.events().iter().filter(|e| pred(e)).count()
+    }
+}
+
+pub fn token_auth() -> AuthSettings {
+    AuthSettings { disabled: false, token: Some(Secret::new(TOKEN)), basic: None }
+}
+
+/// Test data with defaults: `DeploymentBuilder::new("d1").deployed_at(..)`.
+#[derive(Clone)]
+pub struct DeploymentBuilder {
+    fields: serde_json::Map<String, Value>,
+}
+
+impl DeploymentBuilder {
+    pub fn new(id: &str) -> Self {
+        let fields = json!({
+            "id": id,
+            "project_id": "api",
+            "first_commit_at": "2024-05-01T08:00:00Z",
+            "deploy_start_at": "2024-05-01T09:00:00Z",
+        });
+        Self { fields: fields.as_object().cloned().unwrap_or_default() }
+    }
+
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.fields.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn project(self, p: &str) -> Self {
+        self.set("project_id", p)
+    }
+
+    pub fn deployed_at(self, t: &str) -> Self {
+        self.set("deployed_at", t)
+    }
+
+    pub fn json(&self) -> Value {
+        Value::Object(self.fields.clone())
+    }
+}
+
+/// Asserts the error shape: status, code, and the field it names.
+pub fn assert_error(reply: &Reply, status: StatusCode, code: &str, field: Option<&str>) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["code"], code, "{}", reply.body);
+    assert!(reply.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{}", reply.body);
+    match field {
+        Some(f) => assert_eq!(reply.body["field"], f, "{}", reply.body),
+        None => assert!(reply.body.get("field").is_none(), "{}", reply.body),
+    }
+}

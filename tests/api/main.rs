@@ -1,0 +1,10 @@
+//! Integration tests, built as one binary: every test gets its own SQLite file.
+
+mod auth;
+mod bad_input;
+mod binary;
+mod deployments;
+mod helpers;
+mod incidents;
+mod storage;
+mod teams;

@@ -1,0 +1,86 @@
+use axum::http::StatusCode;
+use em_metrics::store::{migrations, Store};
+use em_metrics::teams::TeamConfig;
+use rusqlite::Connection;
+
+use crate::helpers::{token_auth, DeploymentBuilder, TestApp};
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening_the_file() {
+    let app = TestApp::new();
+    app.start(DeploymentBuilder::new("d1").deployed_at("2024-05-01T10:00:00Z")).await;
+    app.post("/incidents", serde_json::json!({"id": "i1", "project_id": "api", "deployment_id": "d1"})).await;
+    let TestApp { dir, router, store, .. } = app;
+    drop((router, store));
+
+    let reopened = Store::open(dir.path().join("em-metrics.db")).expect("reopens");
+    let app = TestApp::on_store(reopened, dir, TeamConfig::default(), token_auth());
+    assert_eq!(app.get("/deployments/d1").await.body["status"], "deployed");
+    assert!(app.get("/incidents/i1").await.body["time_to_detect_seconds"].is_number());
+}
+
+#[test]
+fn migrations_are_recorded_once_and_safe_to_run_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("m.db");
+    drop(Store::open(&path).expect("first"));
+    drop(Store::open(&path).expect("second"));
+    let mut conn = Connection::open(&path).expect("open");
+    assert_eq!(migrations::apply(&mut conn).expect("third"), 0);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(versions, (1..=migrations::latest_version()).collect::<Vec<_>>());
+}
+
+#[test]
+fn migrations_apply_to_an_existing_database_without_touching_its_tables() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("existing.db");
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');").expect("seed");
+    drop(conn);
+    drop(Store::open(&path).expect("migrates"));
+    let conn = Connection::open(&path).expect("open");
+    let note: String = conn.query_row("SELECT body FROM notes", [], |r| r.get(0)).expect("note");
+    assert_eq!(note, "keep me");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('deployments', 'incidents')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("tables");
+    assert_eq!(tables, 2);
+}
+
+#[test]
+fn the_database_uses_wal_and_times_sort_as_integers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("w.db");
+    drop(Store::open(&path).expect("open"));
+    let conn = Connection::open(&path).expect("open");
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+    assert_eq!(mode, "wal");
+    let kind: String = conn
+        .query_row("SELECT type FROM pragma_table_info('deployments') WHERE name = 'deployed_at'", [], |r| r.get(0))
+        .expect("column");
+    assert_eq!(kind, "INTEGER");
+}
+
+#[test]
+fn the_store_creates_missing_folders() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("a/b/c/em.db");
+    drop(Store::open(&path).expect("creates folders"));
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn ready_answers_when_the_database_does() {
+    let app = TestApp::new();
+    let reply = app.request(axum::http::Method::GET, "/ready", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["ok"], true);
+}
