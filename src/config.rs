@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -57,6 +58,27 @@ pub struct RawSettings {
     /// `text` or `json` (JSON lines). RUST_LOG sets the level, e.g. `info,em_metrics=debug`.
     #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Full OTLP metrics URL, used as given (e.g. http://collector:4318/v1/metrics). Wins over the two below.
+    #[arg(long = "otel-collector-url", env = "OTEL_COLLECTOR_URL")]
+    pub otel_collector_url: Option<String>,
+    /// Standard OTLP metrics endpoint, used as given.
+    #[arg(long = "otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
+    pub otlp_metrics_endpoint: Option<String>,
+    /// Standard OTLP base endpoint; `/v1/metrics` is appended for HTTP.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` or `grpc`. OTEL_EXPORTER_OTLP_HEADERS adds headers (collectors behind auth).
+    #[arg(long = "otlp-protocol", env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf")]
+    pub otlp_protocol: String,
+    /// Milliseconds between OTLP exports.
+    #[arg(long = "metric-export-interval", env = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "10000")]
+    pub metric_export_interval: String,
+    /// `service.name` of the metrics resource. OTEL_RESOURCE_ATTRIBUTES adds more attributes.
+    #[arg(long = "service-name", env = "OTEL_SERVICE_NAME", default_value = "em_metrics")]
+    pub service_name: String,
+    /// Serve the Prometheus text format at /metrics (behind auth): true or false.
+    #[arg(long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
+    pub prometheus: String,
 }
 
 /// Never print the raw settings: they hold secrets.
@@ -115,6 +137,48 @@ pub struct AuthSettings {
     pub basic: Option<(Secret, Secret)>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+impl OtlpProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::Grpc => "grpc",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OtlpSettings {
+    pub endpoint: String,
+    /// The variable the endpoint came from, for error messages.
+    pub variable: &'static str,
+    pub protocol: OtlpProtocol,
+    pub interval: Duration,
+}
+
+/// What the metrics export needs.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// None: no push.
+    pub otlp: Option<OtlpSettings>,
+    /// Serve /metrics.
+    pub prometheus: bool,
+    pub service_name: String,
+    pub environment: String,
+}
+
+impl MetricsSettings {
+    /// No push, /metrics on: what tests and tools without a collector use.
+    pub fn local(environment: &str) -> Self {
+        Self { otlp: None, prometheus: true, service_name: "em_metrics".into(), environment: environment.into() }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
@@ -124,6 +188,7 @@ pub struct Settings {
     pub default_environment: String,
     pub auth: AuthSettings,
     pub log_format: LogFormat,
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -148,7 +213,9 @@ impl Settings {
             "json" => LogFormat::Json,
             other => return Err(StartupError::new("LOG_FORMAT", format!("`{other}` is not `text` or `json`"))),
         };
+        let metrics = metrics_settings(&raw, &default_environment)?;
         Ok(Self {
+            metrics,
             host: raw.host,
             port,
             sqlite_db: raw.sqlite_db,
@@ -158,6 +225,57 @@ impl Settings {
             log_format,
         })
     }
+}
+
+fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSettings, StartupError> {
+    let protocol = match raw.otlp_protocol.trim() {
+        "" | "http/protobuf" => OtlpProtocol::HttpProtobuf,
+        "grpc" => OtlpProtocol::Grpc,
+        other => {
+            return Err(StartupError::new(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                format!("`{other}` is not supported: use http/protobuf or grpc"),
+            ))
+        }
+    };
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let endpoint = if let Some(url) = given(&raw.otel_collector_url) {
+        Some(("OTEL_COLLECTOR_URL", url))
+    } else if let Some(url) = given(&raw.otlp_metrics_endpoint) {
+        Some(("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", url))
+    } else if let Some(base) = given(&raw.otlp_endpoint) {
+        let url = match protocol {
+            OtlpProtocol::HttpProtobuf => format!("{}/v1/metrics", base.trim_end_matches('/')),
+            OtlpProtocol::Grpc => base,
+        };
+        Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
+    } else {
+        None
+    };
+    let interval_ms = raw.metric_export_interval.trim().parse::<u64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+        StartupError::new(
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            format!("`{}` is not a positive number of milliseconds", raw.metric_export_interval),
+        )
+    })?;
+    let otlp = match endpoint {
+        None => None,
+        Some((variable, endpoint)) => {
+            let uri = endpoint.parse::<axum::http::Uri>().ok();
+            if !uri.as_ref().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()) {
+                return Err(StartupError::new(variable, format!("`{endpoint}` is not an http:// or https:// URL")));
+            }
+            Some(OtlpSettings { endpoint, variable, protocol, interval: Duration::from_millis(interval_ms) })
+        }
+    };
+    let prometheus = truthy(&raw.prometheus).ok_or_else(|| {
+        StartupError::new("EM_METRICS_PROMETHEUS", format!("`{}` is not true or false", raw.prometheus))
+    })?;
+    let service_name = match raw.service_name.trim() {
+        "" => "em_metrics".to_string(),
+        name => name.to_string(),
+    };
+    Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string() })
 }
 
 fn auth_settings(
@@ -229,6 +347,35 @@ mod tests {
     fn a_bad_port_names_the_variable() {
         let err = Settings::from_raw(raw(&["--token-auth", "t", "--port", "70000"])).expect_err("bad port");
         assert_eq!(err.variable, "PORT");
+    }
+
+    #[test]
+    fn the_collector_url_wins_and_the_base_endpoint_gets_the_metrics_path() {
+        let s = Settings::from_raw(raw(&[
+            "--token-auth",
+            "t",
+            "--otlp-endpoint",
+            "http://base:4318/",
+            "--otlp-metrics-endpoint",
+            "http://signal:4318/custom",
+        ]))
+        .expect("ok");
+        assert_eq!(s.metrics.otlp.expect("on").endpoint, "http://signal:4318/custom");
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--otlp-endpoint", "http://base:4318/"])).expect("ok");
+        assert_eq!(s.metrics.otlp.expect("on").endpoint, "http://base:4318/v1/metrics");
+        let s = Settings::from_raw(raw(&[
+            "--token-auth",
+            "t",
+            "--otel-collector-url",
+            "http://c:4318/v1/metrics",
+            "--otlp-endpoint",
+            "http://base:4318",
+        ]))
+        .expect("ok");
+        assert_eq!(s.metrics.otlp.expect("on").variable, "OTEL_COLLECTOR_URL");
+        let err = Settings::from_raw(raw(&["--token-auth", "t", "--otel-collector-url", "collector:4318"]))
+            .expect_err("not a URL");
+        assert_eq!(err.variable, "OTEL_COLLECTOR_URL");
     }
 
     #[test]

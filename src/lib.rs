@@ -6,7 +6,8 @@
 //! - [`domain`]: the rules. Each state change is decided here, as a pure
 //!   function, and comes out as a `Transition` with its `DomainEvent`s.
 //! - [`store`]: SQLite. Runs each decision in one transaction.
-//! - [`events`]: where committed events go (the metrics, later).
+//! - [`events`]: where committed events go; [`metrics`] is the production sink,
+//!   the DORA metric catalog; [`telemetry`] exports it over OTLP and `/metrics`.
 //! - [`teams`]: the team config and how a project and user map to a team.
 //! - [`config`]: settings from the environment and flags, checked at start.
 //! - [`time`]: the two accepted time forms and how times are stored.
@@ -15,9 +16,11 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod teams;
+pub mod telemetry;
 pub mod time;
 
 pub use http::{router as app, AppState};

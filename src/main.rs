@@ -10,9 +10,11 @@ use tracing_subscriber::EnvFilter;
 
 use em_metrics::config::{Cli, Command, LogFormat, Settings, StartupError};
 use em_metrics::http::auth::Auth;
+use em_metrics::metrics::Metrics;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
-use em_metrics::{events, server, AppState};
+use em_metrics::telemetry::Telemetry;
+use em_metrics::{server, AppState};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,10 +41,19 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
         .enable_all()
         .build()
         .map_err(|e| StartupError::new("runtime", e.to_string()))?;
-    runtime.block_on(serve_async(settings))
+    // Built outside async code but inside the runtime: the gRPC exporter needs
+    // the runtime, and the blocking HTTP client must not live in async code.
+    let telemetry = {
+        let _entered = runtime.enter();
+        Telemetry::start(&settings.metrics)?
+    };
+    let result = runtime.block_on(serve_async(settings, &telemetry));
+    // After the last request: push the final interval so it is not lost.
+    telemetry.shutdown();
+    result
 }
 
-async fn serve_async(settings: Settings) -> Result<(), StartupError> {
+async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), StartupError> {
     let team_config = match &settings.config {
         Some(path) => TeamConfig::load(path).map_err(|e| StartupError::new("CONFIG", e))?,
         None => TeamConfig::default(),
@@ -61,7 +72,8 @@ async fn serve_async(settings: Settings) -> Result<(), StartupError> {
         teams,
         auth: Arc::new(Auth::new(settings.auth.clone())),
         default_environment: settings.default_environment.clone().into(),
-        events: Arc::new(events::Discard),
+        events: Arc::new(Metrics::new(&telemetry.meter())),
+        prometheus: telemetry.prometheus(),
     };
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = TcpListener::bind(&address)

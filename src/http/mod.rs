@@ -41,6 +41,8 @@ pub struct AppState {
     /// The environment of events that do not name one (DEPLOYMENT_ENVIRONMENT).
     pub default_environment: Arc<str>,
     pub events: Arc<dyn EventSink>,
+    /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
+    pub prometheus: Option<prometheus::Registry>,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(service::version))
         .route("/config", get(service::config))
         .route("/openapi.json", get(service::openapi))
+        .route("/metrics", get(service::metrics))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::require));
     let probes = Router::new().route("/health", get(service::health)).route("/ready", get(service::ready));
     let api = probes.merge(protected);

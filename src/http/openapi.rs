@@ -16,7 +16,7 @@ use super::{deployments, incidents, service};
         deployments::deployed, deployments::failed,
         incidents::create, incidents::list_all, incidents::get_one, incidents::delete,
         incidents::restored, incidents::finished,
-        service::health, service::ready, service::version, service::config, service::openapi,
+        service::health, service::ready, service::version, service::config, service::openapi, service::metrics,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = [])),

@@ -1,7 +1,8 @@
 //! Probes, version, the loaded config and the OpenAPI document.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -56,6 +57,23 @@ pub async fn config(State(state): State<AppState>) -> Json<TeamConfig> {
     responses((status = 200, description = "This document", content_type = "application/json")))]
 pub async fn openapi() -> Json<Value> {
     Json(serde_json::to_value(super::openapi::ApiDoc::openapi()).unwrap_or_else(|e| json!({ "error": e.to_string() })))
+}
+
+/// The metric catalog in the Prometheus text format, for Prometheus to scrape.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
+        (status = 404, description = "Disabled with EM_METRICS_PROMETHEUS=false", body = ErrorBody),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let Some(registry) = state.prometheus else {
+        return Err(AppError::NotFound("the Prometheus endpoint is disabled (EM_METRICS_PROMETHEUS=false)".into()));
+    };
+    let mut text = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&registry.gather(), &mut text)
+        .map_err(|e| AppError::Internal(format!("encoding metrics: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response())
 }
 
 pub async fn not_found() -> AppError {

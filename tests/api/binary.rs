@@ -193,3 +193,40 @@ fn sighup_reloads_the_team_config_and_keeps_it_when_the_new_file_is_bad() {
     assert_eq!(code, Some(0));
     assert!(log.iter().any(|l| l.contains("not reloaded")), "{log:#?}");
 }
+
+#[test]
+fn sigterm_pushes_the_last_interval_before_exit() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (addr, received) = runtime.block_on(crate::receiver::start_http());
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("OTEL_COLLECTOR_URL", format!("http://{addr}/v1/metrics"))
+        // Far longer than the test: only the shutdown flush can deliver.
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-collector-key=k3y")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "k8s.cluster.name=eu-1")
+        .env("OTEL_SERVICE_NAME", "dora")
+        .env("DEPLOYMENT_ENVIRONMENT", "production");
+    let server = Server::start(cmd);
+    let (status, _) = server.post(
+        "/deployments",
+        json!({"id": "r1", "project_id": "api", "first_commit_at": "2024-05-01T08:00:00Z",
+               "deploy_start_at": "2024-05-01T09:00:00Z", "deployed_at": "2024-05-01T10:00:00Z"}),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(received.count(), 0, "nothing exported before shutdown");
+
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
+    let latest = received.latest().expect("the final interval was pushed at shutdown");
+    let catalog = crate::receiver::Catalog::from(&latest);
+    let point = "environment=production,project_id=api";
+    assert_eq!(catalog.counter("deployment_frequency").get(point), Some(&1));
+    assert_eq!(catalog.histogram("lead_time_for_changes")[point].sum, Some(7200.0));
+    assert_eq!(catalog.resource.get("service.name").map(String::as_str), Some("dora"));
+    assert_eq!(catalog.resource.get("k8s.cluster.name").map(String::as_str), Some("eu-1"));
+    assert_eq!(catalog.resource.get("deployment.environment.name").map(String::as_str), Some("production"));
+    let headers = received.headers();
+    assert!(headers.iter().all(|h| h.get("x-collector-key").is_some_and(|v| v == "k3y")), "{headers:?}");
+    assert!(!log.join("\n").contains("k3y"), "collector headers are not logged");
+}

@@ -8,8 +8,10 @@ use axum::Router;
 use em_metrics::config::{AuthSettings, Secret};
 use em_metrics::events::Collect;
 use em_metrics::http::auth::Auth;
+use em_metrics::metrics::Metrics;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
+use em_metrics::telemetry::Telemetry;
 use em_metrics::AppState;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -48,6 +50,24 @@ impl TestApp {
     }
 
     pub fn on_store(store: Store, dir: tempfile::TempDir, teams: TeamConfig, auth: AuthSettings) -> Self {
+        Self::assemble(store, dir, teams, auth, None)
+    }
+
+    /// The production metrics sink and `/metrics` on top of `telemetry`.
+    pub fn with_telemetry(teams: &str, telemetry: &Telemetry) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
+        let teams = TeamConfig::parse(teams).expect("valid team config");
+        Self::assemble(store, dir, teams, token_auth(), Some(telemetry))
+    }
+
+    fn assemble(
+        store: Store,
+        dir: tempfile::TempDir,
+        teams: TeamConfig,
+        auth: AuthSettings,
+        telemetry: Option<&Telemetry>,
+    ) -> Self {
         let events = Arc::new(Collect::default());
         let teams = Teams::new(teams);
         let state = AppState {
@@ -55,7 +75,11 @@ impl TestApp {
             teams: teams.clone(),
             auth: Arc::new(Auth::new(auth)),
             default_environment: "NO_ENV".into(),
-            events: events.clone(),
+            events: match telemetry {
+                Some(t) => Arc::new(Metrics::new(&t.meter())),
+                None => events.clone(),
+            },
+            prometheus: telemetry.and_then(Telemetry::prometheus),
         };
         Self { router: em_metrics::app(state), events, store, teams, dir }
     }

@@ -6,5 +6,7 @@ mod binary;
 mod deployments;
 mod helpers;
 mod incidents;
+mod metrics;
+mod receiver;
 mod storage;
 mod teams;

@@ -1,0 +1,132 @@
+//! The DORA metric catalog: one place that turns domain events into instruments.
+//!
+//! Names, units and bucket boundaries are a contract: dashboards and users'
+//! PromQL query `deployment_frequency_total`, `lead_time_for_changes_seconds_bucket`
+//! and so on, which is what these become after the OTLP-to-Prometheus translation.
+//! Attributes are bounded: project, environment and team, never ids or people.
+
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::KeyValue;
+
+use crate::domain::{Dims, DomainEvent};
+use crate::events::EventSink;
+
+/// The meter every instrument comes from.
+pub const METER_NAME: &str = "em-metrics";
+
+/// Hold the DORA band edges: 1 hour, 1 day, 1 week, 30 days, 180 days.
+pub const LEAD_TIME_BUCKETS: [f64; 14] = [
+    300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 604800.0, 1209600.0, 2592000.0,
+    7776000.0, 15552000.0,
+];
+pub const TIME_TO_RESTORE_BUCKETS: [f64; 14] = LEAD_TIME_BUCKETS;
+pub const TIME_TO_DETECT_BUCKETS: [f64; 11] =
+    [60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0];
+pub const DEPLOYMENT_DURATION_BUCKETS: [f64; 10] =
+    [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
+
+pub struct Metrics {
+    deployment_started: Counter<u64>,
+    deployment_frequency: Counter<u64>,
+    lead_time_for_changes: Histogram<f64>,
+    deployment_duration: Histogram<f64>,
+    deployment_failed: Counter<u64>,
+    change_failure_count: Counter<u64>,
+    incident_count: Counter<u64>,
+    time_to_detect: Histogram<f64>,
+    incident_restored: Counter<u64>,
+    time_to_restore: Histogram<f64>,
+    incident_finished: Counter<u64>,
+}
+
+impl Metrics {
+    pub fn new(meter: &Meter) -> Self {
+        let counter = |name: &'static str, unit: &'static str, description: &'static str| {
+            meter.u64_counter(name).with_unit(unit).with_description(description).build()
+        };
+        let histogram = |name: &'static str, description: &'static str, buckets: &[f64]| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(buckets.to_vec())
+                .build()
+        };
+        Self {
+            deployment_started: counter("deployment_started", "{deployment}", "Deployments started"),
+            deployment_frequency: counter(
+                "deployment_frequency",
+                "{deployment}",
+                "Deployments that reached production",
+            ),
+            lead_time_for_changes: histogram(
+                "lead_time_for_changes",
+                "From the first commit to deployed",
+                &LEAD_TIME_BUCKETS,
+            ),
+            deployment_duration: histogram(
+                "deployment_duration",
+                "From deployment start to deployed",
+                &DEPLOYMENT_DURATION_BUCKETS,
+            ),
+            deployment_failed: counter("deployment_failed", "{deployment}", "Deployments that failed or were aborted"),
+            change_failure_count: counter(
+                "change_failure_count",
+                "{deployment}",
+                "Deployments that caused at least one incident",
+            ),
+            incident_count: counter("incident_count", "{incident}", "Incidents opened"),
+            time_to_detect: histogram(
+                "time_to_detect",
+                "From the causing deployment to the incident start",
+                &TIME_TO_DETECT_BUCKETS,
+            ),
+            incident_restored: counter("incident_restored", "{incident}", "Incidents restored"),
+            time_to_restore: histogram("time_to_restore", "From incident start to restored", &TIME_TO_RESTORE_BUCKETS),
+            incident_finished: counter("incident_finished", "{incident}", "Incidents finished"),
+        }
+    }
+}
+
+impl EventSink for Metrics {
+    fn record(&self, events: &[DomainEvent]) {
+        for event in events {
+            match event {
+                DomainEvent::DeploymentStarted(dims) => self.deployment_started.add(1, &attributes(dims)),
+                DomainEvent::DeploymentDeployed { dims, lead_time_seconds, duration_seconds } => {
+                    let attrs = attributes(dims);
+                    self.deployment_frequency.add(1, &attrs);
+                    self.lead_time_for_changes.record(*lead_time_seconds, &attrs);
+                    self.deployment_duration.record(*duration_seconds, &attrs);
+                }
+                DomainEvent::DeploymentFailed(dims) => self.deployment_failed.add(1, &attributes(dims)),
+                DomainEvent::ChangeFailure(dims) => self.change_failure_count.add(1, &attributes(dims)),
+                DomainEvent::IncidentCreated { dims, time_to_detect_seconds } => {
+                    let attrs = attributes(dims);
+                    self.incident_count.add(1, &attrs);
+                    if let Some(seconds) = time_to_detect_seconds {
+                        self.time_to_detect.record(*seconds, &attrs);
+                    }
+                }
+                DomainEvent::IncidentRestored { dims, time_to_restore_seconds } => {
+                    let attrs = attributes(dims);
+                    self.incident_restored.add(1, &attrs);
+                    self.time_to_restore.record(*time_to_restore_seconds, &attrs);
+                }
+                DomainEvent::IncidentFinished(dims) => self.incident_finished.add(1, &attributes(dims)),
+            }
+        }
+    }
+}
+
+/// `project_id`, `environment`, and `team_id` only when a team was resolved.
+fn attributes(dims: &Dims) -> Vec<KeyValue> {
+    let mut attrs = vec![
+        KeyValue::new("project_id", dims.project_id.clone()),
+        KeyValue::new("environment", dims.environment.clone()),
+    ];
+    if let Some(team) = &dims.team_id {
+        attrs.push(KeyValue::new("team_id", team.clone()));
+    }
+    attrs
+}

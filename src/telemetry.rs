@@ -1,0 +1,157 @@
+//! The meter provider: OTLP push (HTTP or gRPC) and the Prometheus pull endpoint.
+//!
+//! The SDK's periodic reader exports from its own thread. Over HTTP it uses
+//! the blocking reqwest client (an async client there panics and loses data);
+//! over gRPC the tonic client needs a tokio runtime, so [`Telemetry::start`]
+//! must run inside `Runtime::enter`. Either way an export never runs on a
+//! request's path: a collector that is down or slow cannot slow the API.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use opentelemetry::metrics::{Meter, MeterProvider};
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::resource::EnvResourceDetector;
+use opentelemetry_sdk::Resource;
+
+use crate::config::{MetricsSettings, OtlpProtocol, StartupError};
+use crate::metrics::METER_NAME;
+
+pub struct Telemetry {
+    provider: SdkMeterProvider,
+    prometheus: Option<prometheus::Registry>,
+}
+
+impl Telemetry {
+    pub fn start(settings: &MetricsSettings) -> Result<Self, StartupError> {
+        let mut builder = SdkMeterProvider::builder().with_resource(resource(settings));
+        match &settings.otlp {
+            Some(otlp) => {
+                let exporter = match otlp.protocol {
+                    OtlpProtocol::HttpProtobuf => MetricExporter::builder()
+                        .with_http()
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_endpoint(&otlp.endpoint)
+                        .with_temporality(Temporality::Cumulative)
+                        .build(),
+                    OtlpProtocol::Grpc => MetricExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(&otlp.endpoint)
+                        .with_temporality(Temporality::Cumulative)
+                        .build(),
+                }
+                .map_err(|e| StartupError::new(otlp.variable, format!("cannot set up the OTLP exporter: {e}")))?;
+                let reader =
+                    PeriodicReader::builder(LoggedExporter::new(exporter)).with_interval(otlp.interval).build();
+                builder = builder.with_reader(reader);
+                tracing::info!(
+                    endpoint = %otlp.endpoint,
+                    protocol = otlp.protocol.as_str(),
+                    interval_ms = otlp.interval.as_millis() as u64,
+                    "pushing metrics over OTLP"
+                );
+            }
+            None => tracing::info!(
+                "no OTLP endpoint configured (OTEL_COLLECTOR_URL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or \
+                 OTEL_EXPORTER_OTLP_ENDPOINT): metrics are not pushed"
+            ),
+        }
+        let prometheus = if settings.prometheus {
+            let registry = prometheus::Registry::new();
+            let exporter = opentelemetry_prometheus::exporter()
+                .with_registry(registry.clone())
+                .scope_info_enabled(false)
+                .build()
+                .map_err(|e| StartupError::new("EM_METRICS_PROMETHEUS", format!("cannot set up /metrics: {e}")))?;
+            builder = builder.with_reader(exporter);
+            Some(registry)
+        } else {
+            None
+        };
+        Ok(Self { provider: builder.build(), prometheus })
+    }
+
+    pub fn meter(&self) -> Meter {
+        self.provider.meter(METER_NAME)
+    }
+
+    /// The registry `/metrics` renders, when the endpoint is on.
+    pub fn prometheus(&self) -> Option<prometheus::Registry> {
+        self.prometheus.clone()
+    }
+
+    /// Pushes what was recorded since the last export (tests, and shutdown).
+    pub fn flush(&self) {
+        if let Err(e) = self.provider.force_flush() {
+            tracing::warn!(error = %e, "metrics flush failed");
+        }
+    }
+
+    /// Exports the last interval and stops the exporters. Blocking: call it
+    /// outside async code (or in `spawn_blocking`).
+    pub fn shutdown(self) {
+        self.flush();
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!(error = %e, "metrics shutdown failed");
+        }
+    }
+}
+
+/// service.name, service.version and deployment.environment.name, merged over
+/// OTEL_RESOURCE_ATTRIBUTES.
+fn resource(settings: &MetricsSettings) -> Resource {
+    Resource::builder_empty()
+        .with_detector(Box::new(EnvResourceDetector::new()))
+        .with_service_name(settings.service_name.clone())
+        .with_attributes([
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("deployment.environment.name", settings.environment.clone()),
+        ])
+        .build()
+}
+
+/// Logs an export failure once when it starts and once when exports recover,
+/// instead of once per interval, so a collector outage does not flood the log.
+struct LoggedExporter<E> {
+    inner: E,
+    failing: AtomicBool,
+}
+
+impl<E> LoggedExporter<E> {
+    fn new(inner: E) -> Self {
+        Self { inner, failing: AtomicBool::new(false) }
+    }
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for LoggedExporter<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        match &result {
+            Err(e) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                error = %e,
+                "OTLP metrics export failed; values are cumulative, so they arrive with the next export \
+                 that succeeds (logged again on recovery)"
+            ),
+            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => tracing::info!("OTLP metrics export recovered"),
+            _ => {}
+        }
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
