@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_em-metrics");
 const TOKEN: &str = "binary-test-secret-71c2";
 
-fn command(db: &Path) -> Command {
+pub fn command(db: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("HOST", "127.0.0.1")
@@ -25,7 +25,7 @@ fn command(db: &Path) -> Command {
 }
 
 /// A running server; its log lines arrive on `lines`.
-struct Server {
+pub struct Server {
     child: Child,
     base: String,
     lines: mpsc::Receiver<String>,
@@ -33,7 +33,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Self {
+    pub fn start(mut cmd: Command) -> Self {
         let mut child = cmd.spawn().expect("binary starts");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
@@ -60,7 +60,7 @@ impl Server {
         reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
     }
 
-    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = Self::client()
             .post(format!("{}{path}", self.base))
             .header("authorization", format!("Bearer {TOKEN}"))
@@ -86,7 +86,7 @@ impl Server {
     }
 
     /// Sends SIGTERM, waits for exit, and returns the exit code and the whole log.
-    fn stop(mut self) -> (Option<i32>, Vec<String>) {
+    pub fn stop(mut self) -> (Option<i32>, Vec<String>) {
         self.signal("TERM");
         let status = self.child.wait().expect("exits");
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {

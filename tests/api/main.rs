@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod binary;
+mod collector;
 mod deployments;
 mod helpers;
 mod incidents;

@@ -134,7 +134,9 @@ fn assert_story(catalog: &Catalog) {
         assert_eq!(catalog.metric(name).unit, "{incident}", "{name}");
     }
 
-    let histograms: [(&str, &[f64], &[(&str, u64, f64)]); 4] = [
+    /// (attributes, count, sum) of one histogram data point.
+    type Point<'a> = (&'a str, u64, f64);
+    let histograms: [(&str, &[f64], &[Point]); 4] = [
         ("lead_time_for_changes", &LEAD_TIME_BUCKETS, &[(API, 1, 7200.0), (WEB, 1, 36030.0)]),
         ("deployment_duration", &DEPLOYMENT_DURATION_BUCKETS, &[(API, 1, 3600.0), (WEB, 1, 30.0)]),
         ("time_to_detect", &TIME_TO_DETECT_BUCKETS, &[(API, 2, 1800.0 + 3600.0)]),
