@@ -230,3 +230,15 @@ fn sigterm_pushes_the_last_interval_before_exit() {
     assert!(headers.iter().all(|h| h.get("x-collector-key").is_some_and(|v| v == "k3y")), "{headers:?}");
     assert!(!log.join("\n").contains("k3y"), "collector headers are not logged");
 }
+
+#[test]
+fn em_metrics_prometheus_false_turns_metrics_off() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("EM_METRICS_PROMETHEUS", "false");
+    let server = Server::start(cmd);
+    assert_eq!(server.get("/metrics").0, 404);
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0));
+    assert!(log.iter().any(|l| l.contains("metrics are not pushed")), "one line says there is no push: {log:#?}");
+}

@@ -271,3 +271,10 @@ async fn a_collector_that_is_down_does_not_slow_the_api_and_gets_the_totals_late
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn metrics_is_404_when_the_prometheus_endpoint_is_off() {
+    // TestApp::new() assembles the state as EM_METRICS_PROMETHEUS=false does: no registry.
+    let app = TestApp::new();
+    crate::helpers::assert_error(&app.get("/metrics").await, StatusCode::NOT_FOUND, "not_found", None);
+}
