@@ -8,6 +8,7 @@
 //! - [`store`]: SQLite. Runs each decision in one transaction.
 //! - [`events`]: where committed events go; [`metrics`] is the production sink,
 //!   the DORA metric catalog; [`telemetry`] exports it over OTLP and `/metrics`.
+//! - [`insights`]: the DORA report, trend and breakdown computed from the store.
 //! - [`teams`]: the team config and how a project and user map to a team.
 //! - [`config`]: settings from the environment and flags, checked at start.
 //! - [`time`]: the two accepted time forms and how times are stored.
@@ -16,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod insights;
 pub mod metrics;
 pub mod server;
 pub mod store;

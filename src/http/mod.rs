@@ -5,6 +5,7 @@ pub mod deployments;
 pub mod error;
 pub mod extract;
 pub mod incidents;
+pub mod insights;
 pub mod openapi;
 pub mod service;
 
@@ -70,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete))
         .route("/incidents/{id}/restored", post(incidents::restored))
         .route("/incidents/{id}/finished", post(incidents::finished))
+        .route("/dora", get(insights::dora))
+        .route("/dora/trend", get(insights::trend))
+        .route("/dora/breakdown", get(insights::breakdown))
         .route("/version", get(service::version))
         .route("/config", get(service::config))
         .route("/openapi.json", get(service::openapi))

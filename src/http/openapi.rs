@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deployments, incidents, service};
+use super::{deployments, incidents, insights, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{deployments, incidents, service};
         deployments::deployed, deployments::failed,
         incidents::create, incidents::list_all, incidents::get_one, incidents::delete,
         incidents::restored, incidents::finished,
+        insights::dora, insights::trend, insights::breakdown,
         service::health, service::ready, service::version, service::config, service::openapi, service::metrics,
     ),
     modifiers(&Security),

@@ -9,7 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (2, "insights", include_str!("migrations/0002_insights.sql")),
+];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {
     conn.execute_batch(

@@ -6,8 +6,9 @@
 //! read-only connections, which WAL mode lets run beside the writer. All of it
 //! runs on tokio's blocking pool so SQLite never stalls the async runtime.
 
-mod deployments;
-mod incidents;
+pub mod deployments;
+pub mod incidents;
+mod insights;
 pub mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 
 pub use deployments::DeploymentFilter;
 pub use incidents::{IncidentFilter, IncidentState};
+pub use insights::{DeployedSample, FailedSample, GroupBy, IncidentSample, WindowData, WindowFilter};
 
 use crate::domain::Rejection;
 

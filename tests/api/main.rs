@@ -7,6 +7,7 @@ mod collector;
 mod deployments;
 mod helpers;
 mod incidents;
+mod insights;
 mod metrics;
 mod receiver;
 mod storage;

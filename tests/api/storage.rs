@@ -84,3 +84,34 @@ async fn ready_answers_when_the_database_does() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["ok"], true);
 }
+
+#[tokio::test]
+async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("em-metrics.db");
+    {
+        // The schema and rows as the first release wrote them.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(include_str!("../../src/store/migrations/0001_initial.sql")).expect("v1 schema");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0);
+             INSERT INTO deployments (id, project_id, team_id, environment, username, status, first_commit_at,
+                                      deploy_start_at, deployed_at, failed_at, created_at, updated_at)
+             VALUES ('old', 'api', NULL, 'prod', NULL, 'deployed', 1714550400000, 1714554000000, 1714557600000, NULL, 0, 0);
+             INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, title, started_at,
+                                    restored_at, finished_at, created_at, updated_at)
+             VALUES ('inc', 'api', NULL, 'prod', 'old', NULL, 1714561200000, NULL, NULL, 0, 0);",
+        )
+        .expect("v1 rows");
+    }
+    let store = Store::open(&path).expect("migrates to the latest version");
+    let app = TestApp::on_store(store, dir, TeamConfig::default(), token_auth());
+    assert_eq!(app.get("/deployments/old").await.body["lead_time_seconds"], 7200.0);
+    let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
+    assert_eq!(r["change_failure_rate"]["failed_deployments"], 1, "{r}");
+    // The trigger keeps the count from here on.
+    assert_eq!(app.delete("/incidents/inc").await.status, StatusCode::NO_CONTENT);
+    let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
+    assert_eq!(r["change_failure_rate"]["failed_deployments"], 0, "{r}");
+}
