@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
+    /// Fill SQLITE_DB with a realistic, reproducible story of deployments and incidents.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Settings as given; [`Settings::from_raw`] validates them.

@@ -14,6 +14,7 @@
 //! - [`time`]: the two accepted time forms and how times are stored.
 
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod http;

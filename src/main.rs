@@ -20,7 +20,35 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => exit_on_startup_error(serve(cli.settings)),
+        Command::Demo(args) => exit_on_startup_error(demo(cli.settings, args)),
     }
+}
+
+/// Needs no auth settings: it only writes to the database.
+fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) -> Result<(), StartupError> {
+    init_logging(LogFormat::Text);
+    let store = Store::open(&raw.sqlite_db)
+        .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", raw.sqlite_db.display())))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| StartupError::new("runtime", e.to_string()))?;
+    let started = std::time::Instant::now();
+    let summary = runtime
+        .block_on(em_metrics::demo::run(&store, &args, raw.deployment_environment.trim()))
+        .map_err(|e| StartupError::new("SQLITE_DB", format!("demo data not written: {e}")))?;
+    println!(
+        "demo: {} deployments ({} failed), {} incidents ({} open) over {} days in {} ({:.1} s)",
+        summary.deployments,
+        summary.failed,
+        summary.incidents,
+        summary.open_incidents,
+        args.days,
+        raw.sqlite_db.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "teams: {}  (add them to your CONFIG to map new events the same way)",
+        serde_json::to_string(&summary.teams).unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// Start-up problems are one line naming the variable, and exit code 2.

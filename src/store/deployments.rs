@@ -25,15 +25,40 @@ pub struct DeploymentFilter {
     pub offset: u64,
 }
 
+/// Each state change as one step inside a caller's transaction: load, let
+/// the domain decide, write. The async methods below run one per transaction;
+/// the demo generator runs many in one.
+pub fn start(tx: &Connection, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+    let t = deployment::start(find(tx, &cmd.id)?, cmd, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
+pub fn mark_deployed(
+    tx: &Connection,
+    id: &str,
+    cmd: MarkDeployed,
+    ctx: &Context,
+) -> StoreResult<Transition<Deployment>> {
+    let t = deployment::mark_deployed(id, find(tx, id)?, cmd, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
+pub fn mark_failed(
+    tx: &Connection,
+    id: &str,
+    date: Option<Timestamp>,
+    ctx: &Context,
+) -> StoreResult<Transition<Deployment>> {
+    let t = deployment::mark_failed(id, find(tx, id)?, date, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
 impl Store {
     pub async fn start_deployment(&self, cmd: NewDeployment, ctx: Context) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| {
-            let existing = find(tx, &cmd.id)?;
-            let t = deployment::start(existing, cmd, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| start(tx, cmd, &ctx)).await
     }
 
     pub async fn mark_deployed(
@@ -42,13 +67,7 @@ impl Store {
         cmd: MarkDeployed,
         ctx: Context,
     ) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| {
-            let existing = find(tx, &id)?;
-            let t = deployment::mark_deployed(&id, existing, cmd, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| mark_deployed(tx, &id, cmd, &ctx)).await
     }
 
     pub async fn mark_failed(
@@ -57,13 +76,7 @@ impl Store {
         date: Option<Timestamp>,
         ctx: Context,
     ) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| {
-            let existing = find(tx, &id)?;
-            let t = deployment::mark_failed(&id, existing, date, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| mark_failed(tx, &id, date, &ctx)).await
     }
 
     pub async fn deployment(&self, id: String) -> StoreResult<Option<Deployment>> {

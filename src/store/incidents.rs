@@ -35,23 +35,36 @@ pub struct IncidentFilter {
     pub offset: u64,
 }
 
+/// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
+pub fn open(tx: &Connection, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    let (id, existing) = match &cmd.id {
+        Some(id) => (id.clone(), find(tx, id)?),
+        None => (next_free_id(tx, &cmd.project_id)?, None),
+    };
+    let deployment = match &cmd.deployment_id {
+        None => None,
+        Some(deployment_id) => Some(linked(tx, deployment_id)?),
+    };
+    let t = incident::open(id, existing, cmd, deployment, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
+pub fn restore(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    let t = incident::restore(id, find(tx, id)?, date, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
+pub fn finish(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    let t = incident::finish(id, find(tx, id)?, date, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
 impl Store {
-    /// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
     pub async fn open_incident(&self, cmd: NewIncident, ctx: Context) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| {
-            let (id, existing) = match &cmd.id {
-                Some(id) => (id.clone(), find(tx, id)?),
-                None => (next_free_id(tx, &cmd.project_id)?, None),
-            };
-            let deployment = match &cmd.deployment_id {
-                None => None,
-                Some(deployment_id) => Some(linked(tx, deployment_id)?),
-            };
-            let t = incident::open(id, existing, cmd, deployment, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| open(tx, cmd, &ctx)).await
     }
 
     pub async fn restore_incident(
@@ -60,12 +73,7 @@ impl Store {
         date: Option<Timestamp>,
         ctx: Context,
     ) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| {
-            let t = incident::restore(&id, find(tx, &id)?, date, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| restore(tx, &id, date, &ctx)).await
     }
 
     pub async fn finish_incident(
@@ -74,12 +82,7 @@ impl Store {
         date: Option<Timestamp>,
         ctx: Context,
     ) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| {
-            let t = incident::finish(&id, find(tx, &id)?, date, &ctx)?;
-            save(tx, &t, ctx.now)?;
-            Ok(t)
-        })
-        .await
+        self.write(move |tx| finish(tx, &id, date, &ctx)).await
     }
 
     pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
@@ -109,8 +112,9 @@ fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
 fn linked(conn: &Connection, deployment_id: &str) -> StoreResult<LinkedDeployment> {
     let d = find_deployment(conn, deployment_id)?
         .ok_or_else(|| Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist")))?;
-    let has_incidents =
-        conn.prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?.exists([deployment_id])?;
+    let has_incidents = conn
+        .prepare_cached("SELECT incident_count > 0 FROM deployments WHERE id = ?1")?
+        .query_row([deployment_id], |r| r.get(0))?;
     Ok(LinkedDeployment {
         id: d.id,
         project_id: d.project_id,

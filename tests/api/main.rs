@@ -4,6 +4,7 @@ mod auth;
 mod bad_input;
 mod binary;
 mod collector;
+mod demo;
 mod deployments;
 mod helpers;
 mod incidents;

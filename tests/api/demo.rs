@@ -1,0 +1,90 @@
+use chrono::NaiveDate;
+use em_metrics::demo::{self, DemoArgs};
+use em_metrics::store::{DeploymentFilter, IncidentFilter, Store};
+
+fn args(seed: u64) -> DemoArgs {
+    DemoArgs { days: 60, seed, teams: 4, projects: 8, deploys_per_day: 1.2, until: NaiveDate::from_ymd_opt(2024, 6, 1) }
+}
+
+async fn run(seed: u64) -> (tempfile::TempDir, Store, demo::Summary) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("demo.db")).expect("store");
+    let summary = demo::run(&store, &args(seed), "production").await.expect("demo runs");
+    (dir, store, summary)
+}
+
+async fn everything(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .deployments(DeploymentFilter { limit: 1000, offset, ..DeploymentFilter::default() })
+            .await
+            .expect("list");
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len() as u64;
+        out.extend(page.into_iter().map(|d| format!("{d:?}")));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_demo_tells_a_complete_story_through_the_domain_rules() {
+    let (_dir, store, summary) = run(7).await;
+    assert!(summary.deployments > 200, "{summary:?}");
+    assert!(summary.failed > 0 && summary.failed < summary.deployments / 5, "{summary:?}");
+    assert!(summary.incidents > 0, "{summary:?}");
+    assert!(summary.open_incidents >= 1, "{summary:?}");
+    assert_eq!(summary.teams.teams.len(), 4);
+
+    let deployments =
+        store.deployments(DeploymentFilter { limit: 1000, ..DeploymentFilter::default() }).await.expect("list");
+    assert!(deployments.iter().all(|d| d.team_id.is_some()), "every demo project maps to a team");
+    let teams: std::collections::BTreeSet<_> = deployments.iter().filter_map(|d| d.team_id.clone()).collect();
+    assert_eq!(teams.len(), 4);
+    // Lead times from hours to weeks.
+    let leads: Vec<f64> = deployments.iter().filter_map(|d| d.lead_time_seconds()).collect();
+    assert!(leads.iter().any(|l| *l < 6.0 * 3600.0) && leads.iter().any(|l| *l > 7.0 * 86400.0));
+
+    let open = store
+        .incidents(IncidentFilter {
+            state: Some(em_metrics::store::IncidentState::InProgress),
+            limit: 1000,
+            ..IncidentFilter::default()
+        })
+        .await
+        .expect("incidents");
+    assert_eq!(open.len() as u64, summary.open_incidents);
+    assert!(open.iter().all(|i| i.deployment_id.is_some()));
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_story_and_another_seed_another() {
+    let (_a, store_a, summary_a) = run(42).await;
+    let (_b, store_b, summary_b) = run(42).await;
+    let (_c, store_c, _) = run(43).await;
+    assert_eq!(summary_a, summary_b);
+    let (a, b, c) = (everything(&store_a).await, everything(&store_b).await, everything(&store_c).await);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn the_demo_subcommand_fills_the_configured_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("demo/em.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_em-metrics"))
+        .env_clear()
+        .env("SQLITE_DB", &db)
+        .args(["demo", "--days", "30", "--seed", "3", "--until", "2024-06-01"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("demo: ") && stdout.contains("deployments"), "{stdout}");
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let n: i64 = conn.query_row("SELECT count(*) FROM deployments", [], |r| r.get(0)).expect("count");
+    assert!(n > 50, "{n}");
+}
