@@ -39,6 +39,9 @@ pub struct DemoArgs {
     /// Average deployments per project per working day.
     #[arg(long = "deploys-per-day", default_value_t = 1.2)]
     pub deploys_per_day: f64,
+    /// Multiplies every team's chance that a deployment causes an incident.
+    #[arg(long = "incident-scale", default_value_t = 1.0)]
+    pub incident_scale: f64,
     /// Last day of the story (YYYY-MM-DD, exclusive); default today (UTC).
     #[arg(long)]
     pub until: Option<NaiveDate>,
@@ -168,7 +171,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                 let duration = (rng.log_between(30.0, 1800.0) * 1000.0) as i64;
                 let lead = (rng.log_between(p.lead_hours.0, p.lead_hours.1) * MS_PER_HOUR as f64) as i64;
                 let failed = rng.chance(p.failure_rate);
-                let incident = (!failed && rng.chance(p.incident_rate)).then(|| {
+                let incident = (!failed && rng.chance(p.incident_rate * args.incident_scale)).then(|| {
                     let detect = (rng.log_between(2.0, 2880.0) * 60_000.0) as i64;
                     let restore = (rng.log_between(p.restore_minutes.0, p.restore_minutes.1) * 60_000.0) as i64;
                     (detect, restore)

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{list, Query};
 use super::{time_param, AppState};
-use crate::insights::{self, Breakdown, DoraReport, Interval, Trend, Window};
+use crate::insights::{self, Breakdown, Buckets, DoraReport, Groups, Interval, Trend, Whole, Window};
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
 
@@ -91,8 +91,8 @@ fn window_and_filter(
 pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) -> Result<Json<DoraReport>> {
     let (window, filter) =
         window_and_filter(q.from.as_deref(), q.to.as_deref(), &q.project_id, &q.team_id, &q.environment)?;
-    let data = state.store.window(window.from, window.to, filter.clone(), None).await?;
-    Ok(Json(insights::dora(window, &filter, &data)))
+    let whole = state.store.scan_window(window.from, window.to, filter.clone(), None, Whole::default()).await?;
+    Ok(Json(whole.report(window, &filter)))
 }
 
 #[utoipa::path(get, path = "/dora/trend", tag = "insights", params(TrendParams),
@@ -119,8 +119,8 @@ pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) 
             ),
         )
     })?;
-    let data = state.store.window(window.from, window.to, filter.clone(), None).await?;
-    Ok(Json(insights::trend(window, interval, &bounds, &filter, &data)))
+    let buckets = state.store.scan_window(window.from, window.to, filter.clone(), None, Buckets::new(bounds)).await?;
+    Ok(Json(buckets.trend(window, interval, &filter)))
 }
 
 #[utoipa::path(get, path = "/dora/breakdown", tag = "insights", params(BreakdownParams),
@@ -142,6 +142,6 @@ pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownP
     };
     let (window, filter) =
         window_and_filter(q.from.as_deref(), q.to.as_deref(), &q.project_id, &q.team_id, &q.environment)?;
-    let data = state.store.window(window.from, window.to, filter.clone(), Some(by)).await?;
-    Ok(Json(insights::breakdown(window, by, &filter, &data)))
+    let groups = state.store.scan_window(window.from, window.to, filter.clone(), Some(by), Groups::default()).await?;
+    Ok(Json(groups.breakdown(window, by, &filter)))
 }

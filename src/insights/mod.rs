@@ -2,23 +2,24 @@
 //! window, as one report, as a trend of UTC buckets, or broken down by team,
 //! project or environment.
 //!
-//! The store hands over the samples of a window ([`WindowData`]); everything
-//! here is pure computation on them, so the numbers are exact medians over
-//! exactly the events of the window, including history posted late.
+//! The store streams the rows of a window into a [`WindowSink`]; the sinks
+//! here sort them into one [`Accumulator`] per report, bucket or group, so
+//! the numbers are exact medians over exactly the events of the window,
+//! including history posted late.
 
 pub mod report;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use report::DoraMetrics;
+pub use report::{Accumulator, DoraMetrics};
 pub use stats::Level;
 
-use crate::store::{GroupBy, WindowData, WindowFilter};
+use crate::store::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 use crate::time::Timestamp;
 
 /// Most buckets a trend may have; more is a 400.
@@ -132,28 +133,35 @@ pub fn buckets(window: Window, interval: Interval) -> Option<Vec<(i64, i64)>> {
     Some(out)
 }
 
-pub fn dora(window: Window, filter: &WindowFilter, data: &WindowData) -> DoraReport {
-    report(
-        window,
-        filter,
-        data.deployed.iter().collect(),
-        data.failed.iter().collect(),
-        data.incidents.iter().collect(),
-    )
+impl DoraReport {
+    pub fn new(window: Window, filter: &WindowFilter, metrics: DoraMetrics) -> Self {
+        Self { from: window.from.to_rfc3339(), to: window.to.to_rfc3339(), filters: filter.into(), metrics }
+    }
 }
 
-fn report(
-    window: Window,
-    filter: &WindowFilter,
-    deployed: Vec<&crate::store::DeployedSample>,
-    failed: Vec<&crate::store::FailedSample>,
-    incidents: Vec<&crate::store::IncidentSample>,
-) -> DoraReport {
-    DoraReport {
-        from: window.from.to_rfc3339(),
-        to: window.to.to_rfc3339(),
-        filters: filter.into(),
-        metrics: report::compute(window.to.millis() - window.from.millis(), &deployed, &failed, &incidents),
+fn length(window: Window) -> i64 {
+    window.to.millis() - window.from.millis()
+}
+
+/// The whole window as one report.
+#[derive(Default)]
+pub struct Whole(pub Accumulator);
+
+impl WindowSink for Whole {
+    fn deployed(&mut self, row: DeployedRow, _: Option<&str>) {
+        self.0.add_deployed(&row);
+    }
+    fn failed(&mut self, row: FailedRow, _: Option<&str>) {
+        self.0.add_failed(&row);
+    }
+    fn incident(&mut self, row: IncidentRow, _: Option<&str>) {
+        self.0.add_incident(&row);
+    }
+}
+
+impl Whole {
+    pub fn report(self, window: Window, filter: &WindowFilter) -> DoraReport {
+        DoraReport::new(window, filter, self.0.finish(length(window)))
     }
 }
 
@@ -180,50 +188,62 @@ pub struct Trend {
     pub buckets: Vec<TrendBucket>,
 }
 
-/// Every bucket of the window, empty ones included. `bounds` from [`buckets`].
-pub fn trend(
-    window: Window,
-    interval: Interval,
-    bounds: &[(i64, i64)],
-    filter: &WindowFilter,
-    data: &WindowData,
-) -> Trend {
-    let deployed = sorted_by(&data.deployed, |d| d.deployed_at);
-    let failed = sorted_by(&data.failed, |f| f.deploy_start_at);
-    let incidents = sorted_by(&data.incidents, |i| i.started_at);
-    let buckets = bounds
-        .iter()
-        .map(|&(start, end)| TrendBucket {
-            start: Timestamp::from_millis(start).to_rfc3339(),
-            end: Timestamp::from_millis(end).to_rfc3339(),
-            metrics: report::compute(
-                end - start,
-                slice(&deployed, |d| d.deployed_at, start, end),
-                slice(&failed, |f| f.deploy_start_at, start, end),
-                slice(&incidents, |i| i.started_at, start, end),
-            ),
-        })
-        .collect();
-    Trend {
-        interval: interval.as_str(),
-        from: window.from.to_rfc3339(),
-        to: window.to.to_rfc3339(),
-        filters: filter.into(),
-        buckets,
+/// One accumulator per bucket; `bounds` from [`buckets`], in order.
+pub struct Buckets {
+    bounds: Vec<(i64, i64)>,
+    accumulators: Vec<Accumulator>,
+}
+
+impl Buckets {
+    pub fn new(bounds: Vec<(i64, i64)>) -> Self {
+        let accumulators = vec![Accumulator::default(); bounds.len()];
+        Self { bounds, accumulators }
+    }
+
+    fn at(&mut self, time: i64) -> Option<&mut Accumulator> {
+        let i = self.bounds.partition_point(|&(_, end)| end <= time);
+        let &(start, end) = self.bounds.get(i)?;
+        (start <= time && time < end).then(|| &mut self.accumulators[i])
+    }
+
+    /// Every bucket of the window, empty ones included.
+    pub fn trend(self, window: Window, interval: Interval, filter: &WindowFilter) -> Trend {
+        let buckets = self
+            .bounds
+            .into_iter()
+            .zip(self.accumulators)
+            .map(|((start, end), acc)| TrendBucket {
+                start: Timestamp::from_millis(start).to_rfc3339(),
+                end: Timestamp::from_millis(end).to_rfc3339(),
+                metrics: acc.finish(end - start),
+            })
+            .collect();
+        Trend {
+            interval: interval.as_str(),
+            from: window.from.to_rfc3339(),
+            to: window.to.to_rfc3339(),
+            filters: filter.into(),
+            buckets,
+        }
     }
 }
 
-fn sorted_by<T>(items: &[T], key: impl Fn(&T) -> i64) -> Vec<&T> {
-    let mut refs: Vec<&T> = items.iter().collect();
-    refs.sort_by_key(|t| key(t));
-    refs
-}
-
-/// The items with key in `[start, end)` of a slice sorted by key.
-fn slice<'a, T>(sorted: &'a [&'a T], key: impl Fn(&T) -> i64, start: i64, end: i64) -> &'a [&'a T] {
-    let lo = sorted.partition_point(|t| key(t) < start);
-    let hi = sorted.partition_point(|t| key(t) < end);
-    &sorted[lo..hi]
+impl WindowSink for Buckets {
+    fn deployed(&mut self, row: DeployedRow, _: Option<&str>) {
+        if let Some(acc) = self.at(row.deployed_at) {
+            acc.add_deployed(&row);
+        }
+    }
+    fn failed(&mut self, row: FailedRow, _: Option<&str>) {
+        if let Some(acc) = self.at(row.deploy_start_at) {
+            acc.add_failed(&row);
+        }
+    }
+    fn incident(&mut self, row: IncidentRow, _: Option<&str>) {
+        if let Some(acc) = self.at(row.started_at) {
+            acc.add_incident(&row);
+        }
+    }
 }
 
 /// One group of `GET /dora/breakdown`: its key and a whole `/dora` body.
@@ -250,33 +270,54 @@ pub fn group_name(by: GroupBy) -> &'static str {
     }
 }
 
-/// One group per key with data in the window, named keys in order, null last.
-pub fn breakdown(window: Window, by: GroupBy, filter: &WindowFilter, data: &WindowData) -> Breakdown {
-    type Parts<'a> = (
-        Vec<&'a crate::store::DeployedSample>,
-        Vec<&'a crate::store::FailedSample>,
-        Vec<&'a crate::store::IncidentSample>,
-    );
-    let mut groups: BTreeMap<Option<&str>, Parts> = BTreeMap::new();
-    for d in &data.deployed {
-        groups.entry(d.group.as_deref()).or_default().0.push(d);
+/// One accumulator per value of the grouping column; `None` for events without one.
+#[derive(Default)]
+pub struct Groups {
+    named: HashMap<String, Accumulator>,
+    none: Accumulator,
+}
+
+impl Groups {
+    fn at(&mut self, group: Option<&str>) -> &mut Accumulator {
+        match group {
+            None => &mut self.none,
+            // Look up by &str first: allocate only for a new group, not per row.
+            Some(key) => {
+                if !self.named.contains_key(key) {
+                    self.named.insert(key.to_string(), Accumulator::default());
+                }
+                self.named.get_mut(key).unwrap_or(&mut self.none)
+            }
+        }
     }
-    for f in &data.failed {
-        groups.entry(f.group.as_deref()).or_default().1.push(f);
+
+    /// One group per key with data in the window, named keys in order, null last.
+    pub fn breakdown(self, window: Window, by: GroupBy, filter: &WindowFilter) -> Breakdown {
+        let mut named: Vec<(String, Accumulator)> = self.named.into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let groups = named
+            .into_iter()
+            .map(|(key, acc)| (Some(key), acc))
+            .chain((!self.none.is_empty()).then_some((None, self.none)))
+            .map(|(key, acc)| BreakdownGroup {
+                key,
+                report: DoraReport::new(window, filter, acc.finish(length(window))),
+            })
+            .collect();
+        Breakdown { by: group_name(by), groups }
     }
-    for i in &data.incidents {
-        groups.entry(i.group.as_deref()).or_default().2.push(i);
+}
+
+impl WindowSink for Groups {
+    fn deployed(&mut self, row: DeployedRow, group: Option<&str>) {
+        self.at(group).add_deployed(&row);
     }
-    let mut groups: Vec<BreakdownGroup> = groups
-        .into_iter()
-        .map(|(key, (deployed, failed, incidents))| BreakdownGroup {
-            key: key.map(str::to_string),
-            report: report(window, filter, deployed, failed, incidents),
-        })
-        .collect();
-    // BTreeMap puts None first; people expect "no team" after the named ones.
-    groups.sort_by_key(|g| g.key.is_none());
-    Breakdown { by: group_name(by), groups }
+    fn failed(&mut self, row: FailedRow, group: Option<&str>) {
+        self.at(group).add_failed(&row);
+    }
+    fn incident(&mut self, row: IncidentRow, group: Option<&str>) {
+        self.at(group).add_incident(&row);
+    }
 }
 
 #[cfg(test)]

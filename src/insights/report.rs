@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::stats::{
     change_failure_level, deployment_frequency_level, lead_time_level, percentile, time_to_restore_level, Level,
 };
-use crate::store::{DeployedSample, FailedSample, IncidentSample};
+use crate::store::{DeployedRow, FailedRow, IncidentRow};
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -80,85 +80,122 @@ pub struct DoraMetrics {
     pub level: Option<Level>,
 }
 
-/// Computes the metrics of a window `window_ms` long from its samples.
-pub fn compute(
-    window_ms: i64,
-    deployed: &[&DeployedSample],
-    failed: &[&FailedSample],
-    incidents: &[&IncidentSample],
-) -> DoraMetrics {
-    let seconds = |ms: i64| ms as f64 / 1000.0;
-    let n = deployed.len() as u64;
+/// Collects one window's rows and turns them into its metrics. It keeps one
+/// number per sample and metric (what exact percentiles need), nothing more.
+#[derive(Debug, Default, Clone)]
+pub struct Accumulator {
+    deploy_days: HashSet<i64>,
+    lead_seconds: Vec<f64>,
+    duration_seconds: Vec<f64>,
+    caused_incident: u64,
+    failed: u64,
+    restore_seconds: Vec<f64>,
+    open_incidents: u64,
+    detect_seconds: Vec<f64>,
+}
 
-    let days = window_ms as f64 / MS_PER_DAY as f64;
-    let per_day = if days > 0.0 { n as f64 / days } else { 0.0 };
-    let deploy_days = deployed.iter().map(|d| d.deployed_at.div_euclid(MS_PER_DAY)).collect::<HashSet<_>>().len();
-    let deployment_frequency = DeploymentFrequency {
-        deployments: n,
-        deploy_days: deploy_days as u64,
-        per_day,
-        per_week: per_day * 7.0,
-        level: (n > 0).then(|| deployment_frequency_level(per_day)),
-    };
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
 
-    let lead = sorted(deployed.iter().map(|d| seconds(d.deployed_at - d.first_commit_at)));
-    let lead_median = percentile(&lead, 0.5);
-    let lead_time_for_changes = LeadTime {
-        median_seconds: lead_median,
-        p75_seconds: percentile(&lead, 0.75),
-        p90_seconds: percentile(&lead, 0.9),
-        samples: lead.len() as u64,
-        level: lead_median.map(lead_time_level),
-    };
+impl Accumulator {
+    pub fn add_deployed(&mut self, d: &DeployedRow) {
+        self.deploy_days.insert(d.deployed_at.div_euclid(MS_PER_DAY));
+        self.lead_seconds.push(seconds(d.deployed_at - d.first_commit_at));
+        self.duration_seconds.push(seconds(d.deployed_at - d.deploy_start_at));
+        self.caused_incident += u64::from(d.caused_incident);
+    }
 
-    let caused = deployed.iter().filter(|d| d.caused_incident).count() as u64;
-    let rate = (n > 0).then(|| caused as f64 / n as f64);
-    let change_failure_rate =
-        ChangeFailureRate { failed_deployments: caused, deployments: n, rate, level: rate.map(change_failure_level) };
+    pub fn add_failed(&mut self, _: &FailedRow) {
+        self.failed += 1;
+    }
 
-    let restore = sorted(incidents.iter().filter_map(|i| i.restored_at.map(|r| seconds(r - i.started_at))));
-    let restore_median = percentile(&restore, 0.5);
-    let time_to_restore = TimeToRestore {
-        median_seconds: restore_median,
-        p90_seconds: percentile(&restore, 0.9),
-        samples: restore.len() as u64,
-        open_incidents: incidents.iter().filter(|i| i.restored_at.is_none()).count() as u64,
-        level: restore_median.map(time_to_restore_level),
-    };
+    pub fn add_incident(&mut self, i: &IncidentRow) {
+        match i.restored_at {
+            Some(restored) => self.restore_seconds.push(seconds(restored - i.started_at)),
+            None => self.open_incidents += 1,
+        }
+        if let Some(deployed_at) = i.deployment_deployed_at.filter(|d| *d <= i.started_at) {
+            self.detect_seconds.push(seconds(i.started_at - deployed_at));
+        }
+    }
 
-    let detect = sorted(incidents.iter().filter_map(|i| {
-        let deployed_at = i.deployment_deployed_at?;
-        (i.started_at >= deployed_at).then(|| seconds(i.started_at - deployed_at))
-    }));
-    let time_to_detect = TimeToDetect { median_seconds: percentile(&detect, 0.5), samples: detect.len() as u64 };
+    /// Whether any row arrived (a breakdown lists only groups with data).
+    pub fn is_empty(&self) -> bool {
+        self.lead_seconds.is_empty() && self.failed == 0 && self.restore_seconds.is_empty() && self.open_incidents == 0
+    }
 
-    let duration = sorted(deployed.iter().map(|d| seconds(d.deployed_at - d.deploy_start_at)));
-    let deployment_duration = DeploymentDuration {
-        median_seconds: percentile(&duration, 0.5),
-        p90_seconds: percentile(&duration, 0.9),
-        samples: duration.len() as u64,
-    };
+    /// The metrics of a window `window_ms` long.
+    pub fn finish(mut self, window_ms: i64) -> DoraMetrics {
+        let n = self.lead_seconds.len() as u64;
+        let days = window_ms as f64 / MS_PER_DAY as f64;
+        let per_day = if days > 0.0 { n as f64 / days } else { 0.0 };
+        let deployment_frequency = DeploymentFrequency {
+            deployments: n,
+            deploy_days: self.deploy_days.len() as u64,
+            per_day,
+            per_week: per_day * 7.0,
+            level: (n > 0).then(|| deployment_frequency_level(per_day)),
+        };
 
-    let level =
-        [deployment_frequency.level, lead_time_for_changes.level, change_failure_rate.level, time_to_restore.level]
-            .into_iter()
-            .flatten()
-            .max();
+        let lead = sort(&mut self.lead_seconds);
+        let lead_median = percentile(lead, 0.5);
+        let lead_time_for_changes = LeadTime {
+            median_seconds: lead_median,
+            p75_seconds: percentile(lead, 0.75),
+            p90_seconds: percentile(lead, 0.9),
+            samples: n,
+            level: lead_median.map(lead_time_level),
+        };
 
-    DoraMetrics {
-        deployment_frequency,
-        lead_time_for_changes,
-        change_failure_rate,
-        time_to_restore,
-        time_to_detect,
-        deployment_duration,
-        failed_deployments: failed.len() as u64,
-        level,
+        let rate = (n > 0).then(|| self.caused_incident as f64 / n as f64);
+        let change_failure_rate = ChangeFailureRate {
+            failed_deployments: self.caused_incident,
+            deployments: n,
+            rate,
+            level: rate.map(change_failure_level),
+        };
+
+        let restore = sort(&mut self.restore_seconds);
+        let restore_median = percentile(restore, 0.5);
+        let time_to_restore = TimeToRestore {
+            median_seconds: restore_median,
+            p90_seconds: percentile(restore, 0.9),
+            samples: restore.len() as u64,
+            open_incidents: self.open_incidents,
+            level: restore_median.map(time_to_restore_level),
+        };
+
+        let detect = sort(&mut self.detect_seconds);
+        let time_to_detect = TimeToDetect { median_seconds: percentile(detect, 0.5), samples: detect.len() as u64 };
+
+        let duration = sort(&mut self.duration_seconds);
+        let deployment_duration = DeploymentDuration {
+            median_seconds: percentile(duration, 0.5),
+            p90_seconds: percentile(duration, 0.9),
+            samples: duration.len() as u64,
+        };
+
+        let level =
+            [deployment_frequency.level, lead_time_for_changes.level, change_failure_rate.level, time_to_restore.level]
+                .into_iter()
+                .flatten()
+                .max();
+
+        DoraMetrics {
+            deployment_frequency,
+            lead_time_for_changes,
+            change_failure_rate,
+            time_to_restore,
+            time_to_detect,
+            deployment_duration,
+            failed_deployments: self.failed,
+            level,
+        }
     }
 }
 
-fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_unstable_by(f64::total_cmp);
-    v
+fn sort(values: &mut [f64]) -> &[f64] {
+    values.sort_unstable_by(f64::total_cmp);
+    values
 }

@@ -1,11 +1,11 @@
-//! Reads the samples of a DORA window. Each query is a range scan over a
+//! Reads the rows of a DORA window. Each query is a range scan over a
 //! covering index (migration 2), so a year of a million deployments is read
-//! without touching the tables.
+//! without touching the tables, and rows are streamed to a [`WindowSink`].
 
 use rusqlite::{params_from_iter, Connection, ToSql};
 
 use super::deployments::any_of;
-use super::{Store, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::time::Timestamp;
 
 /// Which events a window covers besides time.
@@ -35,59 +35,57 @@ impl GroupBy {
 }
 
 /// A deployment deployed inside the window. Times in milliseconds.
-#[derive(Debug, Clone)]
-pub struct DeployedSample {
+#[derive(Debug, Clone, Copy)]
+pub struct DeployedRow {
     pub deployed_at: i64,
     pub first_commit_at: i64,
     pub deploy_start_at: i64,
     /// At least one incident points to it.
     pub caused_incident: bool,
-    pub group: Option<String>,
 }
 
 /// A failed deployment that started inside the window.
-#[derive(Debug, Clone)]
-pub struct FailedSample {
+#[derive(Debug, Clone, Copy)]
+pub struct FailedRow {
     pub deploy_start_at: i64,
-    pub group: Option<String>,
 }
 
 /// An incident that started inside the window.
-#[derive(Debug, Clone)]
-pub struct IncidentSample {
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentRow {
     pub started_at: i64,
     pub restored_at: Option<i64>,
     /// deployed_at of the linked deployment, when it is deployed.
     pub deployment_deployed_at: Option<i64>,
-    pub group: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct WindowData {
-    pub deployed: Vec<DeployedSample>,
-    pub failed: Vec<FailedSample>,
-    pub incidents: Vec<IncidentSample>,
+/// Receives a window's rows one by one, with the value of the grouping
+/// column (None when not grouping, or for events without a team). Streaming
+/// keeps memory to what the receiver keeps, not a copy of every row.
+pub trait WindowSink: Send + 'static {
+    fn deployed(&mut self, row: DeployedRow, group: Option<&str>);
+    fn failed(&mut self, row: FailedRow, group: Option<&str>);
+    fn incident(&mut self, row: IncidentRow, group: Option<&str>);
 }
 
 impl Store {
-    /// Everything the DORA report of `[from, to)` needs, in one read transaction
-    /// so the three parts agree with each other.
-    pub async fn window(
+    /// Feeds every row of `[from, to)` to `sink`, in one read transaction so
+    /// the three parts agree with each other, and hands the sink back.
+    pub async fn scan_window<S: WindowSink>(
         &self,
         from: Timestamp,
         to: Timestamp,
         filter: WindowFilter,
         group: Option<GroupBy>,
-    ) -> StoreResult<WindowData> {
+        mut sink: S,
+    ) -> StoreResult<S> {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction()?;
-            let data = WindowData {
-                deployed: deployed(&tx, from, to, &filter, group)?,
-                failed: failed(&tx, from, to, &filter, group)?,
-                incidents: incidents(&tx, from, to, &filter, group)?,
-            };
+            deployed(&tx, from, to, &filter, group, &mut sink)?;
+            failed(&tx, from, to, &filter, group, &mut sink)?;
+            incidents(&tx, from, to, &filter, group, &mut sink)?;
             tx.finish()?;
-            Ok(data)
+            Ok(sink)
         })
         .await
     }
@@ -135,7 +133,8 @@ fn deployed(
     to: Timestamp,
     filter: &WindowFilter,
     group: Option<GroupBy>,
-) -> StoreResult<Vec<DeployedSample>> {
+    sink: &mut impl WindowSink,
+) -> StoreResult<()> {
     let (sql, args) = Scan {
         select: "deployed_at, first_commit_at, deploy_start_at, incident_count > 0",
         source: "deployments INDEXED BY deployments_deployed_window",
@@ -145,16 +144,17 @@ fn deployed(
     }
     .sql(from, to, filter, group);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), |r| {
-        Ok(DeployedSample {
+    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
+    while let Some(r) = rows.next()? {
+        let row = DeployedRow {
             deployed_at: r.get(0)?,
             first_commit_at: r.get(1)?,
             deploy_start_at: r.get(2)?,
             caused_incident: r.get(3)?,
-            group: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        };
+        sink.deployed(row, group_of(r, 4)?);
+    }
+    Ok(())
 }
 
 fn failed(
@@ -163,7 +163,8 @@ fn failed(
     to: Timestamp,
     filter: &WindowFilter,
     group: Option<GroupBy>,
-) -> StoreResult<Vec<FailedSample>> {
+    sink: &mut impl WindowSink,
+) -> StoreResult<()> {
     let (sql, args) = Scan {
         select: "deploy_start_at",
         source: "deployments INDEXED BY deployments_failed_window",
@@ -173,10 +174,11 @@ fn failed(
     }
     .sql(from, to, filter, group);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), |r| {
-        Ok(FailedSample { deploy_start_at: r.get(0)?, group: r.get(1)? })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
+    while let Some(r) = rows.next()? {
+        sink.failed(FailedRow { deploy_start_at: r.get(0)? }, group_of(r, 1)?);
+    }
+    Ok(())
 }
 
 fn incidents(
@@ -185,7 +187,8 @@ fn incidents(
     to: Timestamp,
     filter: &WindowFilter,
     group: Option<GroupBy>,
-) -> StoreResult<Vec<IncidentSample>> {
+    sink: &mut impl WindowSink,
+) -> StoreResult<()> {
     let (sql, args) = Scan {
         select: "i.started_at, i.restored_at, d.deployed_at",
         source: "incidents i LEFT JOIN deployments d ON d.id = i.deployment_id",
@@ -195,13 +198,15 @@ fn incidents(
     }
     .sql(from, to, filter, group);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), |r| {
-        Ok(IncidentSample {
-            started_at: r.get(0)?,
-            restored_at: r.get(1)?,
-            deployment_deployed_at: r.get(2)?,
-            group: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
+    while let Some(r) = rows.next()? {
+        let row = IncidentRow { started_at: r.get(0)?, restored_at: r.get(1)?, deployment_deployed_at: r.get(2)? };
+        sink.incident(row, group_of(r, 3)?);
+    }
+    Ok(())
+}
+
+/// The grouping column, borrowed from the row: no allocation per row.
+fn group_of<'r>(row: &'r rusqlite::Row, index: usize) -> StoreResult<Option<&'r str>> {
+    row.get_ref(index)?.as_str_or_null().map_err(|e| StoreError::Internal(format!("group column: {e}")))
 }

@@ -19,7 +19,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 
 pub use deployments::DeploymentFilter;
 pub use incidents::{IncidentFilter, IncidentState};
-pub use insights::{DeployedSample, FailedSample, GroupBy, IncidentSample, WindowData, WindowFilter};
+pub use insights::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 
 use crate::domain::Rejection;
 

@@ -3,7 +3,15 @@ use em_metrics::demo::{self, DemoArgs};
 use em_metrics::store::{DeploymentFilter, IncidentFilter, Store};
 
 fn args(seed: u64) -> DemoArgs {
-    DemoArgs { days: 60, seed, teams: 4, projects: 8, deploys_per_day: 1.2, until: NaiveDate::from_ymd_opt(2024, 6, 1) }
+    DemoArgs {
+        days: 60,
+        seed,
+        teams: 4,
+        projects: 8,
+        deploys_per_day: 1.2,
+        incident_scale: 1.0,
+        until: NaiveDate::from_ymd_opt(2024, 6, 1),
+    }
 }
 
 async fn run(seed: u64) -> (tempfile::TempDir, Store, demo::Summary) {
