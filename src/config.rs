@@ -25,6 +25,8 @@ pub enum Command {
     Serve,
     /// Fill SQLITE_DB with a realistic, reproducible story of deployments and incidents.
     Demo(crate::demo::DemoArgs),
+    /// Exit 0 when the running server's /health answers 200, else 1 (for container health checks).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 /// Settings as given; [`Settings::from_raw`] validates them.

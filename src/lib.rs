@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod healthcheck;
 pub mod http;
 pub mod insights;
 pub mod metrics;

@@ -21,6 +21,16 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => exit_on_startup_error(serve(cli.settings)),
         Command::Demo(args) => exit_on_startup_error(demo(cli.settings, args)),
+        Command::Healthcheck(args) => {
+            let url = args.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/health", cli.settings.port.trim()));
+            match em_metrics::healthcheck::check(&url) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(why) => {
+                    eprintln!("em-metrics healthcheck: {why}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 

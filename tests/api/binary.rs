@@ -242,3 +242,19 @@ fn em_metrics_prometheus_false_turns_metrics_off() {
     assert_eq!(code, Some(0));
     assert!(log.iter().any(|l| l.contains("metrics are not pushed")), "one line says there is no push: {log:#?}");
 }
+
+#[test]
+fn the_healthcheck_subcommand_exits_0_when_healthy_and_1_when_not() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    let health =
+        |url: &str| Command::new(BIN).env_clear().args(["healthcheck", "--url", url]).status().expect("runs").code();
+    assert_eq!(health(&format!("{}/health", server.base)), Some(0));
+    assert_eq!(health(&format!("{}/nope", server.base)), Some(1));
+    let port = server.base.rsplit(':').next().unwrap_or_default().to_string();
+    let by_port = Command::new(BIN).env_clear().env("PORT", &port).arg("healthcheck").status().expect("runs");
+    assert_eq!(by_port.code(), Some(0), "defaults to 127.0.0.1:$PORT/health");
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    assert_eq!(health(&format!("http://127.0.0.1:{port}/health")), Some(1), "nothing listens any more");
+}
