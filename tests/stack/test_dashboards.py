@@ -1,0 +1,287 @@
+"""Every PromQL expression of every dashboard, evaluated by a real Prometheus.
+
+Debian's Prometheus 2.42 scrapes the real em-metrics binary's /metrics with
+a bearer token. A scripted story of deployments and incidents is posted;
+then each expression of each dashboard, with the template variables set to
+All and to real values, goes through Prometheus's query API: it must parse,
+return data, and the key panels must show what the story implies.
+
+The story runs in two phases. `increase()` only counts what happens after a
+series' first scrape, so phase A creates every series before Prometheus
+starts, and only phase B is what the panels must show.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import ROOT, free_port, http, wait_until
+
+TOKEN = "stack-test-token-5d1"
+TEAMS = {"teams": {"backend": {"projects": ["api"]}, "frontend": {"projects": ["web"]}}}
+LEAD_BUCKETS = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800, 1209600, 2592000, 7776000, 15552000]
+RESTORE_BUCKETS = LEAD_BUCKETS
+RANGE = "10m"
+
+# (project, environment, team or None): the label sets of the story.
+API = ("api", "production", "backend")
+WEB = ("web", "production", "frontend")
+TOOLS = ("tools", "staging", None)
+
+# Phase B. Per label set: lead times of the deployed deployments (seconds),
+# which of them (by index) get incidents, how long each incident took to
+# restore (None: still open), and how many deployments failed.
+STORY = {
+    API: {"leads": [600, 1200, 2000, 3000, 5000, 8000, 20000, 90000],
+          "incidents": {1: [1000, 4000], 5: [None]}, "failed": 2},
+    WEB: {"leads": [400, 700, 2500, 6000], "incidents": {}, "failed": 0},
+    TOOLS: {"leads": [50000, 200000, 700000], "incidents": {0: [90000]}, "failed": 1},
+}
+
+
+def prom_quantile(q, values, bounds):
+    """histogram_quantile as Prometheus computes it from cumulative buckets."""
+    counts = [sum(1 for v in values if v <= b) for b in bounds] + [len(values)]
+    rank = q * len(values)
+    i = next(i for i, c in enumerate(counts) if c >= rank)
+    if i == len(bounds):
+        return bounds[-1]
+    start, below = (0, 0) if i == 0 else (bounds[i - 1], counts[i - 1])
+    return start + (bounds[i] - start) * (rank - below) / (counts[i] - below)
+
+
+def expected(label_sets):
+    """What the story implies for the given label sets."""
+    leads, restores, deployed, caused, failed, incidents, restored = [], [], 0, 0, 0, 0, 0
+    for key in label_sets:
+        s = STORY[key]
+        leads += s["leads"]
+        deployed += len(s["leads"])
+        caused += len(s["incidents"])
+        failed += s["failed"]
+        for ttrs in s["incidents"].values():
+            incidents += len(ttrs)
+            restores += [t for t in ttrs if t is not None]
+            restored += sum(1 for t in ttrs if t is not None)
+    return {"deployed": deployed, "cfr": caused / deployed, "failed": failed, "incidents": incidents,
+            "open": incidents - restored, "lead_median": prom_quantile(0.5, leads, LEAD_BUCKETS),
+            "restore_median": prom_quantile(0.5, restores, RESTORE_BUCKETS)}
+
+
+class Stack:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = []
+        self.n = 0
+
+    def start_service(self):
+        binary = os.environ.get("EM_METRICS_BIN", str(ROOT / "target/debug/em-metrics"))
+        if not os.path.exists(binary):
+            subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+        config = self.tmp / "teams.json"
+        config.write_text(json.dumps(TEAMS))
+        self.port = free_port()
+        env = {"HOST": "127.0.0.1", "PORT": str(self.port), "SQLITE_DB": str(self.tmp / "em.db"),
+               "EM_METRICS_TOKEN_AUTH": TOKEN, "CONFIG": str(config), "RUST_LOG": "warn", "PATH": os.environ["PATH"]}
+        self.procs.append(subprocess.Popen([binary], env=env, stderr=open(self.tmp / "em.log", "w")))
+        self.api = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: http("GET", f"{self.api}/ready")[0] == 200, 30, "em-metrics ready")
+
+    def start_prometheus(self):
+        self.prom_port = free_port()
+        config = self.tmp / "prometheus.yml"
+        config.write_text(f"""
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: em-metrics
+    metrics_path: /metrics
+    authorization:
+      credentials: {TOKEN}
+    static_configs:
+      - targets: ["127.0.0.1:{self.port}"]
+""")
+        self.procs.append(subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.tmp / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.prom_port}"],
+            stdout=open(self.tmp / "prometheus.log", "w"), stderr=subprocess.STDOUT))
+        self.prom = f"http://127.0.0.1:{self.prom_port}"
+        wait_until(lambda: http("GET", f"{self.prom}/-/ready")[0] == 200, 60, "prometheus ready")
+
+    def post(self, path, body):
+        status, reply = http("POST", f"{self.api}{path}", body, TOKEN)
+        assert status in (200, 201), f"{path}: {status} {reply}"
+        return reply
+
+    def deploy(self, key, lead, minutes_ago=30):
+        project, env, _ = key
+        self.n += 1
+        now = int(time.time())
+        deployed = now - minutes_ago * 60
+        body = {"id": f"d{self.n}", "project_id": project, "environment": env,
+                "first_commit_at": deployed - lead, "deploy_start_at": deployed - 120, "deployed_at": deployed}
+        return self.post("/deployments", body)["id"]
+
+    def fail(self, key):
+        project, env, _ = key
+        self.n += 1
+        self.post("/deployments", {"id": f"f{self.n}", "project_id": project, "environment": env,
+                                   "first_commit_at": int(time.time()) - 3600})
+        self.post(f"/deployments/f{self.n}/failed", {})
+
+    def incident(self, key, deployment, restore):
+        project, _, _ = key
+        started = int(time.time()) - 20 * 60
+        body = {"project_id": project, "deployment_id": deployment, "started_at": started}
+        if restore is not None:
+            body["restored_at"] = started + restore
+        self.post("/incidents", body)
+
+    def query(self, expr):
+        url = f"{self.prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        status, reply = http("GET", url)
+        assert status == 200 and reply["status"] == "success", f"{expr}\n{reply}"
+        return reply["data"]["result"]
+
+    def total(self, metric):
+        result = self.query(f"sum({metric})")
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        s.start_service()
+        # Phase A: one of everything per label set, so every series exists before the first scrape.
+        for key in STORY:
+            for _ in range(2):
+                d = s.deploy(key, 1000, minutes_ago=50)
+            s.incident(key, d, 500)
+            s.fail(key)
+        s.start_prometheus()
+        wait_until(lambda: s.total("deployment_started_total") == 3 * len(STORY), 60, "the first scrape")
+        # Phase B: the story the panels must show.
+        for key, story in STORY.items():
+            ids = [s.deploy(key, lead) for lead in story["leads"]]
+            for index, ttrs in story["incidents"].items():
+                for ttr in ttrs:
+                    s.incident(key, ids[index], ttr)
+            for _ in range(story["failed"]):
+                s.fail(key)
+        started = 3 * len(STORY) + sum(len(v["leads"]) + v["failed"] for v in STORY.values())
+        wait_until(lambda: s.total("deployment_started_total") == started, 60, "the story to be scraped")
+        # Let several more scrapes arrive, so increase() extrapolates little.
+        time.sleep(12)
+        yield s
+    finally:
+        s.stop()
+
+
+def dashboards():
+    for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json")):
+        yield path.name, json.loads(path.read_text())
+
+
+def targets(dashboard):
+    for panel in dashboard["panels"]:
+        for t in panel.get("targets", []):
+            yield panel["title"], t["expr"]
+
+
+def substitute(expr, team, project, environment):
+    """What Grafana sends: variables replaced, its interval macros fixed."""
+    for name, value in (("team", team), ("project", project), ("environment", environment)):
+        expr = expr.replace(f"${name}", value).replace(f"${{{name}}}", value)
+    seconds = {"10m": 600}[RANGE]
+    expr = expr.replace("$__range_s", str(seconds)).replace("$__range", RANGE)
+    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s")
+    assert "$" not in expr, f"unreplaced variable in {expr}"
+    return expr
+
+
+SCENARIOS = {
+    "all": (".*", ".*", ".*", [API, WEB, TOOLS]),
+    "backend": ("backend", "api", "production", [API]),
+    "multi": ("(backend|frontend)", ".*", "production", [API, WEB]),
+}
+
+
+def value(result):
+    assert len(result) == 1, result
+    return float(result[0]["value"][1])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_dashboard_expression_parses_and_returns_data(stack, scenario):
+    team, project, environment, label_sets = SCENARIOS[scenario]
+    checked = 0
+    for name, dashboard in dashboards():
+        for title, expr in targets(dashboard):
+            result = stack.query(substitute(expr, team, project, environment))
+            assert result, f"{name} / {title}: no data for {scenario}\n{expr}"
+            checked += 1
+    assert checked >= 20
+
+
+def panel_expr(title, ref="A"):
+    for _, dashboard in dashboards():
+        for panel in dashboard["panels"]:
+            if panel["title"] == title:
+                return next(t["expr"] for t in panel["targets"] if t["refId"] == ref)
+    raise AssertionError(f"no panel {title}")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_key_panels_show_what_the_story_implies(stack, scenario):
+    team, project, environment, label_sets = SCENARIOS[scenario]
+    want = expected(label_sets)
+    q = lambda title: value(stack.query(substitute(panel_expr(title), team, project, environment)))  # noqa: E731
+
+    # Ratios and quantiles: both sides come from the same scrapes, so
+    # increase()'s extrapolation cancels out (quantiles within a few %).
+    assert q("Change failure rate") == pytest.approx(want["cfr"], abs=1e-9)
+    assert q("Lead time for changes") == pytest.approx(want["lead_median"], rel=0.05)
+    assert q("Time to restore") == pytest.approx(want["restore_median"], rel=0.05)
+    # Counts are extrapolated by increase() a little past the samples.
+    per_day = q("Deployment frequency")
+    assert want["deployed"] <= round(per_day * 600 / 86400, 6) <= want["deployed"] * 1.25
+    assert q("Open incidents") == want["open"]
+    assert q("Failed deployments") == want["failed"]
+
+
+def test_the_team_breakdown_shows_each_teams_change_failure_rate(stack):
+    result = stack.query(substitute(panel_expr("Change failure rate by team"), ".*", ".*", ".*"))
+    by_team = {r["metric"].get("team_id", ""): float(r["value"][1]) for r in result}
+    assert by_team["backend"] == pytest.approx(expected([API])["cfr"], abs=1e-9)
+    assert by_team["frontend"] == 0.0, "a team without incidents shows 0, not no data"
+    assert by_team[""] == pytest.approx(expected([TOOLS])["cfr"], abs=1e-9)
+
+
+def test_template_variables_list_the_story_values(stack):
+    for _, dashboard in dashboards():
+        for var in dashboard["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", var["query"]["query"])
+            assert match, var["query"]
+            series, label = match.groups()
+            series = series.replace("$team", ".*")
+            url = f"{stack.prom}/api/v1/label/{label}/values?" + urllib.parse.urlencode({"match[]": series})
+            status, reply = http("GET", url)
+            assert status == 200, reply
+            values = set(reply["data"])
+            assert {"team": {"backend", "frontend"}, "project": {"api", "web", "tools"},
+                    "environment": {"production", "staging"}}[var["name"]] <= values, values
