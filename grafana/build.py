@@ -101,7 +101,7 @@ def stat(title, description, expr, unit, thresholds, decimals=1):
         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                     "colorMode": "background", "graphMode": "none", "justifyMode": "center",
                     "orientation": "auto", "textMode": "value", "wideLayout": True,
-                    "showPercentChange": False},
+                    "showPercentChange": False, "percentChangeColorMode": "standard"},
     }
 
 
@@ -112,7 +112,7 @@ def timeseries(title, description, targets, unit):
         "fieldConfig": {"defaults": {"unit": unit, "custom": {"drawStyle": "line", "lineWidth": 2,
                                                               "fillOpacity": 10, "spanNulls": True}},
                         "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []},
                     "tooltip": {"mode": "multi", "sort": "none"}},
     }
 
@@ -128,14 +128,15 @@ def bars(title, description, expr, unit, legend, thresholds=None):
         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                     "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
                     "valueMode": "color", "namePlacement": "auto", "sizing": "auto",
-                    "minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300},
+                    "minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300,
+                    "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False, "calcs": []}},
     }
 
 
 def variable(name, label, query):
     return {
         "type": "query", "name": name, "label": label, "datasource": DS,
-        "query": {"query": query, "refId": f"{name}-values"}, "definition": query,
+        "query": {"query": query, "refId": f"{name}-values"},
         "multi": True, "includeAll": True, "allValue": ".*", "refresh": 2, "sort": 1,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
     }
@@ -236,7 +237,8 @@ def dora_overview():
         "annotations": {"list": []},
         "templating": {"list": [
             {"type": "datasource", "name": "datasource", "label": "Data source", "query": "prometheus",
-             "current": {}, "hide": 0, "refresh": 1, "options": [], "regex": ""},
+             "current": {"text": "Prometheus", "value": "prometheus"}, "hide": 0, "refresh": 1, "options": [],
+             "regex": ""},
             variable("team", "Team", "label_values(deployment_started_total, team_id)"),
             variable("project", "Project", 'label_values(deployment_started_total{team_id=~"$team"}, project_id)'),
             variable("environment", "Environment", "label_values(deployment_started_total, environment)"),

@@ -1,13 +1,46 @@
 #!/usr/bin/env bash
-# Runs all the tests. First installs the test tools that are missing:
-#   rotel (PyPI), a real OpenTelemetry collector the export tests send to.
+# Runs all the tests: the Rust suite (cargo test), then the stack checks
+# (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
+# First installs the test tools a fresh machine lacks, each only if missing:
+#   Debian: prometheus (2.42, with promtool), docker-compose (1.29)
+#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2;
+#           checkov in its own virtualenv (it would replace python-hcl2's module)
+#   npm:    @grafana/schema and typescript, in tests/stack/schema
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c 'import rotel' 2>/dev/null; then
-  echo "== installing rotel (OTLP collector for the export tests)"
-  python3 -m pip install --quiet --disable-pip-version-check --pre rotel==0.0.1a15
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
+
+missing_apt=()
+command -v prometheus >/dev/null || missing_apt+=(prometheus)
+command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  echo "== installing ${missing_apt[*]} (apt)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "need root to apt-get install ${missing_apt[*]}; install them and rerun" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
 fi
 
+python3 -c 'import rotel' 2>/dev/null || { echo "== installing rotel"; pip_install --pre rotel==0.0.1a15; }
+python3 -c 'import pytest, yaml' 2>/dev/null || { echo "== installing pytest, pyyaml"; pip_install pytest pyyaml; }
+python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
+  || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
+if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then
+  echo "== installing checkov (own virtualenv)"
+  python3 -m venv tests/stack/.venv-checkov
+  tests/stack/.venv-checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+fi
+if [ ! -d tests/stack/schema/node_modules/@grafana/schema ]; then
+  echo "== installing @grafana/schema, typescript (npm)"
+  npm ci --prefix tests/stack/schema --no-audit --no-fund --silent
+fi
+
+echo "== cargo test"
 cargo test "$@"
+
+echo "== stack checks"
+python3 -m pytest tests/stack -q -p no:cacheprovider

@@ -1,0 +1,83 @@
+"""The shipped configs are accepted by the real tools that can run here.
+
+No Docker engine, Grafana or collector image runs on these machines, so:
+docker-compose 1.29 validates the compose file, promtool (Prometheus 2.42)
+the Prometheus config, and the collector config is parsed and checked to
+name only components the contrib image ships.
+"""
+import subprocess
+
+import yaml
+
+from conftest import ROOT
+
+# Components of otel/opentelemetry-collector-contrib (0.115) this stack could
+# use; a name outside these is a typo or needs another image.
+CONTRIB = {
+    "receivers": {"otlp", "prometheus", "hostmetrics", "filelog", "kafka", "jaeger", "zipkin"},
+    "processors": {"batch", "memory_limiter", "resource", "attributes", "filter", "transform",
+                   "resourcedetection", "cumulativetodelta", "deltatocumulative", "groupbyattrs"},
+    "exporters": {"prometheusremotewrite", "prometheus", "otlp", "otlphttp", "debug", "file", "kafka"},
+    "extensions": {"health_check", "pprof", "zpages", "basicauth", "bearertokenauth"},
+    "connectors": {"forward", "count", "spanmetrics"},
+}
+
+
+def run(*args):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_docker_compose_accepts_the_compose_file():
+    run("docker-compose", "-f", "docker-compose.yml", "config", "--quiet")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert set(services) == {"em-metrics", "otel-collector", "prometheus", "grafana"}
+    for name, service in services.items():
+        image = service.get("image", "")
+        if name != "em-metrics":
+            tag = image.rsplit(":", 1)[-1]
+            assert ":" in image and tag not in ("latest", ""), f"{name}: pin the image tag ({image})"
+    assert int(services["grafana"]["image"].split(":")[1].split(".")[0]) >= 11, "Grafana 11 or newer"
+    assert services["prometheus"]["image"].split(":v")[1].startswith("3.")
+
+
+def test_promtool_accepts_the_prometheus_config():
+    out = run("promtool", "check", "config", "config/prometheus.yml")
+    assert "SUCCESS" in out
+
+
+def test_the_collector_config_names_only_contrib_components_and_wires_them():
+    config = yaml.safe_load((ROOT / "config" / "otel-collector.yaml").read_text())
+    for kind in ("receivers", "processors", "exporters", "extensions", "connectors"):
+        for name in config.get(kind) or {}:
+            assert name.split("/")[0] in CONTRIB[kind], f"{kind}: {name} is not a contrib component"
+    pipelines = config["service"]["pipelines"]
+    assert "metrics" in pipelines
+    for pipeline in pipelines.values():
+        for kind in ("receivers", "processors", "exporters"):
+            for name in pipeline.get(kind, []):
+                assert name in config[kind], f"pipeline uses undefined {kind[:-1]} {name}"
+    receiver = config["receivers"]["otlp"]["protocols"]
+    assert receiver["http"]["endpoint"].endswith(":4318"), "em-metrics pushes OTLP/HTTP to :4318"
+
+
+def test_the_dashboards_are_built_from_grafana_build_py():
+    run("python3", "grafana/build.py", "--check")
+
+
+def test_grafana_provisioning_points_at_the_dashboards_and_prometheus():
+    datasource = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    assert datasource["datasources"][0]["type"] == "prometheus"
+    provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/dashboards.yaml").read_text())
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert provider["providers"][0]["options"]["path"] in compose
+
+
+def test_the_image_runs_as_non_root_with_a_data_volume_and_a_healthcheck():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    final_stage = dockerfile.split("\nFROM ")[-1]
+    assert "distroless" in final_stage.splitlines()[0] or "slim" in final_stage.splitlines()[0]
+    assert "USER 65532" in final_stage
+    assert 'VOLUME ["/data"]' in final_stage and "SQLITE_DB=/data/em-metrics.db" in final_stage
+    assert '"healthcheck"' in final_stage.split("HEALTHCHECK", 1)[1]

@@ -1,0 +1,222 @@
+# em-metrics on Kubernetes: one replica (SQLite has one writer) in a
+# StatefulSet whose volume claim keeps the database across restarts.
+
+locals {
+  labels = {
+    "app.kubernetes.io/name"       = "em-metrics"
+    "app.kubernetes.io/managed-by" = "terraform"
+  }
+  data_dir = "/data"
+}
+
+resource "kubernetes_namespace_v1" "this" {
+  metadata {
+    name   = var.namespace
+    labels = local.labels
+  }
+}
+
+resource "kubernetes_secret_v1" "token" {
+  metadata {
+    name      = "em-metrics-token"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels
+  }
+  data = {
+    token = var.token
+  }
+}
+
+resource "kubernetes_config_map_v1" "teams" {
+  metadata {
+    name      = "em-metrics-teams"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels
+  }
+  data = {
+    "teams.json" = var.teams_config
+  }
+}
+
+resource "kubernetes_service_account_v1" "this" {
+  metadata {
+    name      = "em-metrics"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels
+  }
+  automount_service_account_token = false
+}
+
+resource "kubernetes_stateful_set_v1" "this" {
+  #checkov:skip=CKV_K8S_43:The image is a variable; pin it by digest in var.image where your registry allows.
+  metadata {
+    name      = "em-metrics"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels
+  }
+
+  spec {
+    replicas     = 1
+    service_name = "em-metrics"
+
+    selector {
+      match_labels = local.labels
+    }
+
+    template {
+      metadata {
+        labels = local.labels
+        annotations = {
+          # Roll the pod when the team config changes (SIGHUP reload is for hand edits).
+          "em-metrics/teams-sha256" = sha256(var.teams_config)
+        }
+      }
+
+      spec {
+        service_account_name            = kubernetes_service_account_v1.this.metadata[0].name
+        automount_service_account_token = false
+        termination_grace_period_seconds = 30
+
+        security_context {
+          run_as_non_root = true
+          run_as_user     = 65532
+          run_as_group    = 65532
+          fs_group        = 65532
+          seccomp_profile {
+            type = "RuntimeDefault"
+          }
+        }
+
+        container {
+          name              = "em-metrics"
+          image             = var.image
+          image_pull_policy = "Always"
+
+          port {
+            name           = "http"
+            container_port = 3000
+          }
+
+          env {
+            name  = "SQLITE_DB"
+            value = "${local.data_dir}/em-metrics.db"
+          }
+          env {
+            name  = "CONFIG"
+            value = "/config/teams.json"
+          }
+          env {
+            name  = "DEPLOYMENT_ENVIRONMENT"
+            value = var.environment
+          }
+          env {
+            name  = "OTEL_COLLECTOR_URL"
+            value = var.collector_url
+          }
+          env {
+            name  = "LOG_FORMAT"
+            value = "json"
+          }
+          env {
+            name = "EM_METRICS_TOKEN_AUTH"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.token.metadata[0].name
+                key  = "token"
+              }
+            }
+          }
+
+          resources {
+            requests = {
+              cpu    = var.resources.cpu_request
+              memory = var.resources.memory_request
+            }
+            limits = {
+              cpu    = var.resources.cpu_limit
+              memory = var.resources.memory_limit
+            }
+          }
+
+          liveness_probe {
+            http_get {
+              path = "/health"
+              port = "http"
+            }
+            period_seconds    = 10
+            failure_threshold = 3
+          }
+
+          readiness_probe {
+            http_get {
+              path = "/ready"
+              port = "http"
+            }
+            period_seconds    = 5
+            failure_threshold = 2
+          }
+
+          security_context {
+            allow_privilege_escalation = false
+            privileged                 = false
+            read_only_root_filesystem  = true
+            run_as_non_root            = true
+            run_as_user                = 65532
+            capabilities {
+              drop = ["ALL"]
+            }
+          }
+
+          volume_mount {
+            name       = "data"
+            mount_path = local.data_dir
+          }
+          volume_mount {
+            name       = "teams"
+            mount_path = "/config"
+            read_only  = true
+          }
+        }
+
+        volume {
+          name = "teams"
+          config_map {
+            name = kubernetes_config_map_v1.teams.metadata[0].name
+          }
+        }
+      }
+    }
+
+    volume_claim_template {
+      metadata {
+        name   = "data"
+        labels = local.labels
+      }
+      spec {
+        access_modes       = ["ReadWriteOnce"]
+        storage_class_name = var.storage_class
+        resources {
+          requests = {
+            storage = var.storage_size
+          }
+        }
+      }
+    }
+  }
+}
+
+resource "kubernetes_service_v1" "this" {
+  metadata {
+    name      = "em-metrics"
+    namespace = kubernetes_namespace_v1.this.metadata[0].name
+    labels    = local.labels
+  }
+  spec {
+    selector = local.labels
+    port {
+      name        = "http"
+      port        = 3000
+      target_port = "http"
+    }
+  }
+}
