@@ -1,13 +1,25 @@
-//! Serving: the listener loop with graceful shutdown, and the signals that end it.
+//! Serving: the accept loop with its timeouts, graceful shutdown, and the
+//! signals that end it.
+//!
+//! hyper is driven directly rather than through `axum::serve`, because
+//! `axum::serve` has no header-read timeout: a client that sends its headers
+//! a byte at a time would hold its connection forever.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (and, on a
+/// keep-alive connection, to start the next request).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` until `shutdown` completes, then lets in-flight requests
 /// finish for at most [`DRAIN_TIMEOUT`].
@@ -16,24 +28,39 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    let mut stop_rx = stop_rx;
-    tokio::select! {
-        result = &mut server => return result,
-        _ = stop_rx.wait_for(|stopped| *stopped) => {}
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are clients going away or timing out; nothing to act on.
+            let _ = connection.await;
+        });
     }
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(result) => result,
-        Err(_) => {
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}; stopping anyway");
-            Ok(())
         }
     }
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
-use super::{page, time_param, AppState};
+use super::{applied, page, time_param, AppState};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::{optional_id, require_id, Deployment, DeploymentStatus};
 use crate::store::DeploymentFilter;
@@ -165,8 +165,8 @@ pub async fn create(
         environment: optional_id("environment", body.environment)?,
         deployed_at: body.deployed_at,
     };
-    let t = state.store.start_deployment(cmd, state.context()).await?;
-    Ok(state.applied(t, DeploymentView::from))
+    let t = state.change(|store, ctx| async move { store.start_deployment(cmd, ctx).await }).await?;
+    Ok(applied(t, DeploymentView::from))
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/deployed", tag = "deployments", request_body = MarkDeployedBody,
@@ -199,8 +199,8 @@ pub async fn deployed(
     if cmd.create_if_not_exists {
         require_id("id", Some(id.clone()))?;
     }
-    let t = state.store.mark_deployed(id, cmd, state.context()).await?;
-    Ok(state.applied(t, DeploymentView::from))
+    let t = state.change(|store, ctx| async move { store.mark_deployed(id, cmd, ctx).await }).await?;
+    Ok(applied(t, DeploymentView::from))
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/failed", tag = "deployments", request_body = DateBody,
@@ -216,8 +216,8 @@ pub async fn failed(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<DeploymentView>> {
-    let t = state.store.mark_failed(id, body.date, state.context()).await?;
-    Ok(state.applied(t, DeploymentView::from).1)
+    let t = state.change(|store, ctx| async move { store.mark_failed(id, body.date, ctx).await }).await?;
+    Ok(applied(t, DeploymentView::from).1)
 }
 
 #[utoipa::path(get, path = "/deployments", tag = "deployments", params(ListDeployments),

@@ -39,6 +39,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("request body is larger than 1 MiB")]
     PayloadTooLarge,
+    /// The body did not arrive in time. Reported as `bad_request`: a slow
+    /// client is a client problem, and the error codes are a fixed list.
+    #[error("the request body did not arrive within 10 seconds")]
+    RequestTimeout,
     #[error("{0}")]
     Unavailable(String),
     /// The cause is logged; the client only learns that something failed.
@@ -60,6 +64,7 @@ impl AppError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

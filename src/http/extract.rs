@@ -1,5 +1,7 @@
 //! Extractors that answer bad input in the service's error shape.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -13,11 +15,16 @@ use super::error::AppError;
 /// type), with an empty body taken as `{}`. Errors name the field at fault.
 pub struct LenientJson<T>(pub T);
 
+/// How long a client may take to send a request body. Headers have their
+/// own limit in the server; together they cut off slow (or stuck) clients.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let read = tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(req, state));
+        let bytes = read.await.map_err(|_| AppError::RequestTimeout)?.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge
             } else {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
-use super::{page, time_param, AppState};
+use super::{applied, page, time_param, AppState};
 use crate::domain::incident::NewIncident;
 use crate::domain::{optional_id, require_id, Incident, IncidentStatus, MAX_TITLE_CHARS};
 use crate::store::{IncidentFilter, IncidentState};
@@ -134,8 +134,8 @@ pub async fn create(
         restored_at: body.restored_at,
         finished_at: body.finished_at,
     };
-    let t = state.store.open_incident(cmd, state.context()).await?;
-    Ok(state.applied(t, IncidentView::from))
+    let t = state.change(|store, ctx| async move { store.open_incident(cmd, ctx).await }).await?;
+    Ok(applied(t, IncidentView::from))
 }
 
 #[utoipa::path(get, path = "/incidents", tag = "incidents", params(ListIncidents),
@@ -217,8 +217,8 @@ pub async fn restored(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.store.restore_incident(id, body.date, state.context()).await?;
-    Ok(state.applied(t, IncidentView::from).1)
+    let t = state.change(|store, ctx| async move { store.restore_incident(id, body.date, ctx).await }).await?;
+    Ok(applied(t, IncidentView::from).1)
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/finished", tag = "incidents", request_body = DateBody,
@@ -233,6 +233,6 @@ pub async fn finished(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.store.finish_incident(id, body.date, state.context()).await?;
-    Ok(state.applied(t, IncidentView::from).1)
+    let t = state.change(|store, ctx| async move { store.finish_incident(id, body.date, ctx).await }).await?;
+    Ok(applied(t, IncidentView::from).1)
 }

@@ -9,6 +9,7 @@ pub mod insights;
 pub mod openapi;
 pub mod service;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use self::auth::Auth;
 use self::error::{AppError, Result};
 use crate::domain::{Context, Transition, Write};
 use crate::events::EventSink;
-use crate::store::Store;
+use crate::store::{Store, StoreError, StoreResult};
 use crate::teams::Teams;
 use crate::time::Timestamp;
 
@@ -51,13 +52,37 @@ impl AppState {
         Context { now: Timestamp::now(), default_environment: self.default_environment.to_string() }
     }
 
-    /// Reports a committed transition's events and picks its status code:
-    /// 201 when something was created, 200 otherwise.
-    fn applied<T, V>(&self, t: Transition<T>, view: impl FnOnce(T) -> V) -> (StatusCode, Json<V>) {
-        self.events.record(&t.events);
-        let status = if t.write == Write::Insert { StatusCode::CREATED } else { StatusCode::OK };
-        (status, Json(view(t.value)))
+    /// Runs a state change and records its events, in a task of its own.
+    ///
+    /// Hyper drops a handler's future when the client disconnects. The
+    /// store's transaction would still commit (it runs on the blocking pool),
+    /// but recording the events after it would be skipped and the metrics
+    /// would miss a state change. A spawned task runs to its end either way.
+    async fn change<T, F, Fut>(&self, run: F) -> Result<Transition<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Store, Context) -> Fut,
+        Fut: Future<Output = StoreResult<Transition<T>>> + Send + 'static,
+    {
+        let change = run(self.store.clone(), self.context());
+        let events = self.events.clone();
+        let task = tokio::spawn(async move {
+            let t = change.await?;
+            events.record(&t.events);
+            Ok::<_, StoreError>(t)
+        });
+        match task.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(AppError::Internal(format!("state change task failed: {e}"))),
+        }
     }
+}
+
+/// The status of a committed transition (201 when something was created,
+/// 200 otherwise) and its JSON view.
+fn applied<T, V>(t: Transition<T>, view: impl FnOnce(T) -> V) -> (StatusCode, Json<V>) {
+    let status = if t.write == Write::Insert { StatusCode::CREATED } else { StatusCode::OK };
+    (status, Json(view(t.value)))
 }
 
 /// The whole API, served both at the root and under `/api/v1`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_em-metrics");
-const TOKEN: &str = "binary-test-secret-71c2";
+pub const TOKEN: &str = "binary-test-secret-71c2";
 
 pub fn command(db: &Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -27,7 +27,7 @@ pub fn command(db: &Path) -> Command {
 /// A running server; its log lines arrive on `lines`.
 pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
     lines: mpsc::Receiver<String>,
     log: Vec<String>,
 }
@@ -70,7 +70,7 @@ impl Server {
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub fn get(&self, path: &str) -> (u16, Value) {
         let r = Self::client()
             .get(format!("{}{path}", self.base))
             .header("authorization", format!("Token {TOKEN}"))

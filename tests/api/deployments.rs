@@ -272,3 +272,35 @@ async fn fifty_parallel_identical_starts_create_one_deployment() {
     assert_eq!(created, 1);
     assert_eq!(app.event_count(|e| matches!(e, DomainEvent::DeploymentStarted(_))), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_request_still_gets_its_change_recorded_once() {
+    use tower::ServiceExt;
+    let app = TestApp::new();
+    let mut dropped = 0;
+    for i in 0..50 {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/deployments")
+            .header("authorization", format!("Bearer {}", crate::helpers::TOKEN))
+            .body(axum::body::Body::from(DeploymentBuilder::new(&format!("d{i}")).json().to_string()))
+            .expect("request");
+        // Hyper drops the handler's future when the client disconnects; do the same mid-flight.
+        let call = app.router.clone().oneshot(request);
+        if tokio::time::timeout(std::time::Duration::from_micros(50), call).await.is_err() {
+            dropped += 1;
+        }
+    }
+    assert!(dropped > 0, "no request was cut off; the test proves nothing");
+    // Whatever was committed must have been recorded, exactly once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let stored = app.get("/deployments?limit=1000").await.body.as_array().map_or(0, Vec::len);
+        let recorded = app.event_count(|e| matches!(e, DomainEvent::DeploymentStarted(_)));
+        if stored == recorded {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stored} stored but {recorded} recorded ({dropped} cut off)");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

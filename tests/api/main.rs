@@ -9,6 +9,7 @@ mod deployments;
 mod helpers;
 mod incidents;
 mod insights;
+mod limits;
 mod metrics;
 mod receiver;
 mod storage;
