@@ -4,7 +4,8 @@
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29)
 #   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2;
-#           checkov in its own virtualenv (it would replace python-hcl2's module)
+#           checkov and schemathesis, each in its own virtualenv (checkov
+#           would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
@@ -34,6 +35,11 @@ if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then
   python3 -m venv tests/stack/.venv-checkov
   tests/stack/.venv-checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 fi
+if [ ! -x tests/stack/.venv-schemathesis/bin/st ]; then
+  echo "== installing schemathesis (own virtualenv)"
+  python3 -m venv tests/stack/.venv-schemathesis
+  tests/stack/.venv-schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
 if [ ! -d tests/stack/schema/node_modules/@grafana/schema ]; then
   echo "== installing @grafana/schema, typescript (npm)"
   npm ci --prefix tests/stack/schema --no-audit --no-fund --silent
@@ -43,4 +49,6 @@ echo "== cargo test"
 cargo test "$@"
 
 echo "== stack checks"
+# The contract checks run against the release binary, as users run it.
+cargo build --release --quiet
 python3 -m pytest tests/stack -q -p no:cacheprovider

@@ -10,6 +10,9 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// Largest accepted time: 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
 const MAX_SECONDS: i64 = 253_402_300_799;
+/// Smallest accepted RFC 3339 time: 0001-01-01T00:00:00Z. (Unix seconds start at
+/// 0: a negative number there is far more likely a bug than a date.)
+const MIN_SECONDS: i64 = -62_135_596_800;
 
 /// The sentence every bad time gets, so users learn both accepted forms at once.
 pub const TIME_FORMS: &str = "an RFC 3339 time with an offset (2024-05-01T10:00:00Z) or an integer of Unix seconds";
@@ -54,8 +57,8 @@ impl Timestamp {
         let parsed =
             DateTime::parse_from_rfc3339(text).map_err(|_| format!("`{}` is not {TIME_FORMS}", short(text)))?;
         let ms = parsed.timestamp_millis();
-        if !(0..=MAX_SECONDS * 1000 + 999).contains(&ms) {
-            return Err(format!("`{}` is before 1970: expected {TIME_FORMS}", short(text)));
+        if !(MIN_SECONDS * 1000..=MAX_SECONDS * 1000 + 999).contains(&ms) {
+            return Err(format!("`{}` is out of range (years 0001 to 9999): expected {TIME_FORMS}", short(text)));
         }
         Ok(Self(ms))
     }
@@ -108,7 +111,11 @@ impl<'de> Deserialize<'de> for Timestamp {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
                 self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
             }
+            /// `1714557600.0` is an integer to JSON Schema, so it is one here too.
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                if v.fract() == 0.0 && (0.0..=MAX_SECONDS as f64).contains(&v) {
+                    return self.visit_i64(v as i64);
+                }
                 Err(E::custom(format!("{v} is not {TIME_FORMS}")))
             }
         }
@@ -153,10 +160,18 @@ mod tests {
     #[test]
     fn times_without_offset_or_out_of_range_are_rejected() {
         assert!(Timestamp::parse("2024-05-01T10:00:00").is_err());
-        assert!(Timestamp::parse("1969-12-31T23:59:59Z").is_err());
+        assert!(Timestamp::parse("-0001-12-31T23:59:59Z").is_err());
         assert!(Timestamp::parse("99999999999999999999").is_err());
         assert!(Timestamp::parse("").is_err());
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn rfc3339_times_before_1970_are_kept_and_sort_first() {
+        let old = Timestamp::parse("1969-07-20T20:17:40Z").expect("valid");
+        assert!(old < Timestamp::parse("1970-01-01T00:00:00Z").expect("valid"));
+        assert_eq!(old.to_rfc3339(), "1969-07-20T20:17:40.000Z");
+        assert!(Timestamp::parse("0001-01-01T00:00:00Z").is_ok());
     }
 
     #[test]
@@ -165,6 +180,7 @@ mod tests {
         let b: Timestamp = serde_json::from_str("\"2024-05-01T10:00:00Z\"").expect("str");
         assert_eq!(a, b);
         assert!(serde_json::from_str::<Timestamp>("1.5").is_err());
+        assert_eq!(serde_json::from_str::<Timestamp>("1714557600.0").ok(), Some(a));
         assert!(serde_json::from_str::<Timestamp>("-5").is_err());
     }
 }

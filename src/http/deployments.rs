@@ -58,13 +58,13 @@ impl From<Deployment> for DeploymentView {
 pub struct CreateDeployment {
     /// Unique per deployment, e.g. the pipeline run id. 1 to 200 characters.
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, min_length = 1, max_length = 200)]
+    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
     pub id: Option<String>,
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, min_length = 1, max_length = 200)]
+    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
     pub project_id: Option<String>,
     /// Time of the oldest commit in this deployment.
-    #[schema(required)]
+    #[schema(required, nullable = false)]
     pub first_commit_at: Option<Timestamp>,
     /// Default: now (or deployed_at, when that is given and earlier).
     pub deploy_start_at: Option<Timestamp>,
@@ -73,7 +73,7 @@ pub struct CreateDeployment {
     #[schema(max_length = 200)]
     pub username: Option<String>,
     /// Default: the service's DEPLOYMENT_ENVIRONMENT.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<String>,
     /// When given, the deployment is recorded as started and deployed in this one call.
     pub deployed_at: Option<Timestamp>,
@@ -88,7 +88,7 @@ pub struct MarkDeployedBody {
     #[serde(default)]
     pub create_if_not_exists: bool,
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub project_id: Option<String>,
     pub first_commit_at: Option<Timestamp>,
     /// Default: deployed_at.
@@ -96,7 +96,7 @@ pub struct MarkDeployedBody {
     #[serde(alias = "user")]
     #[schema(max_length = 200)]
     pub username: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<String>,
 }
 
@@ -119,14 +119,19 @@ pub struct ListDeployments {
     pub environment: Vec<String>,
     /// started, deployed or failed; repeatable or comma-separated.
     #[serde(default)]
+    #[param(value_type = Vec<DeploymentStatus>)]
     pub status: Vec<String>,
     /// On deploy_start_at, inclusive. RFC 3339 or Unix seconds.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// On deploy_start_at, exclusive.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// 1 to 1000, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Default 0.
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub offset: Option<String>,
 }
 

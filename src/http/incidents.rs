@@ -56,24 +56,34 @@ impl From<Incident> for IncidentView {
     }
 }
 
+/// The values of `filter=` (for the OpenAPI document).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum IncidentFilterName {
+    #[schema(rename = "in-progress")]
+    InProgress,
+    #[schema(rename = "unfinished")]
+    Unfinished,
+}
+
 /// Body of `POST /incidents`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateIncident {
     /// Default: `incident_<project_id>_<n>`, never an existing id.
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub id: Option<String>,
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, min_length = 1, max_length = 200)]
+    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
     pub project_id: Option<String>,
     /// The deployment that caused it: it then counts as a failed change.
     #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub deployment_id: Option<String>,
     #[schema(max_length = 2000)]
     pub title: Option<String>,
     /// Default: the deployment's environment, else DEPLOYMENT_ENVIRONMENT.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<String>,
     /// Default: now.
     pub started_at: Option<Timestamp>,
@@ -86,9 +96,11 @@ pub struct CreateIncident {
 #[into_params(parameter_in = Query)]
 pub struct ListIncidents {
     /// `in-progress` (not restored) or `unfinished` (not finished).
+    #[param(value_type = Option<IncidentFilterName>)]
     pub filter: Option<String>,
     /// Synonym of `filter`.
     #[serde(rename = "type")]
+    #[param(value_type = Option<IncidentFilterName>)]
     pub kind: Option<String>,
     /// Repeatable or comma-separated.
     #[serde(default)]
@@ -98,12 +110,16 @@ pub struct ListIncidents {
     #[serde(default)]
     pub environment: Vec<String>,
     /// On started_at, inclusive. RFC 3339 or Unix seconds.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// On started_at, exclusive.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// 1 to 1000, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Default 0.
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub offset: Option<String>,
 }
 

@@ -20,8 +20,10 @@ const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
 #[into_params(parameter_in = Query)]
 pub struct DoraParams {
     /// Inclusive; default `to` minus 30 days.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// Exclusive; default now.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// Repeatable or comma-separated.
     #[serde(default)]
@@ -36,8 +38,11 @@ pub struct DoraParams {
 #[into_params(parameter_in = Query)]
 pub struct TrendParams {
     /// `day`, `week` (UTC, starting Monday; the default) or `month`.
+    #[param(value_type = Option<IntervalName>)]
     pub interval: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     #[serde(default)]
     pub project_id: Vec<String>,
@@ -51,8 +56,11 @@ pub struct TrendParams {
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
     /// `team_id` (the default), `project_id` or `environment`.
+    #[param(value_type = Option<GroupName>)]
     pub by: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     #[serde(default)]
     pub project_id: Vec<String>,
@@ -60,6 +68,26 @@ pub struct BreakdownParams {
     pub team_id: Vec<String>,
     #[serde(default)]
     pub environment: Vec<String>,
+}
+
+/// The values of `interval=` (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum IntervalName {
+    Day,
+    Week,
+    Month,
+}
+
+/// The values of `by=` (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum GroupName {
+    TeamId,
+    ProjectId,
+    Environment,
 }
 
 /// Window and filters from the common parameters.
