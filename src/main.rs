@@ -102,6 +102,7 @@ async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), St
     if let Some(path) = settings.config.clone() {
         reload_on_sighup(path, teams.clone());
     }
+    survive_file_size_limit();
     if settings.auth.disabled {
         tracing::warn!("authentication is disabled (EM_METRICS_NO_AUTH): anyone who can reach this port can write");
     }
@@ -135,6 +136,30 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// A write past the file-size limit (RLIMIT_FSIZE, a quota-like cap) raises
+/// SIGXFSZ, whose default action kills the process. With a handler installed
+/// the write fails with EFBIG instead: SQLite rolls the transaction back,
+/// that request gets 503, and writes work again once the limit is raised.
+fn survive_file_size_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        const SIGXFSZ: i32 = 25;
+        match signal(SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    while signals.recv().await.is_some() {
+                        tracing::debug!("file size limit reached (SIGXFSZ)");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot handle SIGXFSZ; a full file-size quota would stop the process")
+            }
+        }
     }
 }
 

@@ -79,7 +79,11 @@ impl Server {
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
-    fn signal(&self, name: &str) {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
         let status =
             Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("kill");
         assert!(status.success());

@@ -6,6 +6,7 @@ mod binary;
 mod collector;
 mod demo;
 mod deployments;
+mod durability;
 mod helpers;
 mod incidents;
 mod insights;

@@ -1,0 +1,164 @@
+//! Faults against the real binary: SIGKILL under load, and a full disk.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::binary::{command, Server, TOKEN};
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client")
+}
+
+/// Posts until the server stops answering; returns the ids that got a 2xx.
+fn writer(base: String, worker: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<(String, String)>>>) {
+    let client = client();
+    for n in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let id = format!("w{worker}-{n}");
+        let (path, body) = if n % 4 == 3 {
+            (
+                "/incidents",
+                json!({"id": format!("i-{id}"), "project_id": "api", "deployment_id": format!("w{worker}-{}", n - 1)}),
+            )
+        } else {
+            (
+                "/deployments",
+                json!({"id": id, "project_id": "api", "first_commit_at": 1714550400, "deployed_at": 1714557600}),
+            )
+        };
+        let sent = client.post(format!("{base}{path}")).bearer_auth(TOKEN).body(body.to_string()).send();
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                let kind = if path == "/incidents" { "incident" } else { "deployment" };
+                let id = body["id"].as_str().unwrap_or_default().to_string();
+                acked.lock().expect("lock").push((kind.to_string(), id));
+            }
+            Ok(r) => panic!("{path} answered {} under load", r.status()),
+            Err(_) => return, // the server is gone
+        }
+    }
+}
+
+#[test]
+fn a_server_killed_under_load_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let server = Server::start(command(&db));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (base, stop, acked) = (server.base.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || writer(base, w, stop, acked))
+        })
+        .collect();
+    // Kill it mid-load, once a good number of writes went through.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("lock").len() < 400 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.signal("KILL");
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let acked = acked.lock().expect("lock").clone();
+
+    let conn = rusqlite::Connection::open(&db).expect("open after the crash");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
+    assert_eq!(check, "ok");
+    let mut missing = Vec::new();
+    for (kind, id) in &acked {
+        let table = if kind == "incident" { "incidents" } else { "deployments" };
+        let found: bool = conn
+            .query_row(&format!("SELECT count(*) > 0 FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+            .expect("query");
+        if !found {
+            missing.push(id.clone());
+        }
+    }
+    assert!(missing.is_empty(), "{} of {} acknowledged writes lost: {missing:?}", missing.len(), acked.len());
+    drop(conn);
+
+    // And it starts again on the same file, with the data.
+    let again = Server::start(command(&db));
+    let (first_kind, first_id) = &acked[0];
+    let path = if first_kind == "incident" { "incidents" } else { "deployments" };
+    assert_eq!(again.get(&format!("/{path}/{first_id}")).0, 200);
+    let (code, log) = again.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
+    eprintln!("{} acknowledged writes survived SIGKILL", acked.len());
+}
+
+/// The disk fills (here: a file-size limit, which needs no mount): writes get
+/// 503 `unavailable`, reads go on, and once there is room again writes work
+/// without a restart. Nothing stored before is lost.
+#[test]
+fn a_full_disk_turns_writes_into_503_and_they_recover_without_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let cmd = command(&db);
+    let program = cmd.get_program().to_owned();
+    let mut limited = Command::new("prlimit");
+    // Soft limit only: raising it back later needs no privilege.
+    limited.arg("--fsize=1500000:unlimited").arg("--").arg(program);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            limited.env(k, v);
+        }
+    }
+    limited.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let server = Server::start(limited);
+    let client = client();
+    let post = |id: &str| {
+        let body = json!({"id": id, "project_id": "api", "first_commit_at": 1714550400});
+        client
+            .post(format!("{}/deployments", server.base))
+            .bearer_auth(TOKEN)
+            .body(body.to_string())
+            .send()
+            .expect("answer")
+    };
+
+    let mut acked = Vec::new();
+    let full = loop {
+        let id = format!("d{}", acked.len());
+        let reply = post(&id);
+        if reply.status() == 503 {
+            break reply.json::<serde_json::Value>().expect("json");
+        }
+        assert_eq!(reply.status(), 201, "{}", reply.text().unwrap_or_default());
+        acked.push(id);
+        assert!(acked.len() < 20_000, "the file-size limit never bit");
+    };
+    assert_eq!(full["code"], "unavailable", "{full}");
+    assert!(full["error"].as_str().is_some_and(|e| e.contains("storage")), "{full}");
+    // Reads keep working meanwhile.
+    assert_eq!(server.get(&format!("/deployments/{}", acked[0])).0, 200);
+    assert_eq!(server.get("/ready").0, 200);
+    assert_eq!(post("still-full").status(), 503);
+
+    // Room again: no restart needed.
+    let lifted = Command::new("prlimit")
+        .args(["--pid", &server.pid().to_string(), "--fsize=unlimited"])
+        .status()
+        .expect("prlimit");
+    assert!(lifted.success());
+    assert_eq!(post("after").status(), 201);
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
+
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(check, "ok");
+    let stored: i64 = conn.query_row("SELECT count(*) FROM deployments", [], |r| r.get(0)).expect("count");
+    assert_eq!(stored as usize, acked.len() + 1, "every acknowledged write, the one after, nothing else");
+    eprintln!("{} writes before the limit; 503 while full; recovered", acked.len());
+}
