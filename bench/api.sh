@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# HTTP API benchmark on loopback against the release build, with wrk
+# (Debian package) as the load generator on the same machine. Prints every
+# figure; bench/RESULTS.md records them. Each server is started here, on
+# 127.0.0.1, and stopped at the end.
+#
+# usage: bench/api.sh [SECONDS]      (default 10 s per run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=16
+work=${BENCH_DIR:-target/bench}
+port=${BENCH_PORT:-39098}
+mkdir -p "$work"
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet
+cargo build --release --quiet --example sqlite_ceiling
+bin=target/release/em-metrics
+export BENCH_TOKEN=bench
+
+pid=
+start() {
+  rm -f "$work/api.db" "$work/api.db-wal" "$work/api.db-shm"
+  EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN HOST=127.0.0.1 PORT=$port SQLITE_DB=$work/api.db "$bin" >"$work/api.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && return
+    sleep 0.02
+  done
+  echo "server did not start" >&2; exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap stop EXIT
+rss() { grep -E 'VmHWM' /proc/$pid/status | awk '{printf "peak RSS %.1f MiB", $2/1024}'; }
+load() { # name, script, args...
+  local name=$1 script=$2; shift 2
+  echo "== $name ($conns connections, $secs s)"
+  wrk -t2 -c$conns -d${secs}s --latency -s "bench/wrk/$script" "http://127.0.0.1:$port" -- "$@" \
+    | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors|requests in'
+  echo "   $(rss)"
+}
+
+echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs), $(free -g | awk '/Mem/ {print $2}') GiB; wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+echo "   server logs at the default level (info, one line per request) to a file"
+
+start; load "POST /deployments, new deployment each" new_deployment.lua; stop
+start; load "POST /deployments with deployed_at (single call)" new_deployment.lua deployed; stop
+start; load "start, then /deployed (pairs)" start_then_deployed.lua; stop
+
+start
+echo "== seeding 10000 deployments r-0 .. r-9999 for the reads"
+python3 - "$port" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for n in range(10000):
+    c.request("POST", "/deployments", body='{"id":"r-%d","project_id":"api","first_commit_at":1714550400,"deployed_at":1714557600}' % n,
+              headers={"Authorization": "Bearer bench"})
+    r = c.getresponse(); r.read()
+    assert r.status == 201, r.status
+PY
+load "GET /deployments/{id}" get_deployment.lua 10000
+load "GET /deployments?limit=50" get_path.lua "/deployments?limit=50"
+load "GET /health (the HTTP stack alone)" get_path.lua /health
+stop
+
+echo "== the same inserts straight through rusqlite, one transaction each (one connection)"
+target/release/examples/sqlite_ceiling 200000
+
+echo "== start to ready"
+rm -f "$work/empty.db"*
+python3 bench/startup.py "$bin" "$work/empty.db" 10
+if [ -f "$work/million.db" ]; then
+  python3 bench/startup.py "$bin" "$work/million.db" 10
+else
+  echo "   (no $work/million.db: run bench/dora.sh first for the 1M-deployment start)"
+fi
