@@ -51,6 +51,11 @@ impl Received {
 
 /// Serves OTLP/HTTP on `listener`; returns what it receives.
 pub fn serve_http(listener: TcpListener) -> Received {
+    serve_http_abortable(listener).0
+}
+
+/// Like [`serve_http`], with a handle that takes the collector down (closes the port).
+pub fn serve_http_abortable(listener: TcpListener) -> (Received, tokio::task::AbortHandle) {
     let received = Received::default();
     let app = axum::Router::new()
         .route(
@@ -70,8 +75,8 @@ pub fn serve_http(listener: TcpListener) -> Received {
             }),
         )
         .with_state(received.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    received
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    (received, task.abort_handle())
 }
 
 pub async fn start_http() -> (SocketAddr, Received) {
