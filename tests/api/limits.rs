@@ -74,3 +74,22 @@ fn many_idle_connections_do_not_stop_others_being_served() {
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn a_body_over_1_mib_gets_413_over_real_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    let body = format!("{{\"id\": \"d1\", \"project_id\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    let reply = reqwest::blocking::Client::new()
+        .post(format!("{}/deployments", server.base))
+        .bearer_auth(crate::binary::TOKEN)
+        .body(body)
+        .send()
+        .expect("answer");
+    assert_eq!(reply.status(), 413);
+    let error: serde_json::Value = reply.json().expect("json");
+    assert_eq!(error["code"], "payload_too_large");
+    assert_eq!(server.get("/health").0, 200, "the server goes on");
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+}
