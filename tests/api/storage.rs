@@ -115,3 +115,17 @@ async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents(
     let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
     assert_eq!(r["change_failure_rate"]["failed_deployments"], 0, "{r}");
 }
+
+#[tokio::test]
+async fn ready_is_503_when_the_database_does_not_answer() {
+    let app = TestApp::new();
+    // No read connection is pooled yet: the probe opens a new one, and the file is gone.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(app.dir.path().join(format!("em-metrics.db{suffix}")));
+    }
+    let reply = app.request(axum::http::Method::GET, "/ready", None, None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+    assert_eq!(reply.body["code"], "unavailable");
+    let health = app.request(axum::http::Method::GET, "/health", None, None).await;
+    assert_eq!(health.status, StatusCode::OK, "liveness does not depend on the database");
+}
