@@ -81,9 +81,27 @@ impl Store {
     ) -> StoreResult<S> {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction()?;
-            deployed(&tx, from, to, &filter, group, &mut sink)?;
-            failed(&tx, from, to, &filter, group, &mut sink)?;
-            incidents(&tx, from, to, &filter, group, &mut sink)?;
+            let window = (from, to, &filter, group);
+            DEPLOYED.for_each(&tx, window, |r, group| {
+                let row = DeployedRow {
+                    deployed_at: r.get(0)?,
+                    first_commit_at: r.get(1)?,
+                    deploy_start_at: r.get(2)?,
+                    caused_incident: r.get(3)?,
+                };
+                sink.deployed(row, group);
+                Ok(())
+            })?;
+            FAILED.for_each(&tx, window, |r, group| {
+                sink.failed(FailedRow { deploy_start_at: r.get(0)? }, group);
+                Ok(())
+            })?;
+            INCIDENTS.for_each(&tx, window, |r, group| {
+                let row =
+                    IncidentRow { started_at: r.get(0)?, restored_at: r.get(1)?, deployment_deployed_at: r.get(2)? };
+                sink.incident(row, group);
+                Ok(())
+            })?;
             tx.finish()?;
             Ok(sink)
         })
@@ -91,10 +109,42 @@ impl Store {
     }
 }
 
+/// Deployments deployed in the window, for every deployment metric.
+const DEPLOYED: Scan = Scan {
+    select: "deployed_at, first_commit_at, deploy_start_at, incident_count > 0",
+    columns: 4,
+    source: "deployments INDEXED BY deployments_deployed_window",
+    time_column: "deployed_at",
+    extra: "",
+    prefix: "",
+};
+
+/// Deployments that started in the window and failed.
+const FAILED: Scan = Scan {
+    select: "deploy_start_at",
+    columns: 1,
+    source: "deployments INDEXED BY deployments_failed_window",
+    time_column: "deploy_start_at",
+    extra: " AND status = 'failed'",
+    prefix: "",
+};
+
+/// Incidents that started in the window, with their deployment's deployed_at.
+const INCIDENTS: Scan = Scan {
+    select: "i.started_at, i.restored_at, d.deployed_at",
+    columns: 3,
+    source: "incidents i LEFT JOIN deployments d ON d.id = i.deployment_id",
+    time_column: "started_at",
+    extra: "",
+    prefix: "i.",
+};
+
 /// One window query: `SELECT <select>, <group> FROM <source> WHERE <time>
 /// in [from, to) <extra> <filters>`.
 struct Scan {
     select: &'static str,
+    /// How many columns `select` has; the group column comes after them.
+    columns: usize,
     source: &'static str,
     time_column: &'static str,
     extra: &'static str,
@@ -125,85 +175,23 @@ impl Scan {
         any_of(&mut sql, &mut args, &format!("{p}environment"), &filter.environments);
         (sql, args)
     }
-}
 
-fn deployed(
-    conn: &Connection,
-    from: Timestamp,
-    to: Timestamp,
-    filter: &WindowFilter,
-    group: Option<GroupBy>,
-    sink: &mut impl WindowSink,
-) -> StoreResult<()> {
-    let (sql, args) = Scan {
-        select: "deployed_at, first_commit_at, deploy_start_at, incident_count > 0",
-        source: "deployments INDEXED BY deployments_deployed_window",
-        time_column: "deployed_at",
-        extra: "",
-        prefix: "",
+    /// Runs the query over `window` and calls `row` for each result with the
+    /// value of the grouping column.
+    fn for_each(
+        &self,
+        conn: &Connection,
+        (from, to, filter, group): (Timestamp, Timestamp, &WindowFilter, Option<GroupBy>),
+        mut row: impl FnMut(&rusqlite::Row, Option<&str>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let (sql, args) = self.sql(from, to, filter, group);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
+        while let Some(r) = rows.next()? {
+            row(r, group_of(r, self.columns)?)?;
+        }
+        Ok(())
     }
-    .sql(from, to, filter, group);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
-    while let Some(r) = rows.next()? {
-        let row = DeployedRow {
-            deployed_at: r.get(0)?,
-            first_commit_at: r.get(1)?,
-            deploy_start_at: r.get(2)?,
-            caused_incident: r.get(3)?,
-        };
-        sink.deployed(row, group_of(r, 4)?);
-    }
-    Ok(())
-}
-
-fn failed(
-    conn: &Connection,
-    from: Timestamp,
-    to: Timestamp,
-    filter: &WindowFilter,
-    group: Option<GroupBy>,
-    sink: &mut impl WindowSink,
-) -> StoreResult<()> {
-    let (sql, args) = Scan {
-        select: "deploy_start_at",
-        source: "deployments INDEXED BY deployments_failed_window",
-        time_column: "deploy_start_at",
-        extra: " AND status = 'failed'",
-        prefix: "",
-    }
-    .sql(from, to, filter, group);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
-    while let Some(r) = rows.next()? {
-        sink.failed(FailedRow { deploy_start_at: r.get(0)? }, group_of(r, 1)?);
-    }
-    Ok(())
-}
-
-fn incidents(
-    conn: &Connection,
-    from: Timestamp,
-    to: Timestamp,
-    filter: &WindowFilter,
-    group: Option<GroupBy>,
-    sink: &mut impl WindowSink,
-) -> StoreResult<()> {
-    let (sql, args) = Scan {
-        select: "i.started_at, i.restored_at, d.deployed_at",
-        source: "incidents i LEFT JOIN deployments d ON d.id = i.deployment_id",
-        time_column: "started_at",
-        extra: "",
-        prefix: "i.",
-    }
-    .sql(from, to, filter, group);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
-    while let Some(r) = rows.next()? {
-        let row = IncidentRow { started_at: r.get(0)?, restored_at: r.get(1)?, deployment_deployed_at: r.get(2)? };
-        sink.incident(row, group_of(r, 3)?);
-    }
-    Ok(())
 }
 
 /// The grouping column, borrowed from the row: no allocation per row.
