@@ -34,6 +34,10 @@ pub struct DoraParams {
     pub environment: Vec<String>,
 }
 
+// TrendParams and BreakdownParams repeat DoraParams' fields on purpose:
+// through `#[serde(flatten)]` serde_html_form no longer collects repeated
+// keys into the lists (a test caught it), and utoipa's IntoParams cannot
+// flatten another IntoParams struct.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrendParams {
