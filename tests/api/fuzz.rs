@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+/// `cases` by default; PROPTEST_CASES, when set, for a longer run.
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
