@@ -13,13 +13,6 @@ pub trait EventSink: Send + Sync {
     fn record(&self, events: &[DomainEvent]);
 }
 
-/// Drops events: for tools that store data without exporting metrics.
-pub struct Discard;
-
-impl EventSink for Discard {
-    fn record(&self, _: &[DomainEvent]) {}
-}
-
 /// Keeps every event, for tests.
 #[derive(Default)]
 pub struct Collect(Mutex<Vec<DomainEvent>>);

@@ -91,10 +91,6 @@ impl Store {
         Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }) })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     /// Runs `f` in one immediate transaction on the writer connection and
     /// commits when it returns Ok; an Err rolls everything back.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
