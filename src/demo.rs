@@ -5,6 +5,8 @@
 //! transaction per simulated day, so the demo exercises the real code and can
 //! build the million-deployment benchmark database in minutes.
 
+use std::sync::Arc;
+
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
@@ -144,24 +146,21 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
     let until = args.until.unwrap_or_else(|| Utc::now().date_naive());
     let first = until - Duration::days(i64::from(args.days));
     let teams = demo_teams(args.teams, args.projects);
+    let snapshot = Arc::new(teams.clone());
     let mut rng = Rng(args.seed);
     let mut summary = Summary { teams: teams.clone(), ..Summary::default() };
     // The newest deployment, for the still-open incident at the end.
     let mut newest: Option<Planned> = None;
 
-    let projects: Vec<(usize, String, String)> = teams
-        .teams
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (team, t))| t.projects.iter().map(move |p| (i, team.clone(), p.clone())))
-        .collect();
+    let projects: Vec<(usize, String)> =
+        teams.teams.iter().enumerate().flat_map(|(i, (_, t))| t.projects.iter().map(move |p| (i, p.clone()))).collect();
 
     let mut day = first;
     while day < until {
         let day_ms = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp_millis());
         let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
         let mut plan = Vec::new();
-        for (team_index, team, project) in &projects {
+        for (team_index, project) in &projects {
             let p = profile(*team_index);
             let expected = args.deploys_per_day * p.pace * if weekend { 0.05 } else { 1.0 };
             // Randomised rounding keeps the average exact.
@@ -179,7 +178,6 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                 plan.push(Planned {
                     id: format!("demo{}-{project}-{day}-{k}", args.seed),
                     project: project.clone(),
-                    team: teams.resolve(project, None).unwrap_or_else(|| team.clone()),
                     start,
                     duration,
                     lead,
@@ -189,14 +187,14 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
             }
         }
         let environment = environment.to_string();
+        let snapshot = snapshot.clone();
         let now_ms = Timestamp::now().millis();
         let (day_summary, last) = store
             .write(move |tx| {
                 let mut s = Summary::default();
                 let mut last = None;
                 for d in plan {
-                    let ctx =
-                        |at: i64| Context { now: Timestamp::from_millis(at), default_environment: environment.clone() };
+                    let ctx = |at: i64| context(at, &environment, &snapshot);
                     let deployed_at = d.start + d.duration;
                     store::deployments::start(
                         tx,
@@ -208,7 +206,6 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                             username: None,
                             environment: Some(environment.clone()),
                             deployed_at: None,
-                            team_id: Some(d.team.clone()),
                         },
                         &ctx(d.start),
                     )?;
@@ -231,7 +228,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                     if let Some((detect, restore)) = d.incident {
                         let started = deployed_at + detect;
                         let restored = started + restore;
-                        open_incident(tx, &d, started, (restored < now_ms).then_some(restored), &environment)?;
+                        open_incident(tx, &d, started, (restored < now_ms).then_some(restored), &ctx)?;
                         s.incidents += 1;
                         s.open_incidents += u64::from(restored >= now_ms);
                     } else {
@@ -255,7 +252,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
         store
             .write(move |tx| {
                 let started = d.start + d.duration + 10 * 60_000;
-                open_incident(tx, &d, started, None, &environment)
+                open_incident(tx, &d, started, None, &|at| context(at, &environment, &snapshot))
             })
             .await?;
         summary.incidents += 1;
@@ -270,9 +267,8 @@ fn open_incident(
     d: &Planned,
     started: i64,
     restored: Option<i64>,
-    environment: &str,
+    ctx: &dyn Fn(i64) -> Context,
 ) -> Result<(), StoreError> {
-    let ctx = |at: i64| Context { now: Timestamp::from_millis(at), default_environment: environment.to_string() };
     let incident = store::incidents::open(
         tx,
         NewIncident {
@@ -284,7 +280,6 @@ fn open_incident(
             started_at: Some(Timestamp::from_millis(started)),
             restored_at: None,
             finished_at: None,
-            project_team_id: Some(d.team.clone()),
         },
         &ctx(started),
     )?;
@@ -294,10 +289,14 @@ fn open_incident(
     Ok(())
 }
 
+/// The demo's events happen at simulated times, under the demo's own teams.
+fn context(at: i64, environment: &str, teams: &Arc<TeamConfig>) -> Context {
+    Context { now: Timestamp::from_millis(at), default_environment: environment.to_string(), teams: teams.clone() }
+}
+
 struct Planned {
     id: String,
     project: String,
-    team: String,
     start: i64,
     duration: i64,
     lead: i64,

@@ -85,8 +85,6 @@ pub struct NewDeployment {
     pub username: Option<String>,
     pub environment: Option<String>,
     pub deployed_at: Option<Timestamp>,
-    /// Resolved by the caller from the team config for this project and user.
-    pub team_id: Option<String>,
 }
 
 /// `POST /deployments`: create, or accept an identical retry.
@@ -119,9 +117,9 @@ fn create(cmd: NewDeployment, ctx: &Context) -> Result<Transition<Deployment>, R
     // after the end.
     let deploy_start_at = cmd.deploy_start_at.unwrap_or_else(|| cmd.deployed_at.map_or(ctx.now, |d| d.min(ctx.now)));
     let mut deployment = Deployment {
+        team_id: ctx.teams.resolve(&cmd.project_id, cmd.username.as_deref()),
         id: cmd.id,
         project_id: cmd.project_id,
-        team_id: cmd.team_id,
         environment: cmd.environment.unwrap_or_else(|| ctx.default_environment.clone()),
         username: cmd.username,
         status: DeploymentStatus::Started,
@@ -155,7 +153,6 @@ pub struct MarkDeployed {
     pub deploy_start_at: Option<Timestamp>,
     pub username: Option<String>,
     pub environment: Option<String>,
-    pub team_id: Option<String>,
 }
 
 pub fn mark_deployed(
@@ -182,7 +179,6 @@ pub fn mark_deployed(
                 username: cmd.username,
                 environment: cmd.environment,
                 deployed_at: Some(deployed_at),
-                team_id: cmd.team_id,
             },
             ctx,
         );
@@ -246,7 +242,7 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context { now: ts("2024-05-02T00:00:00Z"), default_environment: "NO_ENV".into() }
+        Context { now: ts("2024-05-02T00:00:00Z"), default_environment: "NO_ENV".into(), teams: Default::default() }
     }
 
     fn new(id: &str) -> NewDeployment {
@@ -258,7 +254,6 @@ mod tests {
             username: None,
             environment: None,
             deployed_at: None,
-            team_id: None,
         }
     }
 

@@ -79,8 +79,6 @@ pub struct NewIncident {
     pub started_at: Option<Timestamp>,
     pub restored_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
-    /// The team resolved from the project, used when the deployment has none.
-    pub project_team_id: Option<String>,
 }
 
 /// The deployment an incident points to, as far as the incident needs it.
@@ -137,9 +135,13 @@ pub fn open(
         }
     }
     let incident = Incident {
+        // The deployment's team was resolved with its user; else the project's.
+        team_id: deployment
+            .as_ref()
+            .and_then(|d| d.team_id.clone())
+            .or_else(|| ctx.teams.resolve(&cmd.project_id, None)),
         id,
         project_id: cmd.project_id,
-        team_id: deployment.as_ref().and_then(|d| d.team_id.clone()).or(cmd.project_team_id),
         environment: cmd
             .environment
             .or_else(|| deployment.as_ref().map(|d| d.environment.clone()))
@@ -243,7 +245,12 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context { now: ts("2024-05-02T00:00:00Z"), default_environment: "NO_ENV".into() }
+        let teams = crate::teams::TeamConfig::parse(r#"{"teams": {"from-project": {"projects": ["api"]}}}"#);
+        Context {
+            now: ts("2024-05-02T00:00:00Z"),
+            default_environment: "NO_ENV".into(),
+            teams: std::sync::Arc::new(teams.expect("valid")),
+        }
     }
 
     fn new(id: &str) -> NewIncident {
@@ -256,7 +263,6 @@ mod tests {
             started_at: Some(ts("2024-05-01T12:00:00Z")),
             restored_at: None,
             finished_at: None,
-            project_team_id: Some("from-project".into()),
         }
     }
 

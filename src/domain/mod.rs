@@ -13,6 +13,9 @@ pub mod incident;
 pub use deployment::{Deployment, DeploymentStatus};
 pub use incident::{Incident, IncidentStatus};
 
+use std::sync::Arc;
+
+use crate::teams::TeamConfig;
 use crate::time::Timestamp;
 
 /// Longest id, project, environment or username accepted.
@@ -90,11 +93,16 @@ pub enum DomainEvent {
     IncidentFinished(Dims),
 }
 
-/// Defaults that come from the service's settings and the clock.
+/// What a decision needs besides the stored record and the command: the
+/// clock and a snapshot of the settings, taken once per command so one
+/// decision never sees two versions of the team config.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub now: Timestamp,
+    /// DEPLOYMENT_ENVIRONMENT: the environment of events that name none.
     pub default_environment: String,
+    /// The team config in force; teams are resolved only when something is created.
+    pub teams: Arc<TeamConfig>,
 }
 
 /// Checks an identifier-like value: present, not blank, at most 200 characters.

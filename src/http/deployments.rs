@@ -11,7 +11,7 @@ use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
 use super::{applied, page, time_param, AppState};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::{optional_id, require_id, Deployment, DeploymentStatus};
-use crate::store::DeploymentFilter;
+use crate::store::{self, DeploymentFilter};
 use crate::time::Timestamp;
 
 /// A deployment as the API returns it.
@@ -161,7 +161,6 @@ pub async fn create(
         body.first_commit_at.ok_or_else(|| AppError::bad_field("first_commit_at", "first_commit_at is required"))?;
     let username = username(body.username)?;
     let cmd = NewDeployment {
-        team_id: state.teams.resolve(&project_id, username.as_deref()),
         id,
         project_id,
         first_commit_at,
@@ -170,7 +169,7 @@ pub async fn create(
         environment: optional_id("environment", body.environment)?,
         deployed_at: body.deployed_at,
     };
-    let t = state.change(|store, ctx| async move { store.start_deployment(cmd, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::deployments::start(tx, cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
 
@@ -190,7 +189,6 @@ pub async fn deployed(
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
     let project_id = optional_id("project_id", body.project_id)?;
     let username = username(body.username)?;
-    let team_id = project_id.as_deref().and_then(|p| state.teams.resolve(p, username.as_deref()));
     let cmd = MarkDeployed {
         deployed_at: body.deployed_at,
         create_if_not_exists: body.create_if_not_exists,
@@ -199,12 +197,11 @@ pub async fn deployed(
         deploy_start_at: body.deploy_start_at,
         username,
         environment: optional_id("environment", body.environment)?,
-        team_id,
     };
     if cmd.create_if_not_exists {
         require_id("id", Some(id.clone()))?;
     }
-    let t = state.change(|store, ctx| async move { store.mark_deployed(id, cmd, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::deployments::mark_deployed(tx, &id, cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
 
@@ -221,7 +218,7 @@ pub async fn failed(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<DeploymentView>> {
-    let t = state.change(|store, ctx| async move { store.mark_failed(id, body.date, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::deployments::mark_failed(tx, &id, body.date, ctx)).await?;
     Ok(applied(t, DeploymentView::from).1)
 }
 

@@ -12,7 +12,7 @@ use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
 use super::{applied, page, time_param, AppState};
 use crate::domain::incident::NewIncident;
 use crate::domain::{optional_id, require_id, Incident, IncidentStatus, MAX_TITLE_CHARS};
-use crate::store::{IncidentFilter, IncidentState};
+use crate::store::{self, IncidentFilter, IncidentState};
 use crate::time::Timestamp;
 
 /// An incident as the API returns it.
@@ -141,7 +141,6 @@ pub async fn create(
     }
     let cmd = NewIncident {
         id: optional_id("id", body.id)?,
-        project_team_id: state.teams.resolve(&project_id, None),
         project_id,
         deployment_id: optional_id("deployment_id", body.deployment_id)?,
         title,
@@ -150,7 +149,7 @@ pub async fn create(
         restored_at: body.restored_at,
         finished_at: body.finished_at,
     };
-    let t = state.change(|store, ctx| async move { store.open_incident(cmd, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::incidents::open(tx, cmd, ctx)).await?;
     Ok(applied(t, IncidentView::from))
 }
 
@@ -233,7 +232,7 @@ pub async fn restored(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.change(|store, ctx| async move { store.restore_incident(id, body.date, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::incidents::restore(tx, &id, body.date, ctx)).await?;
     Ok(applied(t, IncidentView::from).1)
 }
 
@@ -249,6 +248,6 @@ pub async fn finished(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.change(|store, ctx| async move { store.finish_incident(id, body.date, ctx).await }).await?;
+    let t = state.apply(move |tx, ctx| store::incidents::finish(tx, &id, body.date, ctx)).await?;
     Ok(applied(t, IncidentView::from).1)
 }

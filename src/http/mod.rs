@@ -9,7 +9,6 @@ pub mod insights;
 pub mod openapi;
 pub mod service;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,10 +20,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use self::auth::Auth;
+use rusqlite::Transaction;
+
 use self::error::{AppError, Result};
 use crate::domain::{Context, Transition, Write};
 use crate::events::EventSink;
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Store, StoreResult};
 use crate::teams::Teams;
 use crate::time::Timestamp;
 
@@ -49,32 +50,22 @@ pub struct AppState {
 
 impl AppState {
     pub fn context(&self) -> Context {
-        Context { now: Timestamp::now(), default_environment: self.default_environment.to_string() }
+        Context {
+            now: Timestamp::now(),
+            default_environment: self.default_environment.to_string(),
+            teams: self.teams.get(),
+        }
     }
 
-    /// Runs a state change and records its events, in a task of its own.
-    ///
-    /// Hyper drops a handler's future when the client disconnects. The
-    /// store's transaction would still commit (it runs on the blocking pool),
-    /// but recording the events after it would be skipped and the metrics
-    /// would miss a state change. A spawned task runs to its end either way.
-    async fn change<T, F, Fut>(&self, run: F) -> Result<Transition<T>>
+    /// Runs one state change through [`Store::apply`] with a fresh
+    /// [`Context`]: load, decide, save, commit, record the events.
+    async fn apply<T, F>(&self, step: F) -> Result<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(Store, Context) -> Fut,
-        Fut: Future<Output = StoreResult<Transition<T>>> + Send + 'static,
+        F: FnOnce(&Transaction, &Context) -> StoreResult<Transition<T>> + Send + 'static,
     {
-        let change = run(self.store.clone(), self.context());
-        let events = self.events.clone();
-        let task = tokio::spawn(async move {
-            let t = change.await?;
-            events.record(&t.events);
-            Ok::<_, StoreError>(t)
-        });
-        match task.await {
-            Ok(result) => Ok(result?),
-            Err(e) => Err(AppError::Internal(format!("state change task failed: {e}"))),
-        }
+        let ctx = self.context();
+        Ok(self.store.apply(self.events.clone(), move |tx| step(tx, &ctx)).await?)
     }
 }
 

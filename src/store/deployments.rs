@@ -26,8 +26,8 @@ pub struct DeploymentFilter {
 }
 
 /// Each state change as one step inside a caller's transaction: load, let
-/// the domain decide, write. The async methods below run one per transaction;
-/// the demo generator runs many in one.
+/// the domain decide, write. Handlers run one per transaction through
+/// [`Store::apply`]; the demo generator runs many in one.
 pub fn start(tx: &Connection, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
     let t = deployment::start(find(tx, &cmd.id)?, cmd, ctx)?;
     save(tx, &t, ctx.now)?;
@@ -57,28 +57,6 @@ pub fn mark_failed(
 }
 
 impl Store {
-    pub async fn start_deployment(&self, cmd: NewDeployment, ctx: Context) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| start(tx, cmd, &ctx)).await
-    }
-
-    pub async fn mark_deployed(
-        &self,
-        id: String,
-        cmd: MarkDeployed,
-        ctx: Context,
-    ) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| mark_deployed(tx, &id, cmd, &ctx)).await
-    }
-
-    pub async fn mark_failed(
-        &self,
-        id: String,
-        date: Option<Timestamp>,
-        ctx: Context,
-    ) -> StoreResult<Transition<Deployment>> {
-        self.write(move |tx| mark_failed(tx, &id, date, &ctx)).await
-    }
-
     pub async fn deployment(&self, id: String) -> StoreResult<Option<Deployment>> {
         self.read(move |conn| find(conn, &id)).await
     }

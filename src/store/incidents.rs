@@ -63,28 +63,6 @@ pub fn finish(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context)
 }
 
 impl Store {
-    pub async fn open_incident(&self, cmd: NewIncident, ctx: Context) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| open(tx, cmd, &ctx)).await
-    }
-
-    pub async fn restore_incident(
-        &self,
-        id: String,
-        date: Option<Timestamp>,
-        ctx: Context,
-    ) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| restore(tx, &id, date, &ctx)).await
-    }
-
-    pub async fn finish_incident(
-        &self,
-        id: String,
-        date: Option<Timestamp>,
-        ctx: Context,
-    ) -> StoreResult<Transition<Incident>> {
-        self.write(move |tx| finish(tx, &id, date, &ctx)).await
-    }
-
     pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
         self.read(move |conn| find(conn, &id)).await
     }

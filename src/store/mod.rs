@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
+use crate::domain::Transition;
+use crate::events::EventSink;
+
 pub use deployments::DeploymentFilter;
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
@@ -91,22 +94,37 @@ impl Store {
         Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }) })
     }
 
+    /// The one way a state change is written: runs `step` (load, let the
+    /// domain decide, save) in one immediate transaction on the writer,
+    /// commits, and hands the committed events to `sink`.
+    ///
+    /// All of it runs in one blocking task. Hyper drops a handler's future
+    /// when the client disconnects, but blocking work is never cancelled, so
+    /// a committed change always has its events recorded.
+    pub async fn apply<T, F>(&self, sink: Arc<dyn EventSink>, step: F) -> StoreResult<Transition<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> StoreResult<Transition<T>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let t = in_transaction(&inner, step)?;
+            sink.record(&t.events);
+            Ok(t)
+        })
+        .await
+    }
+
     /// Runs `f` in one immediate transaction on the writer connection and
-    /// commits when it returns Ok; an Err rolls everything back.
+    /// commits when it returns Ok; an Err rolls everything back. For writes
+    /// that report no events (deletes, the demo's batches).
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        run_blocking(move || in_transaction(&inner, f)).await
     }
 
     /// Runs `f` on a read-only connection.
@@ -140,6 +158,14 @@ impl Store {
         })
         .await
     }
+}
+
+fn in_transaction<T>(inner: &Inner, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
+    let mut conn = lock(&inner.writer);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
