@@ -11,7 +11,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::incident::NewIncident;
-use crate::domain::Context;
+use crate::domain::{Context, Id};
 use crate::store::{self, Store, StoreError};
 use crate::teams::{Team, TeamConfig};
 use crate::time::Timestamp;
@@ -176,8 +176,8 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                     (detect, restore)
                 });
                 plan.push(Planned {
-                    id: format!("demo{}-{project}-{day}-{k}", args.seed),
-                    project: project.clone(),
+                    id: demo_id(format!("demo{}-{project}-{day}-{k}", args.seed)),
+                    project: demo_id(project.clone()),
                     start,
                     duration,
                     lead,
@@ -199,13 +199,11 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                     store::deployments::start(
                         tx,
                         NewDeployment {
-                            id: d.id.clone(),
-                            project_id: d.project.clone(),
-                            first_commit_at: Timestamp::from_millis(d.start - d.lead),
+                            id: Some(d.id.clone()),
+                            project_id: Some(d.project.clone()),
+                            first_commit_at: Some(Timestamp::from_millis(d.start - d.lead)),
                             deploy_start_at: Some(Timestamp::from_millis(d.start)),
-                            username: None,
-                            environment: Some(environment.clone()),
-                            deployed_at: None,
+                            ..NewDeployment::default()
                         },
                         &ctx(d.start),
                     )?;
@@ -272,14 +270,12 @@ fn open_incident(
     let incident = store::incidents::open(
         tx,
         NewIncident {
-            id: Some(format!("{}-incident", d.id)),
-            project_id: d.project.clone(),
+            id: Some(demo_id(format!("{}-incident", d.id))),
+            project_id: Some(d.project.clone()),
             deployment_id: Some(d.id.clone()),
             title: Some(format!("{} degraded after {}", d.project, d.id)),
-            environment: None,
             started_at: Some(Timestamp::from_millis(started)),
-            restored_at: None,
-            finished_at: None,
+            ..NewIncident::default()
         },
         &ctx(started),
     )?;
@@ -294,9 +290,14 @@ fn context(at: i64, environment: &str, teams: &Arc<TeamConfig>) -> Context {
     Context { now: Timestamp::from_millis(at), default_environment: environment.to_string(), teams: teams.clone() }
 }
 
+/// The demo's ids are made from short names it chose itself.
+fn demo_id(text: String) -> Id {
+    Id::parse(text).expect("demo ids are short and not blank")
+}
+
 struct Planned {
-    id: String,
-    project: String,
+    id: Id,
+    project: Id,
     start: i64,
     duration: i64,
     lead: i64,

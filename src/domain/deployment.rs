@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write};
+use super::{not_before, required, Context, Differences, Dims, DomainEvent, Id, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -75,31 +75,43 @@ impl Deployment {
     }
 }
 
-/// A new deployment as a pipeline describes it.
-#[derive(Debug, Clone)]
+/// A new deployment as a pipeline describes it. `id`, `project_id` and
+/// `first_commit_at` are required; [`start`] says so.
+#[derive(Debug, Clone, Default)]
 pub struct NewDeployment {
-    pub id: String,
-    pub project_id: String,
-    pub first_commit_at: Timestamp,
+    pub id: Option<Id>,
+    pub project_id: Option<Id>,
+    pub first_commit_at: Option<Timestamp>,
     pub deploy_start_at: Option<Timestamp>,
     pub username: Option<String>,
-    pub environment: Option<String>,
+    pub environment: Option<Id>,
     pub deployed_at: Option<Timestamp>,
+}
+
+/// A [`NewDeployment`] with its required fields present.
+struct Creation {
+    id: Id,
+    project_id: Id,
+    first_commit_at: Timestamp,
+    rest: NewDeployment,
 }
 
 /// `POST /deployments`: create, or accept an identical retry.
 pub fn start(
     existing: Option<Deployment>,
-    cmd: NewDeployment,
+    mut cmd: NewDeployment,
     ctx: &Context,
 ) -> Result<Transition<Deployment>, Rejection> {
+    let id = required("id", cmd.id.take(), "")?;
+    let project_id = required("project_id", cmd.project_id.take(), "")?;
+    let first_commit_at = required("first_commit_at", cmd.first_commit_at.take(), "")?;
     if let Some(stored) = existing {
         let mut diff = Differences::default();
-        diff.check("project_id", Some(&cmd.project_id), &stored.project_id);
-        diff.check("first_commit_at", Some(&cmd.first_commit_at), &stored.first_commit_at);
+        diff.check("project_id", Some(&project_id.into_string()), &stored.project_id);
+        diff.check("first_commit_at", Some(&first_commit_at), &stored.first_commit_at);
         diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
         diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
-        diff.check("environment", cmd.environment.as_ref(), &stored.environment);
+        diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &stored.environment);
         if let Some(given) = cmd.deployed_at {
             if stored.deployed_at != Some(given) {
                 diff.0.push("deployed_at");
@@ -108,22 +120,23 @@ pub fn start(
         diff.into_conflict("deployment", &stored.id)?;
         return Ok(Transition::keep(stored));
     }
-    create(cmd, ctx)
+    create(Creation { id, project_id, first_commit_at, rest: cmd }, ctx)
 }
 
-fn create(cmd: NewDeployment, ctx: &Context) -> Result<Transition<Deployment>, Rejection> {
+fn create(new: Creation, ctx: &Context) -> Result<Transition<Deployment>, Rejection> {
+    let Creation { id, project_id, first_commit_at, rest: cmd } = new;
     // A single-call deployment reported after the fact (a backfill) started no
     // later than it finished; defaulting its start to "now" would put the start
     // after the end.
     let deploy_start_at = cmd.deploy_start_at.unwrap_or_else(|| cmd.deployed_at.map_or(ctx.now, |d| d.min(ctx.now)));
     let mut deployment = Deployment {
-        team_id: ctx.teams.resolve(&cmd.project_id, cmd.username.as_deref()),
-        id: cmd.id,
-        project_id: cmd.project_id,
-        environment: cmd.environment.unwrap_or_else(|| ctx.default_environment.clone()),
+        team_id: ctx.teams.resolve(&project_id, cmd.username.as_deref()),
+        id: id.into_string(),
+        project_id: project_id.into_string(),
+        environment: cmd.environment.map_or_else(|| ctx.default_environment.clone(), Id::into_string),
         username: cmd.username,
         status: DeploymentStatus::Started,
-        first_commit_at: cmd.first_commit_at,
+        first_commit_at,
         deploy_start_at,
         deployed_at: None,
         failed_at: None,
@@ -148,15 +161,15 @@ fn deploy(d: &mut Deployment, deployed_at: Timestamp) -> Result<Option<DomainEve
 pub struct MarkDeployed {
     pub deployed_at: Option<Timestamp>,
     pub create_if_not_exists: bool,
-    pub project_id: Option<String>,
+    pub project_id: Option<Id>,
     pub first_commit_at: Option<Timestamp>,
     pub deploy_start_at: Option<Timestamp>,
     pub username: Option<String>,
-    pub environment: Option<String>,
+    pub environment: Option<Id>,
 }
 
 pub fn mark_deployed(
-    id: &str,
+    id: &Id,
     existing: Option<Deployment>,
     cmd: MarkDeployed,
     ctx: &Context,
@@ -167,21 +180,21 @@ pub fn mark_deployed(
                 "deployment `{id}` not found (send \"create_if_not_exists\": true to create it)"
             )));
         }
-        let required =
-            |field: &str| Rejection::invalid(field, format!("{field} is required when create_if_not_exists is true"));
+        const WHEN: &str = " when create_if_not_exists is true";
         let deployed_at = cmd.deployed_at.unwrap_or(ctx.now);
-        return create(
-            NewDeployment {
-                id: id.to_string(),
-                project_id: cmd.project_id.ok_or_else(|| required("project_id"))?,
-                first_commit_at: cmd.first_commit_at.ok_or_else(|| required("first_commit_at"))?,
+        let creation = Creation {
+            id: id.clone(),
+            project_id: required("project_id", cmd.project_id, WHEN)?,
+            first_commit_at: required("first_commit_at", cmd.first_commit_at, WHEN)?,
+            rest: NewDeployment {
                 deploy_start_at: Some(cmd.deploy_start_at.unwrap_or(deployed_at)),
                 username: cmd.username,
                 environment: cmd.environment,
                 deployed_at: Some(deployed_at),
+                ..NewDeployment::default()
             },
-            ctx,
-        );
+        };
+        return create(creation, ctx);
     };
     match stored.status {
         DeploymentStatus::Started => {
@@ -203,7 +216,7 @@ pub fn mark_deployed(
 
 /// `POST /deployments/{id}/failed`.
 pub fn mark_failed(
-    id: &str,
+    id: &Id,
     existing: Option<Deployment>,
     date: Option<Timestamp>,
     ctx: &Context,
@@ -245,15 +258,17 @@ mod tests {
         Context { now: ts("2024-05-02T00:00:00Z"), default_environment: "NO_ENV".into(), teams: Default::default() }
     }
 
-    fn new(id: &str) -> NewDeployment {
+    fn id(text: &str) -> Id {
+        Id::parse(text).expect("valid id")
+    }
+
+    fn new(name: &str) -> NewDeployment {
         NewDeployment {
-            id: id.into(),
-            project_id: "api".into(),
-            first_commit_at: ts("2024-05-01T08:00:00Z"),
+            id: Some(id(name)),
+            project_id: Some(id("api")),
+            first_commit_at: Some(ts("2024-05-01T08:00:00Z")),
             deploy_start_at: Some(ts("2024-05-01T09:00:00Z")),
-            username: None,
-            environment: None,
-            deployed_at: None,
+            ..NewDeployment::default()
         }
     }
 
@@ -273,7 +288,7 @@ mod tests {
         let cmd = NewDeployment {
             deploy_start_at: None,
             deployed_at: Some(ts("2024-03-01T10:00:00Z")),
-            first_commit_at: ts("2024-03-01T08:00:00Z"),
+            first_commit_at: Some(ts("2024-03-01T08:00:00Z")),
             ..new("d1")
         };
         let t = start(None, cmd, &ctx()).expect("ok");
@@ -283,7 +298,7 @@ mod tests {
     #[test]
     fn a_retry_with_a_different_project_is_a_conflict_naming_the_field() {
         let stored = start(None, new("d1"), &ctx()).expect("ok").value;
-        let retry = NewDeployment { project_id: "web".into(), ..new("d1") };
+        let retry = NewDeployment { project_id: Some(id("web")), ..new("d1") };
         match start(Some(stored), retry, &ctx()) {
             Err(Rejection::Conflict(m)) => assert!(m.contains("project_id"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
@@ -294,7 +309,7 @@ mod tests {
     fn deploying_before_the_first_commit_is_rejected_on_deployed_at() {
         let stored = start(None, new("d1"), &ctx()).expect("ok").value;
         let cmd = MarkDeployed { deployed_at: Some(ts("2024-05-01T07:00:00Z")), ..Default::default() };
-        match mark_deployed("d1", Some(stored), cmd, &ctx()) {
+        match mark_deployed(&id("d1"), Some(stored), cmd, &ctx()) {
             Err(Rejection::Invalid { field, .. }) => assert_eq!(field, "deployed_at"),
             other => panic!("expected invalid, got {other:?}"),
         }
@@ -305,8 +320,8 @@ mod tests {
         let stored = start(None, new("d1"), &ctx()).expect("ok").value;
         let at = ts("2024-05-01T10:00:00Z");
         let cmd = MarkDeployed { deployed_at: Some(at), ..Default::default() };
-        let first = mark_deployed("d1", Some(stored), cmd.clone(), &ctx()).expect("ok");
-        let again = mark_deployed("d1", Some(first.value), cmd, &ctx()).expect("ok");
+        let first = mark_deployed(&id("d1"), Some(stored), cmd.clone(), &ctx()).expect("ok");
+        let again = mark_deployed(&id("d1"), Some(first.value), cmd, &ctx()).expect("ok");
         assert_eq!(again.write, Write::Keep);
         assert!(again.events.is_empty());
     }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{not_before, Context, Differences, Dims, DomainEvent, Rejection, Transition, Write};
+use super::{
+    not_before, required, Context, Differences, Dims, DomainEvent, Id, Rejection, Transition, Write, MAX_TITLE_CHARS,
+};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,15 +69,17 @@ impl Incident {
 }
 
 /// `POST /incidents` as an incident tool describes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewIncident {
     /// Given by the caller (then a repeat is a retry), or None for the store
     /// to pick the next free `incident_<project>_<n>`.
-    pub id: Option<String>,
-    pub project_id: String,
-    pub deployment_id: Option<String>,
+    pub id: Option<Id>,
+    /// Required: see [`project_of`].
+    pub project_id: Option<Id>,
+    pub deployment_id: Option<Id>,
+    /// Blank counts as none; at most [`MAX_TITLE_CHARS`] characters.
     pub title: Option<String>,
-    pub environment: Option<String>,
+    pub environment: Option<Id>,
     pub started_at: Option<Timestamp>,
     pub restored_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
@@ -93,18 +97,34 @@ pub struct LinkedDeployment {
     pub has_incidents: bool,
 }
 
+/// The project of a new incident: required, and needed before anything else
+/// (an incident without an id is numbered within its project).
+pub fn project_of(cmd: &NewIncident) -> Result<&Id, Rejection> {
+    required("project_id", cmd.project_id.as_ref(), "")
+}
+
+fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
+    let title = title.filter(|t| !t.trim().is_empty());
+    if title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS) {
+        return Err(Rejection::invalid("title", format!("title is longer than {MAX_TITLE_CHARS} characters")));
+    }
+    Ok(title)
+}
+
 pub fn open(
     id: String,
     existing: Option<Incident>,
-    cmd: NewIncident,
+    mut cmd: NewIncident,
     deployment: Option<LinkedDeployment>,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
+    let project_id = project_of(&cmd)?.clone().into_string();
+    cmd.title = checked_title(cmd.title)?;
     if let Some(d) = &deployment {
-        if d.project_id != cmd.project_id {
+        if d.project_id != project_id {
             return Err(Rejection::invalid(
                 "deployment_id",
-                format!("deployment `{}` belongs to project `{}`, not `{}`", d.id, d.project_id, cmd.project_id),
+                format!("deployment `{}` belongs to project `{}`, not `{}`", d.id, d.project_id, project_id),
             ));
         }
     }
@@ -113,10 +133,14 @@ pub fn open(
 
     if let Some(stored) = existing {
         let mut diff = Differences::default();
-        diff.check("project_id", Some(&cmd.project_id), &stored.project_id);
-        diff.check("deployment_id", cmd.deployment_id.as_ref(), &stored.deployment_id.clone().unwrap_or_default());
+        diff.check("project_id", Some(&project_id), &stored.project_id);
+        diff.check(
+            "deployment_id",
+            cmd.deployment_id.map(Id::into_string).as_ref(),
+            &stored.deployment_id.clone().unwrap_or_default(),
+        );
         diff.check("title", cmd.title.as_ref(), &stored.title.clone().unwrap_or_default());
-        diff.check("environment", cmd.environment.as_ref(), &stored.environment);
+        diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &stored.environment);
         diff.check("started_at", cmd.started_at.as_ref(), &stored.started_at);
         diff.check("restored_at", restored_at.map(Some).as_ref(), &stored.restored_at);
         diff.check("finished_at", cmd.finished_at.map(Some).as_ref(), &stored.finished_at);
@@ -136,14 +160,12 @@ pub fn open(
     }
     let incident = Incident {
         // The deployment's team was resolved with its user; else the project's.
-        team_id: deployment
-            .as_ref()
-            .and_then(|d| d.team_id.clone())
-            .or_else(|| ctx.teams.resolve(&cmd.project_id, None)),
+        team_id: deployment.as_ref().and_then(|d| d.team_id.clone()).or_else(|| ctx.teams.resolve(&project_id, None)),
         id,
-        project_id: cmd.project_id,
+        project_id,
         environment: cmd
             .environment
+            .map(Id::into_string)
             .or_else(|| deployment.as_ref().map(|d| d.environment.clone()))
             .unwrap_or_else(|| ctx.default_environment.clone()),
         deployment_id: deployment.as_ref().map(|d| d.id.clone()),
@@ -253,16 +275,17 @@ mod tests {
         }
     }
 
-    fn new(id: &str) -> NewIncident {
+    fn id(text: &str) -> Id {
+        Id::parse(text).expect("valid id")
+    }
+
+    fn new(name: &str) -> NewIncident {
         NewIncident {
-            id: Some(id.into()),
-            project_id: "api".into(),
-            deployment_id: Some("d1".into()),
-            title: None,
-            environment: None,
+            id: Some(id(name)),
+            project_id: Some(id("api")),
+            deployment_id: Some(id("d1")),
             started_at: Some(ts("2024-05-01T12:00:00Z")),
-            restored_at: None,
-            finished_at: None,
+            ..NewIncident::default()
         }
     }
 

@@ -8,9 +8,11 @@
 //! through the same decisions.
 
 pub mod deployment;
+mod id;
 pub mod incident;
 
 pub use deployment::{Deployment, DeploymentStatus};
+pub use id::Id;
 pub use incident::{Incident, IncidentStatus};
 
 use std::sync::Arc;
@@ -105,26 +107,10 @@ pub struct Context {
     pub teams: Arc<TeamConfig>,
 }
 
-/// Checks an identifier-like value: present, not blank, at most 200 characters.
-pub fn require_id(field: &str, value: Option<String>) -> Result<String, Rejection> {
-    match value {
-        None => Err(Rejection::invalid(field, format!("{field} is required"))),
-        Some(v) => check_id(field, v),
-    }
-}
-
-pub fn optional_id(field: &str, value: Option<String>) -> Result<Option<String>, Rejection> {
-    value.map(|v| check_id(field, v)).transpose()
-}
-
-fn check_id(field: &str, value: String) -> Result<String, Rejection> {
-    if value.trim().is_empty() {
-        return Err(Rejection::invalid(field, format!("{field} must not be blank")));
-    }
-    if value.chars().count() > MAX_ID_CHARS {
-        return Err(Rejection::invalid(field, format!("{field} is longer than {MAX_ID_CHARS} characters")));
-    }
-    Ok(value)
+/// A field that creating a record needs; `when` finishes the sentence
+/// ("" or " when create_if_not_exists is true").
+fn required<T>(field: &str, value: Option<T>, when: &str) -> Result<T, Rejection> {
+    value.ok_or_else(|| Rejection::invalid(field, format!("{field} is required{when}")))
 }
 
 /// `later` must not be before `earlier`; `field` names the later one.

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, ErrorBody, Result};
-use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
+use super::extract::{list, username, IdPath, LenientJson, Query};
 use super::{applied, page, time_param, AppState};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
-use crate::domain::{optional_id, require_id, Deployment, DeploymentStatus};
+use crate::domain::{Deployment, DeploymentStatus, Id};
 use crate::store::{self, DeploymentFilter};
 use crate::time::Timestamp;
 
@@ -57,26 +57,38 @@ impl From<Deployment> for DeploymentView {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateDeployment {
     /// Unique per deployment, e.g. the pipeline run id. 1 to 200 characters.
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
-    pub project_id: Option<String>,
+    #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub id: Option<Id>,
+    #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub project_id: Option<Id>,
     /// Time of the oldest commit in this deployment.
     #[schema(required, nullable = false)]
     pub first_commit_at: Option<Timestamp>,
     /// Default: now (or deployed_at, when that is given and earlier).
     pub deploy_start_at: Option<Timestamp>,
     /// The person who triggered it; also accepted as `user`.
-    #[serde(alias = "user")]
+    #[serde(default, alias = "user", deserialize_with = "username")]
     #[schema(max_length = 200)]
     pub username: Option<String>,
     /// Default: the service's DEPLOYMENT_ENVIRONMENT.
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub environment: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub environment: Option<Id>,
     /// When given, the deployment is recorded as started and deployed in this one call.
     pub deployed_at: Option<Timestamp>,
+}
+
+impl From<CreateDeployment> for NewDeployment {
+    fn from(body: CreateDeployment) -> Self {
+        Self {
+            id: body.id,
+            project_id: body.project_id,
+            first_commit_at: body.first_commit_at,
+            deploy_start_at: body.deploy_start_at,
+            username: body.username,
+            environment: body.environment,
+            deployed_at: body.deployed_at,
+        }
+    }
 }
 
 /// Body of `POST /deployments/{id}/deployed`; every field optional.
@@ -87,17 +99,30 @@ pub struct MarkDeployedBody {
     /// Create the deployment when it does not exist (then project_id and first_commit_at are required).
     #[serde(default)]
     pub create_if_not_exists: bool,
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub project_id: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub project_id: Option<Id>,
     pub first_commit_at: Option<Timestamp>,
     /// Default: deployed_at.
     pub deploy_start_at: Option<Timestamp>,
-    #[serde(alias = "user")]
+    #[serde(default, alias = "user", deserialize_with = "username")]
     #[schema(max_length = 200)]
     pub username: Option<String>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub environment: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub environment: Option<Id>,
+}
+
+impl From<MarkDeployedBody> for MarkDeployed {
+    fn from(body: MarkDeployedBody) -> Self {
+        Self {
+            deployed_at: body.deployed_at,
+            create_if_not_exists: body.create_if_not_exists,
+            project_id: body.project_id,
+            first_commit_at: body.first_commit_at,
+            deploy_start_at: body.deploy_start_at,
+            username: body.username,
+            environment: body.environment,
+        }
+    }
 }
 
 /// Body of the `/failed`, `/restored` and `/finished` routes.
@@ -135,15 +160,6 @@ pub struct ListDeployments {
     pub offset: Option<String>,
 }
 
-fn username(value: Option<String>) -> Result<Option<String>> {
-    match value.filter(|u| !u.trim().is_empty()) {
-        Some(u) if u.chars().count() > crate::domain::MAX_ID_CHARS => {
-            Err(AppError::bad_field("username", "username is longer than 200 characters"))
-        }
-        other => Ok(other),
-    }
-}
-
 #[utoipa::path(post, path = "/deployments", tag = "deployments", request_body = CreateDeployment,
     responses(
         (status = 201, description = "Created", body = DeploymentView),
@@ -155,20 +171,7 @@ pub async fn create(
     State(state): State<AppState>,
     LenientJson(body): LenientJson<CreateDeployment>,
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
-    let id = require_id("id", body.id)?;
-    let project_id = require_id("project_id", body.project_id)?;
-    let first_commit_at =
-        body.first_commit_at.ok_or_else(|| AppError::bad_field("first_commit_at", "first_commit_at is required"))?;
-    let username = username(body.username)?;
-    let cmd = NewDeployment {
-        id,
-        project_id,
-        first_commit_at,
-        deploy_start_at: body.deploy_start_at,
-        username,
-        environment: optional_id("environment", body.environment)?,
-        deployed_at: body.deployed_at,
-    };
+    let cmd = NewDeployment::from(body);
     let t = state.apply(move |tx, ctx| store::deployments::start(tx, cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
@@ -187,20 +190,7 @@ pub async fn deployed(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<MarkDeployedBody>,
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
-    let project_id = optional_id("project_id", body.project_id)?;
-    let username = username(body.username)?;
-    let cmd = MarkDeployed {
-        deployed_at: body.deployed_at,
-        create_if_not_exists: body.create_if_not_exists,
-        project_id,
-        first_commit_at: body.first_commit_at,
-        deploy_start_at: body.deploy_start_at,
-        username,
-        environment: optional_id("environment", body.environment)?,
-    };
-    if cmd.create_if_not_exists {
-        require_id("id", Some(id.clone()))?;
-    }
+    let cmd = MarkDeployed::from(body);
     let t = state.apply(move |tx, ctx| store::deployments::mark_deployed(tx, &id, cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
@@ -263,7 +253,7 @@ pub async fn list_all(
         (status = 404, description = "No such deployment", body = ErrorBody),
     ))]
 pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<DeploymentView>> {
-    match state.store.deployment(id.clone()).await? {
+    match state.store.deployment(id.to_string()).await? {
         Some(d) => Ok(Json(d.into())),
         None => Err(AppError::NotFound(format!("deployment `{id}` not found"))),
     }
@@ -277,6 +267,6 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 409, description = "Incidents point to it", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.store.delete_deployment(id).await?;
+    state.store.delete_deployment(id.into_string()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

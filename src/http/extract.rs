@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::error::AppError;
+use crate::domain::{Id, MAX_ID_CHARS};
 
 /// A JSON body read whatever its Content-Type says (curl `-d` sends a form
 /// type), with an empty body taken as `{}`. Errors name the field at fault.
@@ -61,8 +62,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     Ok(value)
 }
 
-/// The `{id}` of a route, decoded, with a JSON error when it is not valid UTF-8.
-pub struct IdPath(pub String);
+/// The `{id}` of a route, decoded and checked like an id in a body.
+pub struct IdPath(pub Id);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = AppError;
@@ -71,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::bad_field("id", format!("invalid id in the path: {e}")))?;
-        Ok(Self(id))
+        Id::parse(id).map(Self).map_err(|why| AppError::bad_field("id", format!("id {why}")))
     }
 }
 
@@ -89,21 +90,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// Ids may arrive as JSON numbers (`"id": $GITHUB_RUN_ID` without quotes):
-/// they are taken as their decimal text.
-pub fn string_or_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged, expecting = "expected a string")]
-    enum Lenient {
-        Text(String),
-        Int(u64),
-        Signed(i64),
+/// A username: blank counts as none (CI variables are often empty), and at
+/// most [`MAX_ID_CHARS`] characters.
+pub fn username<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(de)?.filter(|u| !u.trim().is_empty());
+    if value.as_ref().is_some_and(|u| u.chars().count() > MAX_ID_CHARS) {
+        return Err(serde::de::Error::custom(format!("is longer than {MAX_ID_CHARS} characters")));
     }
-    Ok(Option::<Lenient>::deserialize(de)?.map(|v| match v {
-        Lenient::Text(s) => s,
-        Lenient::Int(n) => n.to_string(),
-        Lenient::Signed(n) => n.to_string(),
-    }))
+    Ok(value)
 }
 
 /// Splits `a,b` and repeated parameters into one list, dropping blanks.

@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
-use super::extract::{list, string_or_number, IdPath, LenientJson, Query};
+use super::extract::{list, IdPath, LenientJson, Query};
 use super::{applied, page, time_param, AppState};
 use crate::domain::incident::NewIncident;
-use crate::domain::{optional_id, require_id, Incident, IncidentStatus, MAX_TITLE_CHARS};
+use crate::domain::{Id, Incident, IncidentStatus};
 use crate::store::{self, IncidentFilter, IncidentState};
 use crate::time::Timestamp;
 
@@ -70,26 +70,38 @@ pub enum IncidentFilterName {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateIncident {
     /// Default: `incident_<project_id>_<n>`, never an existing id.
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub id: Option<String>,
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
-    pub project_id: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub id: Option<Id>,
+    #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub project_id: Option<Id>,
     /// The deployment that caused it: it then counts as a failed change.
-    #[serde(default, deserialize_with = "string_or_number")]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub deployment_id: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub deployment_id: Option<Id>,
     #[schema(max_length = 2000)]
     pub title: Option<String>,
     /// Default: the deployment's environment, else DEPLOYMENT_ENVIRONMENT.
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub environment: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub environment: Option<Id>,
     /// Default: now.
     pub started_at: Option<Timestamp>,
     pub restored_at: Option<Timestamp>,
     /// Finished implies restored: restored_at defaults to finished_at.
     pub finished_at: Option<Timestamp>,
+}
+
+impl From<CreateIncident> for NewIncident {
+    fn from(body: CreateIncident) -> Self {
+        Self {
+            id: body.id,
+            project_id: body.project_id,
+            deployment_id: body.deployment_id,
+            title: body.title,
+            environment: body.environment,
+            started_at: body.started_at,
+            restored_at: body.restored_at,
+            finished_at: body.finished_at,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -134,21 +146,7 @@ pub async fn create(
     State(state): State<AppState>,
     LenientJson(body): LenientJson<CreateIncident>,
 ) -> Result<(StatusCode, Json<IncidentView>)> {
-    let project_id = require_id("project_id", body.project_id)?;
-    let title = body.title.filter(|t| !t.trim().is_empty());
-    if title.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE_CHARS) {
-        return Err(AppError::bad_field("title", format!("title is longer than {MAX_TITLE_CHARS} characters")));
-    }
-    let cmd = NewIncident {
-        id: optional_id("id", body.id)?,
-        project_id,
-        deployment_id: optional_id("deployment_id", body.deployment_id)?,
-        title,
-        environment: optional_id("environment", body.environment)?,
-        started_at: body.started_at,
-        restored_at: body.restored_at,
-        finished_at: body.finished_at,
-    };
+    let cmd = NewIncident::from(body);
     let t = state.apply(move |tx, ctx| store::incidents::open(tx, cmd, ctx)).await?;
     Ok(applied(t, IncidentView::from))
 }
@@ -202,7 +200,7 @@ pub async fn list_all(
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<IncidentView>> {
-    match state.store.incident(id.clone()).await? {
+    match state.store.incident(id.to_string()).await? {
         Some(i) => Ok(Json(i.into())),
         None => Err(AppError::NotFound(format!("incident `{id}` not found"))),
     }
@@ -215,7 +213,7 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.store.delete_incident(id).await?;
+    state.store.delete_incident(id.into_string()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,7 +4,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToS
 
 use super::{Store, StoreResult};
 use crate::domain::deployment::{self, MarkDeployed, NewDeployment};
-use crate::domain::{Context, Deployment, DeploymentStatus, Rejection, Transition, Write};
+use crate::domain::{Context, Deployment, DeploymentStatus, Id, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
 const COLUMNS: &str = "id, project_id, team_id, environment, username, status, \
@@ -29,14 +29,18 @@ pub struct DeploymentFilter {
 /// the domain decide, write. Handlers run one per transaction through
 /// [`Store::apply`]; the demo generator runs many in one.
 pub fn start(tx: &Connection, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
-    let t = deployment::start(find(tx, &cmd.id)?, cmd, ctx)?;
+    let existing = match &cmd.id {
+        Some(id) => find(tx, id)?,
+        None => None,
+    };
+    let t = deployment::start(existing, cmd, ctx)?;
     save(tx, &t, ctx.now)?;
     Ok(t)
 }
 
 pub fn mark_deployed(
     tx: &Connection,
-    id: &str,
+    id: &Id,
     cmd: MarkDeployed,
     ctx: &Context,
 ) -> StoreResult<Transition<Deployment>> {
@@ -47,7 +51,7 @@ pub fn mark_deployed(
 
 pub fn mark_failed(
     tx: &Connection,
-    id: &str,
+    id: &Id,
     date: Option<Timestamp>,
     ctx: &Context,
 ) -> StoreResult<Transition<Deployment>> {

@@ -38,8 +38,8 @@ pub struct IncidentFilter {
 /// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
 pub fn open(tx: &Connection, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
     let (id, existing) = match &cmd.id {
-        Some(id) => (id.clone(), find(tx, id)?),
-        None => (next_free_id(tx, &cmd.project_id)?, None),
+        Some(id) => (id.to_string(), find(tx, id)?),
+        None => (next_free_id(tx, incident::project_of(&cmd)?)?, None),
     };
     let deployment = match &cmd.deployment_id {
         None => None,
