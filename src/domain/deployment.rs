@@ -23,12 +23,7 @@ impl DeploymentStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "started" => Some(Self::Started),
-            "deployed" => Some(Self::Deployed),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
+        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
     }
 }
 

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, ErrorBody, Result};
-use super::extract::{list, username, IdPath, LenientJson, Query};
-use super::{applied, page, time_param, AppState};
+use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
+use super::{applied, page, range, AppState};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::{Deployment, DeploymentStatus, Id};
-use crate::store::{self, DeploymentFilter};
+use crate::store::{self, DeploymentFilter, Order};
 use crate::time::Timestamp;
 
 /// A deployment as the API returns it.
@@ -136,28 +136,34 @@ pub struct DateBody {
 #[into_params(parameter_in = Query)]
 pub struct ListDeployments {
     /// Repeatable or comma-separated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
     /// started, deployed or failed; repeatable or comma-separated.
-    #[serde(default)]
-    #[param(value_type = Vec<DeploymentStatus>)]
-    pub status: Vec<String>,
+    #[serde(default, deserialize_with = "comma_list")]
+    #[param(inline)]
+    pub status: Vec<DeploymentStatus>,
     /// On deploy_start_at, inclusive. RFC 3339 or Unix seconds.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
     /// On deploy_start_at, exclusive.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<String>,
+    pub to: Option<Timestamp>,
     /// 1 to 1000, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Default 0.
     #[param(value_type = Option<u64>, minimum = 0)]
     pub offset: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub order: Option<Order>,
 }
 
 #[utoipa::path(post, path = "/deployments", tag = "deployments", request_body = CreateDeployment,
@@ -221,26 +227,13 @@ pub async fn list_all(
     State(state): State<AppState>,
     Query(q): Query<ListDeployments>,
 ) -> Result<Json<Vec<DeploymentView>>> {
-    let statuses = list(&q.status)
-        .iter()
-        .map(|s| {
-            DeploymentStatus::parse(s).ok_or_else(|| {
-                AppError::bad_field("status", format!("`{s}` is not a status: use started, deployed or failed"))
-            })
-        })
-        .collect::<Result<_>>()?;
-    let (limit, offset) = page(q.limit.as_deref(), q.offset.as_deref())?;
-    let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
-    super::check_range(from, to)?;
     let filter = DeploymentFilter {
-        project_ids: list(&q.project_id),
-        team_ids: list(&q.team_id),
-        environments: list(&q.environment),
-        statuses,
-        from,
-        to,
-        limit,
-        offset,
+        project_ids: q.project_id,
+        team_ids: q.team_id,
+        environments: q.environment,
+        statuses: q.status,
+        range: range(q.from, q.to)?,
+        page: page(q.limit.as_deref(), q.offset.as_deref(), q.order)?,
     };
     let rows = state.store.deployments(filter).await?;
     Ok(Json(rows.into_iter().map(DeploymentView::from).collect()))

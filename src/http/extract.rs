@@ -77,6 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 }
 
 /// Query parameters, where list parameters may repeat (`?project_id=a&project_id=b`).
+/// Errors name the parameter at fault.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
@@ -84,9 +85,48 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_html_form::from_str(query)
-            .map(Query)
-            .map_err(|e| AppError::BadRequest { message: format!("invalid query string: {e}"), field: None })
+        let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if path == "." || path == "?" {
+                AppError::BadRequest { message: format!("invalid query string: {inner}"), field: None }
+            } else {
+                AppError::bad_field(path.clone(), format!("{path}: {inner}"))
+            }
+        })
+    }
+}
+
+/// A list parameter, repeated (`?status=a&status=b`) or comma-separated
+/// (`?status=a,b`), blanks dropped, each value parsed as a `T`.
+pub fn comma_list<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::value::StringDeserializer;
+    Vec::<String>::deserialize(de)?
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| T::deserialize(StringDeserializer::<D::Error>::new(v.to_string())))
+        .collect()
+}
+
+/// A single parameter where an empty value (`?interval=`) means "not given".
+pub fn blank_is_none<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::value::StringDeserializer;
+    match Option::<String>::deserialize(de)? {
+        Some(v) if !v.trim().is_empty() => {
+            T::deserialize(StringDeserializer::<D::Error>::new(v.trim().to_string())).map(Some)
+        }
+        _ => Ok(None),
     }
 }
 
@@ -98,9 +138,4 @@ pub fn username<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::E
         return Err(serde::de::Error::custom(format!("is longer than {MAX_ID_CHARS} characters")));
     }
     Ok(value)
-}
-
-/// Splits `a,b` and repeated parameters into one list, dropping blanks.
-pub fn list(values: &[String]) -> Vec<String> {
-    values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()
 }

@@ -8,11 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
-use super::extract::{list, IdPath, LenientJson, Query};
-use super::{applied, page, time_param, AppState};
+use super::extract::{blank_is_none, comma_list, IdPath, LenientJson, Query};
+use super::{applied, page, range, AppState};
 use crate::domain::incident::NewIncident;
 use crate::domain::{Id, Incident, IncidentStatus};
-use crate::store::{self, IncidentFilter, IncidentState};
+use crate::store::{self, IncidentFilter, IncidentState, Order};
 use crate::time::Timestamp;
 
 /// An incident as the API returns it.
@@ -54,16 +54,6 @@ impl From<Incident> for IncidentView {
             finished_at: i.finished_at.map(Timestamp::to_rfc3339),
         }
     }
-}
-
-/// The values of `filter=` (for the OpenAPI document).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub enum IncidentFilterName {
-    #[schema(rename = "in-progress")]
-    InProgress,
-    #[schema(rename = "unfinished")]
-    Unfinished,
 }
 
 /// Body of `POST /incidents`.
@@ -108,31 +98,38 @@ impl From<CreateIncident> for NewIncident {
 #[into_params(parameter_in = Query)]
 pub struct ListIncidents {
     /// `in-progress` (not restored) or `unfinished` (not finished).
-    #[param(value_type = Option<IncidentFilterName>)]
-    pub filter: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub filter: Option<IncidentState>,
     /// Synonym of `filter`.
-    #[serde(rename = "type")]
-    #[param(value_type = Option<IncidentFilterName>)]
-    pub kind: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub kind: Option<IncidentState>,
     /// Repeatable or comma-separated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
     /// On started_at, inclusive. RFC 3339 or Unix seconds.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
     /// On started_at, exclusive.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<String>,
+    pub to: Option<Timestamp>,
     /// 1 to 1000, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Default 0.
     #[param(value_type = Option<u64>, minimum = 0)]
     pub offset: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub order: Option<Order>,
 }
 
 #[utoipa::path(post, path = "/incidents", tag = "incidents", request_body = CreateIncident,
@@ -160,34 +157,13 @@ pub async fn list_all(
     State(state): State<AppState>,
     Query(q): Query<ListIncidents>,
 ) -> Result<Json<Vec<IncidentView>>> {
-    let (field, value) = match (&q.filter, &q.kind) {
-        (Some(f), _) => ("filter", Some(f)),
-        (None, Some(k)) => ("type", Some(k)),
-        (None, None) => ("filter", None),
-    };
-    let state_filter = match value.map(|v| v.trim()) {
-        None | Some("") => None,
-        Some("in-progress") => Some(IncidentState::InProgress),
-        Some("unfinished") => Some(IncidentState::Unfinished),
-        Some(other) => {
-            return Err(AppError::bad_field(
-                field,
-                format!("`{other}` is not a {field}: use in-progress or unfinished"),
-            ))
-        }
-    };
-    let (limit, offset) = page(q.limit.as_deref(), q.offset.as_deref())?;
-    let (from, to) = (time_param("from", q.from.as_deref())?, time_param("to", q.to.as_deref())?);
-    super::check_range(from, to)?;
     let filter = IncidentFilter {
-        state: state_filter,
-        project_ids: list(&q.project_id),
-        team_ids: list(&q.team_id),
-        environments: list(&q.environment),
-        from,
-        to,
-        limit,
-        offset,
+        state: q.filter.or(q.kind),
+        project_ids: q.project_id,
+        team_ids: q.team_id,
+        environments: q.environment,
+        range: range(q.from, q.to)?,
+        page: page(q.limit.as_deref(), q.offset.as_deref(), q.order)?,
     };
     let rows = state.store.incidents(filter).await?;
     Ok(Json(rows.into_iter().map(IncidentView::from).collect()))

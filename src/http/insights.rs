@@ -6,8 +6,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{AppError, ErrorBody, Result};
-use super::extract::{list, Query};
-use super::{time_param, AppState};
+use super::extract::{blank_is_none, comma_list, Query};
+use super::AppState;
 use crate::insights::{self, Breakdown, Buckets, DoraReport, Groups, Interval, Trend, Whole, Window};
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
@@ -20,17 +20,19 @@ const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
 #[into_params(parameter_in = Query)]
 pub struct DoraParams {
     /// Inclusive; default `to` minus 30 days.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
     /// Exclusive; default now.
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<String>,
+    pub to: Option<Timestamp>,
     /// Repeatable or comma-separated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
 }
 
@@ -42,17 +44,20 @@ pub struct DoraParams {
 #[into_params(parameter_in = Query)]
 pub struct TrendParams {
     /// `day`, `week` (UTC, starting Monday; the default) or `month`.
-    #[param(value_type = Option<IntervalName>)]
-    pub interval: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub interval: Option<Interval>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<String>,
-    #[serde(default)]
+    pub to: Option<Timestamp>,
+    #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
 }
 
@@ -60,59 +65,37 @@ pub struct TrendParams {
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
     /// `team_id` (the default), `project_id` or `environment`.
-    #[param(value_type = Option<GroupName>)]
-    pub by: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub by: Option<GroupBy>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
+    #[serde(default, deserialize_with = "blank_is_none")]
     #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<String>,
-    #[serde(default)]
+    pub to: Option<Timestamp>,
+    #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
-}
-
-/// The values of `interval=` (for the OpenAPI document).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
-pub enum IntervalName {
-    Day,
-    Week,
-    Month,
-}
-
-/// The values of `by=` (for the OpenAPI document).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub enum GroupName {
-    TeamId,
-    ProjectId,
-    Environment,
 }
 
 /// Window and filters from the common parameters.
 fn window_and_filter(
-    from: Option<&str>,
-    to: Option<&str>,
-    project_id: &[String],
-    team_id: &[String],
-    environment: &[String],
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    project_ids: Vec<String>,
+    team_ids: Vec<String>,
+    environments: Vec<String>,
 ) -> Result<(Window, WindowFilter)> {
-    let to_time = time_param("to", to)?.unwrap_or_else(Timestamp::now);
-    let from_time = match time_param("from", from)? {
-        Some(from) => from,
-        None => Timestamp::from_millis(to_time.millis() - DEFAULT_WINDOW_MS),
-    };
-    if from_time >= to_time {
-        return Err(AppError::bad_field("from", format!("from ({from_time}) must be before to ({to_time})")));
+    let to = to.unwrap_or_else(Timestamp::now);
+    let from = from.unwrap_or_else(|| Timestamp::from_millis(to.millis() - DEFAULT_WINDOW_MS));
+    if from >= to {
+        return Err(AppError::bad_field("from", format!("from ({from}) must be before to ({to})")));
     }
-    let filter =
-        WindowFilter { project_ids: list(project_id), team_ids: list(team_id), environments: list(environment) };
-    Ok((Window { from: from_time, to: to_time }, filter))
+    Ok((Window { from, to }, WindowFilter { project_ids, team_ids, environments }))
 }
 
 #[utoipa::path(get, path = "/dora", tag = "insights", params(DoraParams),
@@ -121,8 +104,7 @@ fn window_and_filter(
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
 pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) -> Result<Json<DoraReport>> {
-    let (window, filter) =
-        window_and_filter(q.from.as_deref(), q.to.as_deref(), &q.project_id, &q.team_id, &q.environment)?;
+    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
     let whole = state.store.scan_window(window.from, window.to, filter.clone(), None, Whole::default()).await?;
     Ok(Json(whole.report(window, &filter)))
 }
@@ -133,14 +115,8 @@ pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) ->
         (status = 400, description = "Invalid parameter, or more than 1000 buckets", body = ErrorBody),
     ))]
 pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) -> Result<Json<Trend>> {
-    let interval = match q.interval.as_deref().map(str::trim) {
-        None | Some("") => Interval::Week,
-        Some(text) => Interval::parse(text).ok_or_else(|| {
-            AppError::bad_field("interval", format!("`{text}` is not an interval: use day, week or month"))
-        })?,
-    };
-    let (window, filter) =
-        window_and_filter(q.from.as_deref(), q.to.as_deref(), &q.project_id, &q.team_id, &q.environment)?;
+    let interval = q.interval.unwrap_or_default();
+    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
     let bounds = insights::buckets(window, interval).ok_or_else(|| {
         AppError::bad_field(
             "interval",
@@ -161,19 +137,8 @@ pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) 
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
 pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownParams>) -> Result<Json<Breakdown>> {
-    let by = match q.by.as_deref().map(str::trim) {
-        None | Some("") | Some("team_id") => GroupBy::TeamId,
-        Some("project_id") => GroupBy::ProjectId,
-        Some("environment") => GroupBy::Environment,
-        Some(other) => {
-            return Err(AppError::bad_field(
-                "by",
-                format!("`{other}` is not a breakdown: use team_id, project_id or environment"),
-            ))
-        }
-    };
-    let (window, filter) =
-        window_and_filter(q.from.as_deref(), q.to.as_deref(), &q.project_id, &q.team_id, &q.environment)?;
+    let by = q.by.unwrap_or_default();
+    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
     let groups = state.store.scan_window(window.from, window.to, filter.clone(), Some(by), Groups::default()).await?;
     Ok(Json(groups.breakdown(window, by, &filter)))
 }

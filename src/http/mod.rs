@@ -25,7 +25,7 @@ use rusqlite::Transaction;
 use self::error::{AppError, Result};
 use crate::domain::{Context, Transition, Write};
 use crate::events::EventSink;
-use crate::store::{Store, StoreResult};
+use crate::store::{Order, Page, Store, StoreResult, TimeRange};
 use crate::teams::Teams;
 use crate::time::Timestamp;
 
@@ -126,8 +126,8 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// `limit` (1 to 1000, default 50) and `offset` (default 0).
-fn page(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64)> {
+/// `limit` (1 to 1000, default 50), `offset` (default 0) and `order`.
+fn page(limit: Option<&str>, offset: Option<&str>, order: Option<Order>) -> Result<Page> {
     let limit = match limit.map(str::trim).filter(|l| !l.is_empty()) {
         None => DEFAULT_LIMIT,
         Some(text) => text.parse::<u32>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
@@ -142,19 +142,13 @@ fn page(limit: Option<&str>, offset: Option<&str>) -> Result<(u32, u64)> {
             .filter(|o| *o <= i64::MAX as u64)
             .ok_or_else(|| AppError::bad_field("offset", "offset must be a whole number, 0 or more"))?,
     };
-    Ok((limit, offset))
+    Ok(Page { limit, offset, order: order.unwrap_or_default() })
 }
 
-fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => Timestamp::parse(text).map(Some).map_err(|e| AppError::bad_field(name, format!("{name}: {e}"))),
-    }
-}
-
-fn check_range(from: Option<Timestamp>, to: Option<Timestamp>) -> Result<()> {
+/// `from` must be before `to` when both are given.
+fn range(from: Option<Timestamp>, to: Option<Timestamp>) -> Result<TimeRange> {
     match (from, to) {
         (Some(f), Some(t)) if f >= t => Err(AppError::bad_field("from", "from must be before to")),
-        _ => Ok(()),
+        _ => Ok(TimeRange { from, to }),
     }
 }

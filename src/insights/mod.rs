@@ -13,7 +13,7 @@ pub mod stats;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use report::{Accumulator, DoraMetrics};
@@ -59,23 +59,17 @@ pub struct DoraReport {
     pub metrics: DoraMetrics,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `interval=` of a trend: UTC days, Monday-based weeks (the default) or months.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Interval {
     Day,
+    #[default]
     Week,
     Month,
 }
 
 impl Interval {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "day" => Some(Self::Day),
-            "week" => Some(Self::Week),
-            "month" => Some(Self::Month),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Day => "day",

@@ -1,7 +1,8 @@
 //! Deployment queries and the transactions that apply deployment state changes.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::query::{Page, Select, TimeRange};
 use super::{Store, StoreResult};
 use crate::domain::deployment::{self, MarkDeployed, NewDeployment};
 use crate::domain::{Context, Deployment, DeploymentStatus, Id, Rejection, Transition, Write};
@@ -17,12 +18,10 @@ pub struct DeploymentFilter {
     pub team_ids: Vec<String>,
     pub environments: Vec<String>,
     pub statuses: Vec<DeploymentStatus>,
-    /// On deploy_start_at, inclusive.
-    pub from: Option<Timestamp>,
-    /// On deploy_start_at, exclusive.
-    pub to: Option<Timestamp>,
-    pub limit: u32,
-    pub offset: u64,
+    /// On deploy_start_at.
+    pub range: TimeRange,
+    /// Ordered by deploy_start_at, then id.
+    pub page: Page,
 }
 
 /// Each state change as one step inside a caller's transaction: load, let
@@ -136,37 +135,15 @@ fn save(conn: &Connection, t: &Transition<Deployment>, now: Timestamp) -> StoreR
 }
 
 fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM deployments WHERE 1 = 1");
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    any_of(&mut sql, &mut args, "project_id", &f.project_ids);
-    any_of(&mut sql, &mut args, "team_id", &f.team_ids);
-    any_of(&mut sql, &mut args, "environment", &f.environments);
     let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
-    any_of(&mut sql, &mut args, "status", &statuses);
-    if let Some(from) = f.from {
-        sql.push_str(" AND deploy_start_at >= ?");
-        args.push(Box::new(from.millis()));
-    }
-    if let Some(to) = f.to {
-        sql.push_str(" AND deploy_start_at < ?");
-        args.push(Box::new(to.millis()));
-    }
-    sql.push_str(" ORDER BY deploy_start_at, id LIMIT ? OFFSET ?");
-    args.push(Box::new(f.limit));
-    args.push(Box::new(i64::try_from(f.offset).unwrap_or(i64::MAX)));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Appends `AND column IN (?, …)` for a non-empty list of accepted values.
-pub(super) fn any_of(sql: &mut String, args: &mut Vec<Box<dyn ToSql>>, column: &str, values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    let marks = vec!["?"; values.len()].join(", ");
-    sql.push_str(&format!(" AND {column} IN ({marks})"));
-    args.extend(values.iter().map(|v| Box::new(v.clone()) as Box<dyn ToSql>));
+    Select::new(format!("SELECT {COLUMNS} FROM deployments WHERE 1 = 1"))
+        .any_of("project_id", &f.project_ids)
+        .any_of("team_id", &f.team_ids)
+        .any_of("environment", &f.environments)
+        .any_of("status", &statuses)
+        .range("deploy_start_at", f.range)
+        .page(&["deploy_start_at", "id"], f.page)
+        .collect(conn, from_row)
 }
 
 fn from_row(row: &Row) -> rusqlite::Result<Deployment> {

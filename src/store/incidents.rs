@@ -1,8 +1,11 @@
 //! Incident queries and the transactions that apply incident state changes.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::deployments::{any_of, find as find_deployment};
+use super::deployments::find as find_deployment;
+use super::query::{Page, Select, TimeRange};
 use super::{Store, StoreResult};
 use crate::domain::incident::{self, LinkedDeployment, NewIncident};
 use crate::domain::{Context, Incident, Rejection, Transition, Write};
@@ -13,7 +16,8 @@ const SELECT: &str = "SELECT i.id, i.project_id, i.team_id, i.environment, i.dep
                       FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
 
 /// `filter=` of `GET /incidents`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum IncidentState {
     /// Not restored yet.
     InProgress,
@@ -27,12 +31,10 @@ pub struct IncidentFilter {
     pub project_ids: Vec<String>,
     pub team_ids: Vec<String>,
     pub environments: Vec<String>,
-    /// On started_at, inclusive.
-    pub from: Option<Timestamp>,
-    /// On started_at, exclusive.
-    pub to: Option<Timestamp>,
-    pub limit: u32,
-    pub offset: u64,
+    /// On started_at.
+    pub range: TimeRange,
+    /// Ordered by started_at, then id.
+    pub page: Page,
 }
 
 /// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
@@ -158,30 +160,18 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
 }
 
 fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
-    let mut sql = format!("{SELECT} WHERE 1 = 1");
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut select = Select::new(format!("{SELECT} WHERE 1 = 1"));
     match f.state {
-        Some(IncidentState::InProgress) => sql.push_str(" AND i.restored_at IS NULL"),
-        Some(IncidentState::Unfinished) => sql.push_str(" AND i.finished_at IS NULL"),
-        None => {}
+        Some(IncidentState::InProgress) => select.condition("i.restored_at IS NULL"),
+        Some(IncidentState::Unfinished) => select.condition("i.finished_at IS NULL"),
+        None => &mut select,
     }
-    any_of(&mut sql, &mut args, "i.project_id", &f.project_ids);
-    any_of(&mut sql, &mut args, "i.team_id", &f.team_ids);
-    any_of(&mut sql, &mut args, "i.environment", &f.environments);
-    if let Some(from) = f.from {
-        sql.push_str(" AND i.started_at >= ?");
-        args.push(Box::new(from.millis()));
-    }
-    if let Some(to) = f.to {
-        sql.push_str(" AND i.started_at < ?");
-        args.push(Box::new(to.millis()));
-    }
-    sql.push_str(" ORDER BY i.started_at, i.id LIMIT ? OFFSET ?");
-    args.push(Box::new(f.limit));
-    args.push(Box::new(i64::try_from(f.offset).unwrap_or(i64::MAX)));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref())), from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    .any_of("i.project_id", &f.project_ids)
+    .any_of("i.team_id", &f.team_ids)
+    .any_of("i.environment", &f.environments)
+    .range("i.started_at", f.range)
+    .page(&["i.started_at", "i.id"], f.page)
+    .collect(conn, from_row)
 }
 
 fn from_row(row: &Row) -> rusqlite::Result<Incident> {

@@ -2,9 +2,11 @@
 //! covering index (migration 2), so a year of a million deployments is read
 //! without touching the tables, and rows are streamed to a [`WindowSink`].
 
-use rusqlite::{params_from_iter, Connection, ToSql};
+use rusqlite::{params_from_iter, Connection};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use super::deployments::any_of;
+use super::query::Select;
 use super::{Store, StoreError, StoreResult};
 use crate::time::Timestamp;
 
@@ -16,16 +18,18 @@ pub struct WindowFilter {
     pub environments: Vec<String>,
 }
 
-/// The column a breakdown groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `by=` of a breakdown: the column it groups by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupBy {
+    #[default]
     TeamId,
     ProjectId,
     Environment,
 }
 
 impl GroupBy {
-    fn column(self) -> &'static str {
+    pub fn column(self) -> &'static str {
         match self {
             Self::TeamId => "team_id",
             Self::ProjectId => "project_id",
@@ -153,27 +157,23 @@ struct Scan {
 }
 
 impl Scan {
-    fn sql(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        filter: &WindowFilter,
-        group: Option<GroupBy>,
-    ) -> (String, Vec<Box<dyn ToSql>>) {
+    fn sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, group: Option<GroupBy>) -> Select {
         let p = self.prefix;
         let group_column = group.map_or_else(|| "NULL".to_string(), |g| format!("{p}{}", g.column()));
-        let mut sql = format!(
+        let mut select = Select::new(format!(
             "SELECT {}, {group_column} FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
             self.select,
             self.source,
             self.extra,
             t = self.time_column
-        );
-        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(from.millis()), Box::new(to.millis())];
-        any_of(&mut sql, &mut args, &format!("{p}project_id"), &filter.project_ids);
-        any_of(&mut sql, &mut args, &format!("{p}team_id"), &filter.team_ids);
-        any_of(&mut sql, &mut args, &format!("{p}environment"), &filter.environments);
-        (sql, args)
+        ));
+        select
+            .bind(from.millis())
+            .bind(to.millis())
+            .any_of(&format!("{p}project_id"), &filter.project_ids)
+            .any_of(&format!("{p}team_id"), &filter.team_ids)
+            .any_of(&format!("{p}environment"), &filter.environments);
+        select
     }
 
     /// Runs the query over `window` and calls `row` for each result with the
@@ -184,9 +184,9 @@ impl Scan {
         (from, to, filter, group): (Timestamp, Timestamp, &WindowFilter, Option<GroupBy>),
         mut row: impl FnMut(&rusqlite::Row, Option<&str>) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let (sql, args) = self.sql(from, to, filter, group);
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter().map(|a| a.as_ref())))?;
+        let select = self.sql(from, to, filter, group);
+        let mut stmt = conn.prepare_cached(select.sql())?;
+        let mut rows = stmt.query(params_from_iter(select.args()))?;
         while let Some(r) = rows.next()? {
             row(r, group_of(r, self.columns)?)?;
         }

@@ -10,6 +10,7 @@ pub mod deployments;
 pub mod incidents;
 mod insights;
 pub mod migrations;
+mod query;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +24,7 @@ use crate::events::EventSink;
 pub use deployments::DeploymentFilter;
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
+pub use query::{Order, Page, TimeRange};
 
 use crate::domain::Rejection;
 

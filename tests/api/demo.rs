@@ -1,6 +1,6 @@
 use chrono::NaiveDate;
 use em_metrics::demo::{self, DemoArgs};
-use em_metrics::store::{DeploymentFilter, IncidentFilter, Store};
+use em_metrics::store::{DeploymentFilter, IncidentFilter, Page, Store};
 
 fn args(seed: u64) -> DemoArgs {
     DemoArgs {
@@ -21,12 +21,19 @@ async fn run(seed: u64) -> (tempfile::TempDir, Store, demo::Summary) {
     (dir, store, summary)
 }
 
+fn thousand() -> Page {
+    Page { limit: 1000, ..Page::default() }
+}
+
 async fn everything(store: &Store) -> Vec<String> {
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
         let page = store
-            .deployments(DeploymentFilter { limit: 1000, offset, ..DeploymentFilter::default() })
+            .deployments(DeploymentFilter {
+                page: Page { limit: 1000, offset, ..Page::default() },
+                ..Default::default()
+            })
             .await
             .expect("list");
         if page.is_empty() {
@@ -48,7 +55,7 @@ async fn the_demo_tells_a_complete_story_through_the_domain_rules() {
     assert_eq!(summary.teams.teams.len(), 4);
 
     let deployments =
-        store.deployments(DeploymentFilter { limit: 1000, ..DeploymentFilter::default() }).await.expect("list");
+        store.deployments(DeploymentFilter { page: thousand(), ..DeploymentFilter::default() }).await.expect("list");
     assert!(deployments.iter().all(|d| d.team_id.is_some()), "every demo project maps to a team");
     let teams: std::collections::BTreeSet<_> = deployments.iter().filter_map(|d| d.team_id.clone()).collect();
     assert_eq!(teams.len(), 4);
@@ -59,7 +66,7 @@ async fn the_demo_tells_a_complete_story_through_the_domain_rules() {
     let open = store
         .incidents(IncidentFilter {
             state: Some(em_metrics::store::IncidentState::InProgress),
-            limit: 1000,
+            page: thousand(),
             ..IncidentFilter::default()
         })
         .await
