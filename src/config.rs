@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::Attribution;
+
 #[derive(Debug, Parser)]
 #[command(name = "em-metrics", version, about = "DORA metrics for deployments and incidents")]
 pub struct Cli {
@@ -83,6 +85,18 @@ pub struct RawSettings {
     /// Serve the Prometheus text format at /metrics (behind auth): true or false.
     #[arg(long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
     pub prometheus: String,
+    /// How long before an incident a deployment may have gone live to be linked to an
+    /// incident reported without one: `30m`, `24h`, `7d`; `0` turns attribution off.
+    #[arg(long = "attribution-window", env = "EM_METRICS_ATTRIBUTION_WINDOW", default_value = "24h")]
+    pub attribution_window: String,
+    /// Comma-separated environments an incident that names none is attributed in
+    /// (DEPLOYMENT_ENVIRONMENT counts too).
+    #[arg(
+        long = "production-environments",
+        env = "EM_METRICS_PRODUCTION_ENVIRONMENTS",
+        default_value = "production,prod"
+    )]
+    pub production_environments: String,
 }
 
 /// Never print the raw settings: they hold secrets.
@@ -193,6 +207,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log_format: LogFormat,
     pub metrics: MetricsSettings,
+    pub attribution: Attribution,
 }
 
 impl Settings {
@@ -218,8 +233,10 @@ impl Settings {
             other => return Err(StartupError::new("LOG_FORMAT", format!("`{other}` is not `text` or `json`"))),
         };
         let metrics = metrics_settings(&raw, &default_environment)?;
+        let attribution = attribution_settings(&raw.attribution_window, &raw.production_environments)?;
         Ok(Self {
             metrics,
+            attribution,
             host: raw.host,
             port,
             sqlite_db: raw.sqlite_db,
@@ -280,6 +297,24 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
         name => name.to_string(),
     };
     Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string() })
+}
+
+fn attribution_settings(window: &str, environments: &str) -> Result<Attribution, StartupError> {
+    let window_ms = match window.trim() {
+        "0" => None,
+        text => {
+            let duration = humantime::parse_duration(text).map_err(|e| {
+                StartupError::new(
+                    "EM_METRICS_ATTRIBUTION_WINDOW",
+                    format!("`{text}` is not a duration like 30m, 24h or 7d (0 turns attribution off): {e}"),
+                )
+            })?;
+            Some(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)).filter(|ms| *ms > 0)
+        }
+    };
+    let production_environments: Vec<String> =
+        environments.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect();
+    Ok(Attribution { window_ms, production_environments: production_environments.into() })
 }
 
 fn auth_settings(
@@ -380,6 +415,21 @@ mod tests {
         let err = Settings::from_raw(raw(&["--token-auth", "t", "--otel-collector-url", "collector:4318"]))
             .expect_err("not a URL");
         assert_eq!(err.variable, "OTEL_COLLECTOR_URL");
+    }
+
+    #[test]
+    fn the_attribution_window_takes_durations_and_zero_turns_it_off() {
+        let s = Settings::from_raw(raw(&["--token-auth", "t"])).expect("ok");
+        assert_eq!(s.attribution.window_ms, Some(24 * 3_600_000));
+        assert_eq!(&*s.attribution.production_environments, ["production", "prod"]);
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--attribution-window", "30m"])).expect("ok");
+        assert_eq!(s.attribution.window_ms, Some(30 * 60_000));
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--attribution-window", "7d"])).expect("ok");
+        assert_eq!(s.attribution.window_ms, Some(7 * 86_400_000));
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--attribution-window", "0"])).expect("ok");
+        assert_eq!(s.attribution.window_ms, None);
+        let err = Settings::from_raw(raw(&["--token-auth", "t", "--attribution-window", "a day"])).expect_err("bad");
+        assert_eq!(err.variable, "EM_METRICS_ATTRIBUTION_WINDOW");
     }
 
     #[test]

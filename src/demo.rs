@@ -287,7 +287,7 @@ fn open_incident(
 
 /// The demo's events happen at simulated times, under the demo's own teams.
 fn context(at: i64, environment: &str, teams: &Arc<TeamConfig>) -> Context {
-    Context { now: Timestamp::from_millis(at), default_environment: environment.to_string(), teams: teams.clone() }
+    Context { teams: teams.clone(), ..Context::at(Timestamp::from_millis(at), environment) }
 }
 
 /// The demo's ids are made from short names it chose itself.

@@ -111,6 +111,7 @@ async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), St
         teams,
         auth: Arc::new(Auth::new(settings.auth.clone())),
         default_environment: settings.default_environment.clone().into(),
+        attribution: settings.attribution.clone(),
         events: Arc::new(Metrics::new(&telemetry.meter())),
         prometheus: telemetry.prometheus(),
     };

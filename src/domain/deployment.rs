@@ -1,11 +1,19 @@
-//! The deployment life cycle: started, then deployed or failed.
+//! The deployment life cycle: started, then deployed or failed; and what a
+//! deployment ships when it goes live (changes, rollbacks, rework).
+
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{not_before, required, Context, Differences, Dims, DomainEvent, Id, Rejection, Transition, Write};
+use super::incident::Incident;
+use super::{
+    not_before, required, Change, Context, Differences, Dims, DomainEvent, Effect, FailureMarks, Id, Rejection,
+    Transition, Write, MAX_COMMITS,
+};
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentStatus {
     Started,
@@ -27,6 +35,50 @@ impl DeploymentStatus {
     }
 }
 
+/// Why a deployment was made: planned (`release`), or unplanned because of
+/// a failure in production (`hotfix`, `rollback`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentKind {
+    #[default]
+    Release,
+    Hotfix,
+    Rollback,
+}
+
+impl DeploymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Hotfix => "hotfix",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+    }
+}
+
+/// A commit a deployment ships.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+pub struct Commit {
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub sha: Id,
+    #[schema(value_type = String, format = DateTime)]
+    pub committed_at: Timestamp,
+}
+
+/// A sha listed twice counts once (at its earliest time); sorted by sha, so
+/// two lists of the same commits compare equal.
+fn normalise(commits: Vec<Commit>) -> Vec<Commit> {
+    let mut by_sha: BTreeMap<Id, Timestamp> = BTreeMap::new();
+    for c in commits {
+        by_sha.entry(c.sha).and_modify(|t| *t = (*t).min(c.committed_at)).or_insert(c.committed_at);
+    }
+    by_sha.into_iter().map(|(sha, committed_at)| Commit { sha, committed_at }).collect()
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub id: String,
@@ -42,6 +94,18 @@ pub struct Deployment {
     pub deployed_at: Option<Timestamp>,
     /// When the pipeline reported the failure; not part of the JSON contract.
     pub failed_at: Option<Timestamp>,
+    /// The commit the deployment runs.
+    pub commit_sha: Option<String>,
+    pub kind: DeploymentKind,
+    /// The incident this deployment fixes: restored when it goes live.
+    pub restores_incident: Option<String>,
+    /// Changes it shipped first to its environment; 0 until deployed.
+    pub change_count: u64,
+    /// A rollback, a hotfix, or a fix for an incident: unplanned work.
+    pub rework: bool,
+    /// The deployment this rollback rolled back.
+    pub rollback_of: Option<String>,
+    pub marks: FailureMarks,
 }
 
 impl Deployment {
@@ -61,17 +125,14 @@ impl Deployment {
         }
     }
 
-    fn deployed_event(&self) -> Option<DomainEvent> {
-        Some(DomainEvent::DeploymentDeployed {
-            dims: self.dims(),
-            lead_time_seconds: self.lead_time_seconds()?,
-            duration_seconds: self.duration_seconds()?,
-        })
+    /// Rework as far as known before it goes live (a rollback may still be detected then).
+    fn planned_rework(&self) -> bool {
+        self.kind != DeploymentKind::Release || self.restores_incident.is_some()
     }
 }
 
 /// A new deployment as a pipeline describes it. `id`, `project_id` and
-/// `first_commit_at` are required; [`start`] says so.
+/// `first_commit_at` (or `commits`) are required; [`start`] says so.
 #[derive(Debug, Clone, Default)]
 pub struct NewDeployment {
     pub id: Option<Id>,
@@ -81,6 +142,22 @@ pub struct NewDeployment {
     pub username: Option<String>,
     pub environment: Option<Id>,
     pub deployed_at: Option<Timestamp>,
+    pub commit_sha: Option<Id>,
+    /// At most [`MAX_COMMITS`].
+    pub commits: Option<Vec<Commit>>,
+    pub kind: Option<DeploymentKind>,
+    pub restores_incident: Option<Id>,
+}
+
+/// What the store read for a decision about one deployment id.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    pub deployment: Option<Deployment>,
+    /// Its commits, read only when the command lists commits and the
+    /// deployment exists (a retry compares them).
+    pub commits: Option<Vec<Commit>>,
+    /// The incident `restores_incident` names, when the command names one.
+    pub restores: Option<Incident>,
 }
 
 /// A [`NewDeployment`] with its required fields present.
@@ -88,38 +165,88 @@ struct Creation {
     id: Id,
     project_id: Id,
     first_commit_at: Timestamp,
+    commits: Vec<Commit>,
     rest: NewDeployment,
 }
 
-/// `POST /deployments`: create, or accept an identical retry.
-pub fn start(
-    existing: Option<Deployment>,
-    mut cmd: NewDeployment,
-    ctx: &Context,
-) -> Result<Transition<Deployment>, Rejection> {
-    let id = required("id", cmd.id.take(), "")?;
-    let project_id = required("project_id", cmd.project_id.take(), "")?;
-    let first_commit_at = required("first_commit_at", cmd.first_commit_at.take(), "")?;
-    if let Some(stored) = existing {
-        let mut diff = Differences::default();
-        diff.check("project_id", Some(&project_id.into_string()), &stored.project_id);
-        diff.check("first_commit_at", Some(&first_commit_at), &stored.first_commit_at);
-        diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
-        diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
-        diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &stored.environment);
-        if let Some(given) = cmd.deployed_at {
-            if stored.deployed_at != Some(given) {
-                diff.0.push("deployed_at");
-            }
-        }
-        diff.into_conflict("deployment", &stored.id)?;
-        return Ok(Transition::keep(stored));
+/// Checks the fields every creation needs; `when` finishes "x is required".
+fn creation(id: Id, project_id: Option<Id>, mut cmd: NewDeployment, when: &str) -> Result<Creation, Rejection> {
+    let project_id = required("project_id", project_id, when)?;
+    let commits = normalise(cmd.commits.take().unwrap_or_default());
+    if commits.len() > MAX_COMMITS {
+        return Err(Rejection::invalid("commits", format!("commits lists more than {MAX_COMMITS} commits")));
     }
-    create(Creation { id, project_id, first_commit_at, rest: cmd }, ctx)
+    let earliest = commits.iter().map(|c| c.committed_at).min();
+    let first_commit_at = match cmd.first_commit_at.take().or(earliest) {
+        Some(t) => t,
+        None => {
+            return Err(Rejection::invalid(
+                "first_commit_at",
+                format!("first_commit_at is required{when} (or list the shipped commits in `commits`)"),
+            ))
+        }
+    };
+    Ok(Creation { id, project_id, first_commit_at, commits, rest: cmd })
 }
 
-fn create(new: Creation, ctx: &Context) -> Result<Transition<Deployment>, Rejection> {
-    let Creation { id, project_id, first_commit_at, rest: cmd } = new;
+/// `POST /deployments`: create, or accept an identical retry.
+pub fn start(stored: Stored, mut cmd: NewDeployment, ctx: &Context) -> Result<Transition<Deployment>, Rejection> {
+    let id = required("id", cmd.id.take(), "")?;
+    let project_id = cmd.project_id.take();
+    let restores = stored.restores;
+    let new = creation(id, project_id, cmd, "")?;
+    if let Some(existing) = stored.deployment {
+        compare("deployment", &existing, &new, stored.commits)?;
+        return Ok(Transition::keep(existing));
+    }
+    create(new, restores, ctx)
+}
+
+/// A retry must agree with what is stored on every field it gives.
+fn compare(
+    what: &str,
+    stored: &Deployment,
+    new: &Creation,
+    stored_commits: Option<Vec<Commit>>,
+) -> Result<(), Rejection> {
+    let cmd = &new.rest;
+    let text = |id: &Option<Id>| id.as_ref().map(|i| i.to_string());
+    let mut diff = Differences::default();
+    diff.check("project_id", Some(&new.project_id.to_string()), &stored.project_id);
+    diff.check("first_commit_at", Some(&new.first_commit_at), &stored.first_commit_at);
+    diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
+    diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
+    diff.check("environment", text(&cmd.environment).as_ref(), &stored.environment);
+    if let Some(given) = cmd.deployed_at {
+        if stored.deployed_at != Some(given) {
+            diff.0.push("deployed_at");
+        }
+    }
+    diff.check("commit_sha", text(&cmd.commit_sha).map(Some).as_ref(), &stored.commit_sha);
+    diff.check("kind", cmd.kind.as_ref(), &stored.kind);
+    diff.check("restores_incident", text(&cmd.restores_incident).map(Some).as_ref(), &stored.restores_incident);
+    if let Some(stored_commits) = stored_commits {
+        diff.check("commits", Some(&new.commits), &stored_commits);
+    }
+    diff.into_conflict(what, &stored.id)
+}
+
+fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Transition<Deployment>, Rejection> {
+    let Creation { id, project_id, first_commit_at, commits, rest: cmd } = new;
+    if let Some(incident_id) = &cmd.restores_incident {
+        match &restores {
+            None => {
+                return Err(Rejection::invalid("restores_incident", format!("incident `{incident_id}` does not exist")))
+            }
+            Some(i) if i.project_id != project_id.as_str() => {
+                return Err(Rejection::invalid(
+                    "restores_incident",
+                    format!("incident `{incident_id}` belongs to project `{}`, not `{project_id}`", i.project_id),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     // A single-call deployment reported after the fact (a backfill) started no
     // later than it finished; defaulting its start to "now" would put the start
     // after the end.
@@ -135,20 +262,32 @@ fn create(new: Creation, ctx: &Context) -> Result<Transition<Deployment>, Reject
         deploy_start_at,
         deployed_at: None,
         failed_at: None,
+        commit_sha: cmd.commit_sha.map(Id::into_string),
+        kind: cmd.kind.unwrap_or_default(),
+        restores_incident: cmd.restores_incident.map(Id::into_string),
+        change_count: 0,
+        rework: false,
+        rollback_of: None,
+        marks: FailureMarks::default(),
     };
-    let mut events = vec![DomainEvent::DeploymentStarted(deployment.dims())];
+    deployment.rework = deployment.planned_rework();
     if let Some(deployed_at) = cmd.deployed_at {
-        events.extend(deploy(&mut deployment, deployed_at)?);
+        deploy(&mut deployment, deployed_at)?;
     }
-    Ok(Transition { write: Write::Insert, value: deployment, events })
+    let events = vec![DomainEvent::DeploymentStarted(deployment.dims())];
+    let mut t = Transition::new(Write::Insert, deployment, events);
+    if !commits.is_empty() {
+        t.effects.push(Effect::RecordCommits { deployment_id: t.value.id.clone(), commits });
+    }
+    Ok(t)
 }
 
-fn deploy(d: &mut Deployment, deployed_at: Timestamp) -> Result<Option<DomainEvent>, Rejection> {
+fn deploy(d: &mut Deployment, deployed_at: Timestamp) -> Result<(), Rejection> {
     not_before("deployed_at", deployed_at, "first_commit_at", d.first_commit_at)?;
     not_before("deployed_at", deployed_at, "deploy_start_at", d.deploy_start_at)?;
     d.status = DeploymentStatus::Deployed;
     d.deployed_at = Some(deployed_at);
-    Ok(d.deployed_event())
+    Ok(())
 }
 
 /// `POST /deployments/{id}/deployed`.
@@ -156,52 +295,57 @@ fn deploy(d: &mut Deployment, deployed_at: Timestamp) -> Result<Option<DomainEve
 pub struct MarkDeployed {
     pub deployed_at: Option<Timestamp>,
     pub create_if_not_exists: bool,
+    /// The fields below only matter when the deployment is created here.
     pub project_id: Option<Id>,
     pub first_commit_at: Option<Timestamp>,
     pub deploy_start_at: Option<Timestamp>,
     pub username: Option<String>,
     pub environment: Option<Id>,
+    pub commit_sha: Option<Id>,
+    pub commits: Option<Vec<Commit>>,
+    pub kind: Option<DeploymentKind>,
+    pub restores_incident: Option<Id>,
 }
 
 pub fn mark_deployed(
     id: &Id,
-    existing: Option<Deployment>,
+    stored: Stored,
     cmd: MarkDeployed,
     ctx: &Context,
 ) -> Result<Transition<Deployment>, Rejection> {
-    let Some(mut stored) = existing else {
+    let Some(mut existing) = stored.deployment else {
         if !cmd.create_if_not_exists {
             return Err(Rejection::NotFound(format!(
                 "deployment `{id}` not found (send \"create_if_not_exists\": true to create it)"
             )));
         }
-        const WHEN: &str = " when create_if_not_exists is true";
         let deployed_at = cmd.deployed_at.unwrap_or(ctx.now);
-        let creation = Creation {
-            id: id.clone(),
-            project_id: required("project_id", cmd.project_id, WHEN)?,
-            first_commit_at: required("first_commit_at", cmd.first_commit_at, WHEN)?,
-            rest: NewDeployment {
-                deploy_start_at: Some(cmd.deploy_start_at.unwrap_or(deployed_at)),
-                username: cmd.username,
-                environment: cmd.environment,
-                deployed_at: Some(deployed_at),
-                ..NewDeployment::default()
-            },
+        let rest = NewDeployment {
+            first_commit_at: cmd.first_commit_at,
+            deploy_start_at: Some(cmd.deploy_start_at.unwrap_or(deployed_at)),
+            username: cmd.username,
+            environment: cmd.environment,
+            deployed_at: Some(deployed_at),
+            commit_sha: cmd.commit_sha,
+            commits: cmd.commits,
+            kind: cmd.kind,
+            restores_incident: cmd.restores_incident,
+            ..NewDeployment::default()
         };
-        return create(creation, ctx);
+        let new = creation(id.clone(), cmd.project_id, rest, " when create_if_not_exists is true")?;
+        return create(new, stored.restores, ctx);
     };
-    match stored.status {
+    match existing.status {
         DeploymentStatus::Started => {
-            let event = deploy(&mut stored, cmd.deployed_at.unwrap_or(ctx.now))?;
-            Ok(Transition { write: Write::Update, value: stored, events: event.into_iter().collect() })
+            deploy(&mut existing, cmd.deployed_at.unwrap_or(ctx.now))?;
+            Ok(Transition::new(Write::Update, existing, Vec::new()))
         }
         DeploymentStatus::Deployed => match cmd.deployed_at {
-            Some(given) if Some(given) != stored.deployed_at => Err(Rejection::Conflict(format!(
+            Some(given) if Some(given) != existing.deployed_at => Err(Rejection::Conflict(format!(
                 "deployment `{id}` was already deployed at {}",
-                stored.deployed_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                existing.deployed_at.map(|t| t.to_rfc3339()).unwrap_or_default()
             ))),
-            _ => Ok(Transition::keep(stored)),
+            _ => Ok(Transition::keep(existing)),
         },
         DeploymentStatus::Failed => {
             Err(Rejection::Conflict(format!("deployment `{id}` has failed and cannot be deployed")))
@@ -236,8 +380,99 @@ pub fn mark_failed(
             stored.status = DeploymentStatus::Failed;
             stored.failed_at = Some(failed_at);
             let events = vec![DomainEvent::DeploymentFailed(stored.dims())];
-            Ok(Transition { write: Write::Update, value: stored, events })
+            Ok(Transition::new(Write::Update, stored, events))
         }
+    }
+}
+
+/// Whether a decided transition put the deployment live just now: then the
+/// store reads the [`ShipFacts`] and calls [`ship`].
+pub fn went_live(t: &Transition<Deployment>) -> bool {
+    t.write != Write::Keep && t.value.status == DeploymentStatus::Deployed
+}
+
+/// What the store knows, when a deployment goes live, about the project and
+/// environment it went live in.
+#[derive(Debug, Clone, Default)]
+pub struct ShipFacts {
+    /// The commits the deployment lists.
+    pub commits: Vec<Commit>,
+    /// Those of its shas that were shipped to this project and environment before.
+    pub already_shipped: HashSet<String>,
+    /// The latest other deployment deployed there at or before this one went live.
+    pub previous: Option<Deployment>,
+    /// Whether this deployment's commit_sha ran there before `previous` did.
+    pub sha_ran_before_previous: bool,
+    /// The incident named by `restores_incident`, as stored now.
+    pub restores: Option<Incident>,
+}
+
+/// The rules of a deployment going live: its new changes and their lead
+/// times, whether it is a rollback (and of what) or rework, and the incident
+/// it restores. Adds the events and effects to `t`.
+pub fn ship(t: &mut Transition<Deployment>, facts: ShipFacts) {
+    let d = &mut t.value;
+    let Some(deployed_at) = d.deployed_at else { return };
+    let dims = d.dims();
+
+    let changes: Vec<Change> = if facts.commits.is_empty() {
+        vec![Change {
+            deployment_id: d.id.clone(),
+            sha: None,
+            dims: dims.clone(),
+            committed_at: d.first_commit_at,
+            deployed_at,
+        }]
+    } else {
+        facts
+            .commits
+            .iter()
+            .filter(|c| !facts.already_shipped.contains(c.sha.as_str()))
+            .map(|c| Change {
+                deployment_id: d.id.clone(),
+                sha: Some(c.sha.to_string()),
+                dims: dims.clone(),
+                committed_at: c.committed_at,
+                deployed_at,
+            })
+            .collect()
+    };
+    d.change_count = changes.len() as u64;
+
+    // Putting older code back is a rollback; redeploying the latest sha is not.
+    let sha_rollback = d.commit_sha.is_some()
+        && facts.sha_ran_before_previous
+        && facts.previous.as_ref().is_some_and(|p| p.commit_sha != d.commit_sha);
+    let rollback = d.kind == DeploymentKind::Rollback || sha_rollback;
+    d.rework = rollback || d.planned_rework();
+
+    t.events.push(DomainEvent::DeploymentDeployed {
+        dims: dims.clone(),
+        lead_time_seconds: deployed_at.seconds_since(d.first_commit_at),
+        duration_seconds: deployed_at.seconds_since(d.deploy_start_at),
+        change_lead_times: changes.iter().map(|c| c.lead_time_ms() as f64 / 1000.0).collect(),
+    });
+    t.effects.push(Effect::ShipChanges(changes));
+    if d.rework {
+        t.events.push(DomainEvent::DeploymentRework(dims.clone()));
+    }
+    if rollback {
+        t.events.push(DomainEvent::DeploymentRollback(dims));
+        if let Some(previous) = facts.previous {
+            d.rollback_of = Some(previous.id.clone());
+            let marks = FailureMarks { rolled_back: true, ..previous.marks };
+            // Rolled back is a change failure whatever its incidents.
+            let (marks, event) = marks.settle(0, || previous.dims());
+            t.events.extend(event);
+            t.effects.push(Effect::MarkDeployment { id: previous.id, marks });
+        }
+    }
+    // An incident that started after this deployment went live cannot have
+    // been fixed by it; it is left as it is.
+    if let Some(mut incident) = facts.restores.filter(|i| i.restored_at.is_none() && i.started_at <= deployed_at) {
+        incident.restored_at = Some(deployed_at);
+        t.events.extend(incident.restored_events());
+        t.effects.push(Effect::RestoreIncident { id: incident.id, restored_at: deployed_at });
     }
 }
 
@@ -250,7 +485,7 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context { now: ts("2024-05-02T00:00:00Z"), default_environment: "NO_ENV".into(), teams: Default::default() }
+        Context::at(ts("2024-05-02T00:00:00Z"), "NO_ENV")
     }
 
     fn id(text: &str) -> Id {
@@ -267,15 +502,23 @@ mod tests {
         }
     }
 
+    fn stored(d: Deployment) -> Stored {
+        Stored { deployment: Some(d), ..Stored::default() }
+    }
+
+    fn commit(sha: &str, at: &str) -> Commit {
+        Commit { sha: id(sha), committed_at: ts(at) }
+    }
+
     #[test]
-    fn a_single_call_deployment_is_started_and_deployed_with_both_events() {
+    fn a_single_call_deployment_is_started_and_deployed() {
         let cmd = NewDeployment { deployed_at: Some(ts("2024-05-01T10:00:00Z")), ..new("d1") };
-        let t = start(None, cmd, &ctx()).expect("ok");
+        let t = start(Stored::default(), cmd, &ctx()).expect("ok");
         assert_eq!(t.write, Write::Insert);
         assert_eq!(t.value.status, DeploymentStatus::Deployed);
+        assert!(went_live(&t));
         assert_eq!(t.value.lead_time_seconds(), Some(7200.0));
         assert_eq!(t.value.duration_seconds(), Some(3600.0));
-        assert_eq!(t.events.len(), 2);
     }
 
     #[test]
@@ -286,25 +529,73 @@ mod tests {
             first_commit_at: Some(ts("2024-03-01T08:00:00Z")),
             ..new("d1")
         };
-        let t = start(None, cmd, &ctx()).expect("ok");
+        let t = start(Stored::default(), cmd, &ctx()).expect("ok");
         assert_eq!(t.value.deploy_start_at, ts("2024-03-01T10:00:00Z"));
     }
 
     #[test]
     fn a_retry_with_a_different_project_is_a_conflict_naming_the_field() {
-        let stored = start(None, new("d1"), &ctx()).expect("ok").value;
+        let first = start(Stored::default(), new("d1"), &ctx()).expect("ok").value;
         let retry = NewDeployment { project_id: Some(id("web")), ..new("d1") };
-        match start(Some(stored), retry, &ctx()) {
+        match start(stored(first), retry, &ctx()) {
             Err(Rejection::Conflict(m)) => assert!(m.contains("project_id"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
     }
 
     #[test]
+    fn a_retry_listing_other_commits_is_a_conflict_and_the_same_commits_in_any_order_are_not() {
+        let commits = vec![commit("a", "2024-05-01T08:00:00Z"), commit("b", "2024-05-01T08:30:00Z")];
+        let cmd = NewDeployment { first_commit_at: None, commits: Some(commits.clone()), ..new("d1") };
+        let first = start(Stored::default(), cmd.clone(), &ctx()).expect("ok").value;
+        let same = Stored { commits: Some(normalise(commits.clone())), ..stored(first.clone()) };
+        let reversed = NewDeployment { commits: Some(commits.iter().rev().cloned().collect()), ..cmd.clone() };
+        assert_eq!(start(same.clone(), reversed, &ctx()).expect("a retry").write, Write::Keep);
+        let other = NewDeployment { commits: Some(vec![commit("a", "2024-05-01T08:00:00Z")]), ..cmd };
+        match start(same, other, &ctx()) {
+            Err(Rejection::Conflict(m)) => assert!(m.ends_with("different commits"), "{m}"),
+            other => panic!("expected conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn commits_give_the_first_commit_time_and_count_a_repeated_sha_once() {
+        let cmd = NewDeployment {
+            first_commit_at: None,
+            commits: Some(vec![
+                commit("b", "2024-05-01T07:00:00Z"),
+                commit("a", "2024-05-01T06:00:00Z"),
+                commit("b", "2024-05-01T05:00:00Z"),
+            ]),
+            ..new("d1")
+        };
+        let t = start(Stored::default(), cmd, &ctx()).expect("ok");
+        assert_eq!(t.value.first_commit_at, ts("2024-05-01T05:00:00Z"));
+        match &t.effects[..] {
+            [Effect::RecordCommits { commits, .. }] => {
+                assert_eq!(commits, &vec![commit("a", "2024-05-01T06:00:00Z"), commit("b", "2024-05-01T05:00:00Z")])
+            }
+            other => panic!("expected the commits recorded, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_commits_or_first_commit_at_the_error_names_first_commit_at() {
+        let cmd = NewDeployment { first_commit_at: None, ..new("d1") };
+        match start(Stored::default(), cmd, &ctx()) {
+            Err(Rejection::Invalid { field, message }) => {
+                assert_eq!(field, "first_commit_at");
+                assert!(message.contains("commits"), "{message}");
+            }
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn deploying_before_the_first_commit_is_rejected_on_deployed_at() {
-        let stored = start(None, new("d1"), &ctx()).expect("ok").value;
+        let first = start(Stored::default(), new("d1"), &ctx()).expect("ok").value;
         let cmd = MarkDeployed { deployed_at: Some(ts("2024-05-01T07:00:00Z")), ..Default::default() };
-        match mark_deployed(&id("d1"), Some(stored), cmd, &ctx()) {
+        match mark_deployed(&id("d1"), stored(first), cmd, &ctx()) {
             Err(Rejection::Invalid { field, .. }) => assert_eq!(field, "deployed_at"),
             other => panic!("expected invalid, got {other:?}"),
         }
@@ -312,12 +603,72 @@ mod tests {
 
     #[test]
     fn deploying_twice_keeps_the_first_and_records_nothing() {
-        let stored = start(None, new("d1"), &ctx()).expect("ok").value;
+        let first = start(Stored::default(), new("d1"), &ctx()).expect("ok").value;
         let at = ts("2024-05-01T10:00:00Z");
         let cmd = MarkDeployed { deployed_at: Some(at), ..Default::default() };
-        let first = mark_deployed(&id("d1"), Some(stored), cmd.clone(), &ctx()).expect("ok");
-        let again = mark_deployed(&id("d1"), Some(first.value), cmd, &ctx()).expect("ok");
+        let deployed = mark_deployed(&id("d1"), stored(first), cmd.clone(), &ctx()).expect("ok");
+        assert!(went_live(&deployed));
+        let again = mark_deployed(&id("d1"), stored(deployed.value), cmd, &ctx()).expect("ok");
         assert_eq!(again.write, Write::Keep);
+        assert!(!went_live(&again));
         assert!(again.events.is_empty());
+    }
+
+    fn live(cmd: NewDeployment) -> Transition<Deployment> {
+        let cmd = NewDeployment { deployed_at: Some(ts("2024-05-01T10:00:00Z")), ..cmd };
+        start(Stored::default(), cmd, &ctx()).expect("ok")
+    }
+
+    #[test]
+    fn only_commits_not_shipped_before_become_changes() {
+        let mut t = live(new("d1"));
+        let facts = ShipFacts {
+            commits: vec![commit("a", "2024-05-01T08:00:00Z"), commit("b", "2024-05-01T09:00:00Z")],
+            already_shipped: HashSet::from(["a".to_string()]),
+            ..ShipFacts::default()
+        };
+        ship(&mut t, facts);
+        assert_eq!(t.value.change_count, 1);
+        let deployed = t.events.iter().find_map(|e| match e {
+            DomainEvent::DeploymentDeployed { change_lead_times, .. } => Some(change_lead_times.clone()),
+            _ => None,
+        });
+        assert_eq!(deployed, Some(vec![3600.0]));
+        assert!(!t.value.rework);
+    }
+
+    #[test]
+    fn putting_an_older_sha_back_is_a_rollback_of_the_latest_and_fails_it_once() {
+        let mut t = live(NewDeployment { commit_sha: Some(id("old")), ..new("d3") });
+        let latest = live(NewDeployment { commit_sha: Some(id("new")), ..new("d2") }).value;
+        ship(&mut t, ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() });
+        assert_eq!(t.value.rollback_of.as_deref(), Some("d2"));
+        assert!(t.value.rework);
+        assert!(t.events.iter().any(|e| matches!(e, DomainEvent::DeploymentRollback(_))));
+        assert!(t.events.iter().any(|e| matches!(e, DomainEvent::ChangeFailure(_))));
+        let marks = t.effects.iter().find_map(|e| match e {
+            Effect::MarkDeployment { id, marks } if id == "d2" => Some(*marks),
+            _ => None,
+        });
+        assert_eq!(marks, Some(FailureMarks { change_failure: true, rolled_back: true, counted: true }));
+    }
+
+    #[test]
+    fn redeploying_the_latest_sha_is_not_a_rollback() {
+        let mut t = live(NewDeployment { commit_sha: Some(id("same")), ..new("d3") });
+        let latest = live(NewDeployment { commit_sha: Some(id("same")), ..new("d2") }).value;
+        ship(&mut t, ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() });
+        assert_eq!(t.value.rollback_of, None);
+        assert!(!t.value.rework);
+    }
+
+    #[test]
+    fn a_rollback_of_a_deployment_already_counted_records_no_second_change_failure() {
+        let mut t = live(NewDeployment { kind: Some(DeploymentKind::Rollback), ..new("d3") });
+        let mut latest = live(new("d2")).value;
+        latest.marks = FailureMarks { change_failure: true, rolled_back: false, counted: true };
+        ship(&mut t, ShipFacts { previous: Some(latest), ..ShipFacts::default() });
+        assert_eq!(t.value.rollback_of.as_deref(), Some("d2"));
+        assert!(!t.events.iter().any(|e| matches!(e, DomainEvent::ChangeFailure(_))));
     }
 }

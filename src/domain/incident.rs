@@ -1,18 +1,45 @@
-//! The incident life cycle: in progress, restored, finished.
+//! The incident life cycle (in progress, restored, finished), the deployment
+//! it is linked to (given, or inferred), and corrections.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
-    not_before, required, Context, Differences, Dims, DomainEvent, Id, Rejection, Transition, Write, MAX_TITLE_CHARS,
+    not_before, required, Context, Differences, Dims, DomainEvent, Effect, FailureMarks, Id, Rejection, Transition,
+    Write, MAX_TITLE_CHARS,
 };
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
     InProgress,
     Restored,
     Finished,
+}
+
+/// How an incident got its deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentLink {
+    /// The caller gave `deployment_id` (on creation or with PATCH).
+    Explicit,
+    /// The latest deployment of the project that went live within the
+    /// attribution window before the incident started.
+    Inferred,
+}
+
+impl DeploymentLink {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::Inferred => "inferred",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +49,13 @@ pub struct Incident {
     pub team_id: Option<String>,
     pub environment: String,
     pub deployment_id: Option<String>,
+    pub deployment_link: Option<DeploymentLink>,
     pub title: Option<String>,
     pub started_at: Timestamp,
     pub restored_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
-    /// The linked deployment's `deployed_at`, read with the incident, for time to detect.
+    /// The linked deployment's `deployed_at`, read with the incident, for
+    /// time to detect and failed deployment recovery time.
     pub deployment_deployed_at: Option<Timestamp>,
 }
 
@@ -52,6 +81,14 @@ impl Incident {
         (deployed_at <= self.started_at).then(|| self.started_at.seconds_since(deployed_at))
     }
 
+    /// From the linked deployment going live to the incident being restored.
+    /// None without a deployed deployment, or when it went live after the
+    /// restore (then it cannot have caused the incident).
+    pub fn failed_deployment_recovery_seconds(&self) -> Option<f64> {
+        let (deployed_at, restored_at) = (self.deployment_deployed_at?, self.restored_at?);
+        (deployed_at <= restored_at).then(|| restored_at.seconds_since(deployed_at))
+    }
+
     pub fn dims(&self) -> Dims {
         Dims {
             project_id: self.project_id.clone(),
@@ -60,11 +97,14 @@ impl Incident {
         }
     }
 
-    fn restored_event(&self) -> Option<DomainEvent> {
-        Some(DomainEvent::IncidentRestored {
-            dims: self.dims(),
-            time_to_restore_seconds: self.time_to_restore_seconds()?,
-        })
+    /// The events of this incident having just been restored.
+    pub fn restored_events(&self) -> Vec<DomainEvent> {
+        let Some(time_to_restore_seconds) = self.time_to_restore_seconds() else { return Vec::new() };
+        let mut events = vec![DomainEvent::IncidentRestored { dims: self.dims(), time_to_restore_seconds }];
+        if let Some(seconds) = self.failed_deployment_recovery_seconds() {
+            events.push(DomainEvent::FailedDeploymentRecovery { dims: self.dims(), seconds });
+        }
+        events
     }
 }
 
@@ -85,7 +125,8 @@ pub struct NewIncident {
     pub finished_at: Option<Timestamp>,
 }
 
-/// The deployment an incident points to, as far as the incident needs it.
+/// The deployment an incident points to (or is about to), as far as the
+/// incident needs it.
 #[derive(Debug, Clone)]
 pub struct LinkedDeployment {
     pub id: String,
@@ -93,14 +134,80 @@ pub struct LinkedDeployment {
     pub team_id: Option<String>,
     pub environment: String,
     pub deployed_at: Option<Timestamp>,
-    /// Whether other incidents already point to it (change failure counts once).
-    pub has_incidents: bool,
+    pub marks: FailureMarks,
+    /// Incidents other than this one that are linked to it.
+    pub other_links: u64,
+}
+
+impl LinkedDeployment {
+    fn dims(&self) -> Dims {
+        Dims {
+            project_id: self.project_id.clone(),
+            environment: self.environment.clone(),
+            team_id: self.team_id.clone(),
+        }
+    }
+
+    /// This incident's link to it is counted (`linked`) or removed.
+    fn settle(&self, linked: bool, t_events: &mut Vec<DomainEvent>, effects: &mut Vec<Effect>) {
+        let (marks, event) = self.marks.settle(self.other_links + u64::from(linked), || self.dims());
+        t_events.extend(event);
+        if marks != self.marks {
+            effects.push(Effect::MarkDeployment { id: self.id.clone(), marks });
+        }
+    }
+}
+
+/// The deployment a new incident is linked to, and how.
+#[derive(Debug, Clone)]
+pub enum Link {
+    Explicit(LinkedDeployment),
+    Inferred(LinkedDeployment),
+}
+
+/// The search that links an incident reported without a deployment: the
+/// latest deployment of `project_id`, in one of `environments`, that went
+/// live in `[earliest, latest]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionQuery {
+    pub project_id: String,
+    pub environments: Vec<String>,
+    pub earliest: Timestamp,
+    pub latest: Timestamp,
 }
 
 /// The project of a new incident: required, and needed before anything else
 /// (an incident without an id is numbered within its project).
 pub fn project_of(cmd: &NewIncident) -> Result<&Id, Rejection> {
     required("project_id", cmd.project_id.as_ref(), "")
+}
+
+/// Where to look for the deployment that caused a new incident that names
+/// none; None when it names one or attribution is off. When the incident
+/// names an environment only that one counts; else the production
+/// environments and DEPLOYMENT_ENVIRONMENT.
+pub fn attribution(cmd: &NewIncident, ctx: &Context) -> Result<Option<AttributionQuery>, Rejection> {
+    let project_id = project_of(cmd)?;
+    let Some(window_ms) = ctx.attribution.window_ms.filter(|_| cmd.deployment_id.is_none()) else {
+        return Ok(None);
+    };
+    let latest = cmd.started_at.unwrap_or(ctx.now);
+    let environments = match &cmd.environment {
+        Some(e) => vec![e.to_string()],
+        None => {
+            let mut all = ctx.attribution.production_environments.to_vec();
+            if !all.contains(&ctx.default_environment) {
+                all.push(ctx.default_environment.clone());
+            }
+            all
+        }
+    };
+    Ok(Some(AttributionQuery {
+        project_id: project_id.to_string(),
+        environments,
+        earliest: Timestamp::from_millis(latest.millis() - window_ms),
+        latest,
+    }))
 }
 
 fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
@@ -111,22 +218,50 @@ fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
     Ok(title)
 }
 
+fn same_project(d: &LinkedDeployment, project_id: &str) -> Result<(), Rejection> {
+    if d.project_id != project_id {
+        return Err(Rejection::invalid(
+            "deployment_id",
+            format!("deployment `{}` belongs to project `{}`, not `{project_id}`", d.id, d.project_id),
+        ));
+    }
+    Ok(())
+}
+
+/// Restored, finished and started in order; each message names the field.
+fn check_times(
+    started_at: Timestamp,
+    restored_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+) -> Result<(), Rejection> {
+    if let Some(r) = restored_at {
+        not_before("restored_at", r, "started_at", started_at)?;
+    }
+    if let Some(f) = finished_at {
+        not_before("finished_at", f, "started_at", started_at)?;
+        if let Some(r) = restored_at {
+            not_before("finished_at", f, "restored_at", r)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn open(
     id: String,
     existing: Option<Incident>,
     mut cmd: NewIncident,
-    deployment: Option<LinkedDeployment>,
+    link: Option<Link>,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let project_id = project_of(&cmd)?.clone().into_string();
+    let project_id = project_of(&cmd)?.to_string();
     cmd.title = checked_title(cmd.title)?;
+    let (deployment, how) = match link {
+        None => (None, None),
+        Some(Link::Explicit(d)) => (Some(d), Some(DeploymentLink::Explicit)),
+        Some(Link::Inferred(d)) => (Some(d), Some(DeploymentLink::Inferred)),
+    };
     if let Some(d) = &deployment {
-        if d.project_id != project_id {
-            return Err(Rejection::invalid(
-                "deployment_id",
-                format!("deployment `{}` belongs to project `{}`, not `{}`", d.id, d.project_id, project_id),
-            ));
-        }
+        same_project(d, &project_id)?;
     }
     // Finished implies restored: a tool that only reports the end still gives a restore time.
     let restored_at = cmd.restored_at.or(cmd.finished_at);
@@ -149,15 +284,7 @@ pub fn open(
     }
 
     let started_at = cmd.started_at.unwrap_or(ctx.now);
-    if let Some(r) = cmd.restored_at {
-        not_before("restored_at", r, "started_at", started_at)?;
-    }
-    if let Some(f) = cmd.finished_at {
-        not_before("finished_at", f, "started_at", started_at)?;
-        if let Some(r) = cmd.restored_at {
-            not_before("finished_at", f, "restored_at", r)?;
-        }
-    }
+    check_times(started_at, cmd.restored_at, cmd.finished_at)?;
     let incident = Incident {
         // The deployment's team was resolved with its user; else the project's.
         team_id: deployment.as_ref().and_then(|d| d.team_id.clone()).or_else(|| ctx.teams.resolve(&project_id, None)),
@@ -169,6 +296,7 @@ pub fn open(
             .or_else(|| deployment.as_ref().map(|d| d.environment.clone()))
             .unwrap_or_else(|| ctx.default_environment.clone()),
         deployment_id: deployment.as_ref().map(|d| d.id.clone()),
+        deployment_link: how,
         title: cmd.title,
         started_at,
         restored_at,
@@ -180,18 +308,15 @@ pub fn open(
         dims: incident.dims(),
         time_to_detect_seconds: incident.time_to_detect_seconds(),
     }];
-    if let Some(d) = deployment.as_ref().filter(|d| !d.has_incidents) {
-        events.push(DomainEvent::ChangeFailure(Dims {
-            project_id: d.project_id.clone(),
-            environment: d.environment.clone(),
-            team_id: d.team_id.clone(),
-        }));
+    let mut effects = Vec::new();
+    if let Some(d) = &deployment {
+        d.settle(true, &mut events, &mut effects);
     }
-    events.extend(incident.restored_event());
+    events.extend(incident.restored_events());
     if incident.finished_at.is_some() {
         events.push(DomainEvent::IncidentFinished(incident.dims()));
     }
-    Ok(Transition { write: Write::Insert, value: incident, events })
+    Ok(Transition { write: Write::Insert, value: incident, events, effects })
 }
 
 /// `POST /incidents/{id}/restored`.
@@ -210,8 +335,8 @@ pub fn restore(
     }
     let restored_at = checked_date(date, ctx, stored.started_at)?;
     stored.restored_at = Some(restored_at);
-    let events = stored.restored_event().into_iter().collect();
-    Ok(Transition { write: Write::Update, value: stored, events })
+    let events = stored.restored_events();
+    Ok(Transition::new(Write::Update, stored, events))
 }
 
 /// `POST /incidents/{id}/finished`: finishing also restores an incident that was not.
@@ -230,11 +355,95 @@ pub fn finish(
     let mut events = Vec::new();
     if stored.restored_at.is_none() {
         stored.restored_at = Some(finished_at);
-        events.extend(stored.restored_event());
+        events.extend(stored.restored_events());
     }
     stored.finished_at = Some(finished_at);
     events.push(DomainEvent::IncidentFinished(stored.dims()));
-    Ok(Transition { write: Write::Update, value: stored, events })
+    Ok(Transition::new(Write::Update, stored, events))
+}
+
+/// `PATCH /incidents/{id}`: what a person corrects by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Correction {
+    /// `Some(Some(id))` links the deployment explicitly; `Some(None)` unlinks
+    /// ("not caused by a deployment"); None leaves the link as it is.
+    pub deployment_id: Option<Option<Id>>,
+    pub title: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub restored_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The deployments a correction touches, read by the store.
+#[derive(Debug, Clone, Default)]
+pub struct Relink {
+    /// The deployment the incident is linked to now.
+    pub old: Option<LinkedDeployment>,
+    /// The deployment the correction names, when it names one.
+    pub new: Option<LinkedDeployment>,
+}
+
+pub fn correct(
+    id: &str,
+    existing: Option<Incident>,
+    cmd: Correction,
+    relink: Relink,
+    ctx: &Context,
+) -> Result<Transition<Incident>, Rejection> {
+    let stored = existing.ok_or_else(|| not_found(id))?;
+    let mut next = stored.clone();
+    if let Some(title) = cmd.title {
+        next.title = checked_title(Some(title))?;
+    }
+    next.started_at = cmd.started_at.unwrap_or(stored.started_at);
+    next.finished_at = cmd.finished_at.or(stored.finished_at);
+    next.restored_at = cmd.restored_at.or(stored.restored_at).or(cmd.finished_at);
+    check_times(next.started_at, next.restored_at, next.finished_at)?;
+
+    let mut events = Vec::new();
+    let mut effects = Vec::new();
+    if let Some(wanted) = cmd.deployment_id {
+        if let Some(new) = &relink.new {
+            same_project(new, &next.project_id)?;
+        }
+        let wanted = wanted.map(Id::into_string);
+        if wanted != stored.deployment_id {
+            if let Some(old) = &relink.old {
+                old.settle(false, &mut events, &mut effects);
+            }
+            if let Some(new) = &relink.new {
+                new.settle(true, &mut events, &mut effects);
+            }
+            next.deployment_deployed_at = relink.new.as_ref().and_then(|d| d.deployed_at);
+        }
+        next.deployment_link = wanted.is_some().then_some(DeploymentLink::Explicit);
+        next.deployment_id = wanted;
+    }
+    if stored.restored_at.is_none() && next.restored_at.is_some() {
+        events.extend(next.restored_events());
+    }
+    if stored.finished_at.is_none() && next.finished_at.is_some() {
+        events.push(DomainEvent::IncidentFinished(next.dims()));
+    }
+    let _ = ctx;
+    let write = if next == stored { Write::Keep } else { Write::Update };
+    Ok(Transition { write, value: next, events, effects })
+}
+
+/// `DELETE /incidents/{id}`: its deployment may stop being a change failure
+/// (the exported counter cannot go down; `/dora` follows).
+pub fn remove(
+    id: &str,
+    existing: Option<Incident>,
+    linked: Option<LinkedDeployment>,
+) -> Result<Transition<Incident>, Rejection> {
+    let stored = existing.ok_or_else(|| not_found(id))?;
+    let mut events = Vec::new();
+    let mut effects = Vec::new();
+    if let Some(d) = &linked {
+        d.settle(false, &mut events, &mut effects);
+    }
+    Ok(Transition { write: Write::Delete, value: stored, events, effects })
 }
 
 /// A given date must not be before `earliest`; a defaulted "now" is moved up to
@@ -269,9 +478,8 @@ mod tests {
     fn ctx() -> Context {
         let teams = crate::teams::TeamConfig::parse(r#"{"teams": {"from-project": {"projects": ["api"]}}}"#);
         Context {
-            now: ts("2024-05-02T00:00:00Z"),
-            default_environment: "NO_ENV".into(),
             teams: std::sync::Arc::new(teams.expect("valid")),
+            ..Context::at(ts("2024-05-02T00:00:00Z"), "NO_ENV")
         }
     }
 
@@ -289,39 +497,59 @@ mod tests {
         }
     }
 
-    fn deployment(has_incidents: bool) -> LinkedDeployment {
+    fn deployment(other_links: u64, counted: bool) -> LinkedDeployment {
         LinkedDeployment {
             id: "d1".into(),
             project_id: "api".into(),
             team_id: Some("backend".into()),
             environment: "prod".into(),
             deployed_at: Some(ts("2024-05-01T10:00:00Z")),
-            has_incidents,
+            marks: FailureMarks { change_failure: other_links > 0, rolled_back: false, counted },
+            other_links,
         }
+    }
+
+    fn change_failures(t: &Transition<Incident>) -> usize {
+        t.events.iter().filter(|e| matches!(e, DomainEvent::ChangeFailure(_))).count()
     }
 
     #[test]
     fn an_incident_takes_team_and_environment_from_its_deployment() {
-        let t = open("i1".into(), None, new("i1"), Some(deployment(false)), &ctx()).expect("ok");
+        let t = open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok");
         assert_eq!(t.value.team_id.as_deref(), Some("backend"));
         assert_eq!(t.value.environment, "prod");
+        assert_eq!(t.value.deployment_link, Some(DeploymentLink::Explicit));
         assert_eq!(t.value.time_to_detect_seconds(), Some(7200.0));
-        assert!(t.events.iter().any(|e| matches!(e, DomainEvent::ChangeFailure(_))));
+        assert_eq!(change_failures(&t), 1);
     }
 
     #[test]
-    fn a_second_incident_on_a_deployment_is_not_another_change_failure() {
-        let t = open("i2".into(), None, new("i2"), Some(deployment(true)), &ctx()).expect("ok");
-        assert!(!t.events.iter().any(|e| matches!(e, DomainEvent::ChangeFailure(_))));
+    fn a_deployment_counted_before_is_never_counted_again() {
+        // Deleted and recreated: no incident links it now, but it was counted once.
+        let t = open("i2".into(), None, new("i2"), Some(Link::Explicit(deployment(0, true))), &ctx()).expect("ok");
+        assert_eq!(change_failures(&t), 0);
+        assert!(matches!(&t.effects[..], [Effect::MarkDeployment { marks, .. }] if marks.change_failure));
     }
 
     #[test]
     fn created_finished_means_restored_at_the_same_time() {
-        let cmd = NewIncident { finished_at: Some(ts("2024-05-01T13:00:00Z")), ..new("i1") };
+        let cmd = NewIncident { deployment_id: None, finished_at: Some(ts("2024-05-01T13:00:00Z")), ..new("i1") };
         let t = open("i1".into(), None, cmd, None, &ctx()).expect("ok");
         assert_eq!(t.value.status(), IncidentStatus::Finished);
         assert_eq!(t.value.time_to_restore_seconds(), Some(3600.0));
         assert_eq!(t.value.team_id.as_deref(), Some("from-project"));
+    }
+
+    #[test]
+    fn restoring_an_incident_of_a_deployed_deployment_records_its_recovery_time() {
+        let stored =
+            open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
+        let t = restore("i1", Some(stored), Some(ts("2024-05-01T13:00:00Z")), &ctx()).expect("ok");
+        let recovery = t.events.iter().find_map(|e| match e {
+            DomainEvent::FailedDeploymentRecovery { seconds, .. } => Some(*seconds),
+            _ => None,
+        });
+        assert_eq!(recovery, Some(3.0 * 3600.0), "13:00 restored − 10:00 deployed");
     }
 
     #[test]
@@ -339,5 +567,38 @@ mod tests {
         let t = finish("i1", Some(stored), Some(ts("2024-05-01T15:00:00Z")), &ctx()).expect("ok");
         assert_eq!(t.value.restored_at, Some(ts("2024-05-01T15:00:00Z")));
         assert_eq!(t.events.len(), 2);
+    }
+
+    #[test]
+    fn attribution_looks_in_production_and_the_default_environment_unless_one_is_named() {
+        let cmd = NewIncident { deployment_id: None, ..new("i1") };
+        let q = attribution(&cmd, &ctx()).expect("ok").expect("on");
+        assert_eq!(q.environments, ["production", "prod", "NO_ENV"]);
+        assert_eq!(q.latest, ts("2024-05-01T12:00:00Z"));
+        assert_eq!(q.earliest, ts("2024-04-30T12:00:00Z"));
+        let named = NewIncident { environment: Some(id("staging")), ..cmd.clone() };
+        assert_eq!(attribution(&named, &ctx()).expect("ok").expect("on").environments, ["staging"]);
+        let mut off = ctx();
+        off.attribution.window_ms = None;
+        assert_eq!(attribution(&cmd, &off).expect("ok"), None);
+        assert_eq!(attribution(&new("i1"), &ctx()).expect("ok"), None, "an explicit link needs no search");
+    }
+
+    #[test]
+    fn unlinking_the_only_incident_clears_the_change_failure() {
+        let stored =
+            open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
+        let old = LinkedDeployment {
+            marks: FailureMarks { change_failure: true, rolled_back: false, counted: true },
+            ..deployment(0, true)
+        };
+        let cmd = Correction { deployment_id: Some(None), ..Correction::default() };
+        let t = correct("i1", Some(stored), cmd, Relink { old: Some(old), new: None }, &ctx()).expect("ok");
+        assert_eq!(t.value.deployment_id, None);
+        assert_eq!(t.value.deployment_link, None);
+        assert!(
+            matches!(&t.effects[..], [Effect::MarkDeployment { marks, .. }] if !marks.change_failure && marks.counted)
+        );
+        assert_eq!(change_failures(&t), 0);
     }
 }

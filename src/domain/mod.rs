@@ -11,9 +11,9 @@ pub mod deployment;
 mod id;
 pub mod incident;
 
-pub use deployment::{Deployment, DeploymentStatus};
+pub use deployment::{Commit, Deployment, DeploymentKind, DeploymentStatus};
 pub use id::Id;
-pub use incident::{Incident, IncidentStatus};
+pub use incident::{DeploymentLink, Incident, IncidentStatus};
 
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ use crate::time::Timestamp;
 pub const MAX_ID_CHARS: usize = 200;
 /// Longest incident title accepted.
 pub const MAX_TITLE_CHARS: usize = 2000;
+/// Most commits one deployment may list.
+pub const MAX_COMMITS: usize = 10_000;
 
 /// Why a command was refused. Maps one to one onto 400, 409 and 404.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +51,7 @@ pub enum Write {
     Update,
     /// A retry or replay: nothing changes, nothing is recorded.
     Keep,
+    Delete,
 }
 
 #[derive(Debug, Clone)]
@@ -56,11 +59,72 @@ pub struct Transition<T> {
     pub write: Write,
     pub value: T,
     pub events: Vec<DomainEvent>,
+    /// Writes to other records that this decision implies.
+    pub effects: Vec<Effect>,
 }
 
 impl<T> Transition<T> {
+    fn new(write: Write, value: T, events: Vec<DomainEvent>) -> Self {
+        Self { write, value, events, effects: Vec::new() }
+    }
+
     fn keep(value: T) -> Self {
-        Self { write: Write::Keep, value, events: Vec::new() }
+        Self::new(Write::Keep, value, Vec::new())
+    }
+}
+
+/// A write to a record other than the one a command is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A deployment's change-failure markers changed (an incident was linked
+    /// to it or unlinked from it, or it was rolled back).
+    MarkDeployment { id: String, marks: FailureMarks },
+    /// A deployment that restores this incident went live.
+    RestoreIncident { id: String, restored_at: Timestamp },
+    /// The commits a new deployment lists, kept for its deploy and for retries.
+    RecordCommits { deployment_id: String, commits: Vec<Commit> },
+    /// The changes a deployment shipped first to its project and environment.
+    ShipChanges(Vec<Change>),
+}
+
+/// A commit shipped for the first time to a project and environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub deployment_id: String,
+    /// None for a deployment without commits: it counts as one change.
+    pub sha: Option<String>,
+    pub dims: Dims,
+    pub committed_at: Timestamp,
+    pub deployed_at: Timestamp,
+}
+
+impl Change {
+    /// deployed_at − committed_at; a commit dated after its deploy counts as 0.
+    pub fn lead_time_ms(&self) -> i64 {
+        (self.deployed_at.millis() - self.committed_at.millis()).max(0)
+    }
+}
+
+/// Why a deployment counts as a failed change, as stored on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureMarks {
+    /// An incident is linked to it, or it was rolled back.
+    pub change_failure: bool,
+    /// A later rollback put older code back over it.
+    pub rolled_back: bool,
+    /// `change_failure_count` was recorded for it: once per deployment, ever,
+    /// because an exported counter cannot go down again.
+    pub counted: bool,
+}
+
+impl FailureMarks {
+    /// The markers once `links` incidents point to the deployment, and the
+    /// event when it became a change failure for the first time ever.
+    pub fn settle(self, links: u64, dims: impl FnOnce() -> Dims) -> (Self, Option<DomainEvent>) {
+        let change_failure = self.rolled_back || links > 0;
+        let first = change_failure && !self.counted;
+        let marks = Self { change_failure, rolled_back: self.rolled_back, counted: self.counted || change_failure };
+        (marks, first.then(|| DomainEvent::ChangeFailure(dims())))
     }
 }
 
@@ -80,10 +144,21 @@ pub enum DomainEvent {
         dims: Dims,
         lead_time_seconds: f64,
         duration_seconds: f64,
+        /// The lead time of each change it shipped first (per-change lead time).
+        change_lead_times: Vec<f64>,
     },
+    /// A rework deployment (rollback, hotfix or incident fix) went live.
+    DeploymentRework(Dims),
+    DeploymentRollback(Dims),
     DeploymentFailed(Dims),
-    /// A deployment got its first linked incident.
+    /// A deployment became a change failure for the first time ever.
     ChangeFailure(Dims),
+    /// An incident linked to a deployed deployment was restored:
+    /// restored_at − that deployment's deployed_at.
+    FailedDeploymentRecovery {
+        dims: Dims,
+        seconds: f64,
+    },
     IncidentCreated {
         dims: Dims,
         time_to_detect_seconds: Option<f64>,
@@ -105,6 +180,39 @@ pub struct Context {
     pub default_environment: String,
     /// The team config in force; teams are resolved only when something is created.
     pub teams: Arc<TeamConfig>,
+    pub attribution: Attribution,
+}
+
+impl Context {
+    /// Default settings: no teams, attribution over 24 hours in production.
+    pub fn at(now: Timestamp, default_environment: &str) -> Self {
+        Self {
+            now,
+            default_environment: default_environment.to_string(),
+            teams: Arc::default(),
+            attribution: Attribution::default(),
+        }
+    }
+}
+
+/// How an incident reported without a deployment is linked to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// EM_METRICS_ATTRIBUTION_WINDOW: how long before an incident a
+    /// deployment may have gone live to be linked; None turns attribution off.
+    pub window_ms: Option<i64>,
+    /// EM_METRICS_PRODUCTION_ENVIRONMENTS: where an incident that names no
+    /// environment looks (besides DEPLOYMENT_ENVIRONMENT).
+    pub production_environments: Arc<[String]>,
+}
+
+impl Default for Attribution {
+    fn default() -> Self {
+        Self {
+            window_ms: Some(24 * 3_600_000),
+            production_environments: Arc::from(vec!["production".to_string(), "prod".to_string()]),
+        }
+    }
 }
 
 /// A field that creating a record needs; `when` finishes the sentence

@@ -10,7 +10,7 @@ use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
 use super::{applied, page, range, AppState};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
-use crate::domain::{Deployment, DeploymentStatus, Id};
+use crate::domain::{Commit, Deployment, DeploymentKind, DeploymentStatus, Id};
 use crate::store::{self, DeploymentFilter, Order};
 use crate::time::Timestamp;
 
@@ -33,6 +33,19 @@ pub struct DeploymentView {
     pub lead_time_seconds: Option<f64>,
     /// deployed_at − deploy_start_at, null until deployed.
     pub duration_seconds: Option<f64>,
+    /// The commit the deployment runs.
+    pub commit_sha: Option<String>,
+    pub kind: DeploymentKind,
+    /// The incident this deployment fixes.
+    pub restores_incident: Option<String>,
+    /// Changes this deployment shipped first to its environment; 0 until deployed.
+    pub change_count: u64,
+    /// A rollback, a hotfix or an incident fix: unplanned work.
+    pub rework: bool,
+    /// The deployment this rollback rolled back.
+    pub rollback_of: Option<String>,
+    /// An incident is linked to it, or it was rolled back.
+    pub change_failure: bool,
 }
 
 impl From<Deployment> for DeploymentView {
@@ -49,6 +62,13 @@ impl From<Deployment> for DeploymentView {
             first_commit_at: d.first_commit_at.to_rfc3339(),
             deploy_start_at: d.deploy_start_at.to_rfc3339(),
             deployed_at: d.deployed_at.map(Timestamp::to_rfc3339),
+            commit_sha: d.commit_sha,
+            kind: d.kind,
+            restores_incident: d.restores_incident,
+            change_count: d.change_count,
+            rework: d.rework,
+            rollback_of: d.rollback_of,
+            change_failure: d.marks.change_failure,
         }
     }
 }
@@ -61,8 +81,8 @@ pub struct CreateDeployment {
     pub id: Option<Id>,
     #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
     pub project_id: Option<Id>,
-    /// Time of the oldest commit in this deployment.
-    #[schema(required, nullable = false)]
+    /// Time of the oldest commit in this deployment. Default: the earliest
+    /// `committed_at` of `commits`; one of the two is required.
     pub first_commit_at: Option<Timestamp>,
     /// Default: now (or deployed_at, when that is given and earlier).
     pub deploy_start_at: Option<Timestamp>,
@@ -75,6 +95,19 @@ pub struct CreateDeployment {
     pub environment: Option<Id>,
     /// When given, the deployment is recorded as started and deployed in this one call.
     pub deployed_at: Option<Timestamp>,
+    /// The commit the deployment runs (1 to 200 characters).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub commit_sha: Option<Id>,
+    /// The changes it ships, at most 10,000; a sha listed twice counts once.
+    /// Each not yet shipped to this project and environment becomes a change
+    /// with its own lead time.
+    #[schema(max_items = 10000)]
+    pub commits: Option<Vec<Commit>>,
+    /// `release` (default), `hotfix` or `rollback`.
+    pub kind: Option<DeploymentKind>,
+    /// An incident this deployment fixes: restored at its deployed_at.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub restores_incident: Option<Id>,
 }
 
 impl From<CreateDeployment> for NewDeployment {
@@ -87,6 +120,10 @@ impl From<CreateDeployment> for NewDeployment {
             username: body.username,
             environment: body.environment,
             deployed_at: body.deployed_at,
+            commit_sha: body.commit_sha,
+            commits: body.commits,
+            kind: body.kind,
+            restores_incident: body.restores_incident,
         }
     }
 }
@@ -109,6 +146,19 @@ pub struct MarkDeployedBody {
     pub username: Option<String>,
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<Id>,
+    /// The commit the deployment runs (1 to 200 characters).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub commit_sha: Option<Id>,
+    /// The changes it ships, at most 10,000; a sha listed twice counts once.
+    /// Each not yet shipped to this project and environment becomes a change
+    /// with its own lead time.
+    #[schema(max_items = 10000)]
+    pub commits: Option<Vec<Commit>>,
+    /// `release` (default), `hotfix` or `rollback`.
+    pub kind: Option<DeploymentKind>,
+    /// An incident this deployment fixes: restored at its deployed_at.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
+    pub restores_incident: Option<Id>,
 }
 
 impl From<MarkDeployedBody> for MarkDeployed {
@@ -121,6 +171,10 @@ impl From<MarkDeployedBody> for MarkDeployed {
             deploy_start_at: body.deploy_start_at,
             username: body.username,
             environment: body.environment,
+            commit_sha: body.commit_sha,
+            commits: body.commits,
+            kind: body.kind,
+            restores_incident: body.restores_incident,
         }
     }
 }

@@ -10,8 +10,8 @@ use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, IdPath, LenientJson, Query};
 use super::{applied, page, range, AppState};
-use crate::domain::incident::NewIncident;
-use crate::domain::{Id, Incident, IncidentStatus};
+use crate::domain::incident::{Correction, NewIncident};
+use crate::domain::{DeploymentLink, Id, Incident, IncidentStatus};
 use crate::store::{self, IncidentFilter, IncidentState, Order};
 use crate::time::Timestamp;
 
@@ -23,6 +23,8 @@ pub struct IncidentView {
     pub team_id: Option<String>,
     pub environment: String,
     pub deployment_id: Option<String>,
+    /// `explicit` (the caller gave deployment_id), `inferred` (attribution) or null.
+    pub deployment_link: Option<DeploymentLink>,
     pub title: Option<String>,
     pub status: IncidentStatus,
     #[schema(format = DateTime)]
@@ -48,6 +50,7 @@ impl From<Incident> for IncidentView {
             team_id: i.team_id,
             environment: i.environment,
             deployment_id: i.deployment_id,
+            deployment_link: i.deployment_link,
             title: i.title,
             started_at: i.started_at.to_rfc3339(),
             restored_at: i.restored_at.map(Timestamp::to_rfc3339),
@@ -65,6 +68,8 @@ pub struct CreateIncident {
     #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
     pub project_id: Option<Id>,
     /// The deployment that caused it: it then counts as a failed change.
+    /// Without it, the latest deployment of the project that went live within
+    /// EM_METRICS_ATTRIBUTION_WINDOW before started_at is linked (inferred).
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub deployment_id: Option<Id>,
     #[schema(max_length = 2000)]
@@ -92,6 +97,39 @@ impl From<CreateIncident> for NewIncident {
             finished_at: body.finished_at,
         }
     }
+}
+
+/// Body of `PATCH /incidents/{id}`: only the fields given change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CorrectIncident {
+    /// A deployment id links it explicitly; null unlinks it ("not caused by a deployment").
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, nullable = true)]
+    pub deployment_id: Option<Option<Id>>,
+    #[schema(max_length = 2000)]
+    pub title: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub restored_at: Option<Timestamp>,
+    /// Finished implies restored.
+    pub finished_at: Option<Timestamp>,
+}
+
+impl From<CorrectIncident> for Correction {
+    fn from(body: CorrectIncident) -> Self {
+        Self {
+            deployment_id: body.deployment_id,
+            title: body.title,
+            started_at: body.started_at,
+            restored_at: body.restored_at,
+            finished_at: body.finished_at,
+        }
+    }
+}
+
+/// A field that was sent, even as null: `Some(None)` for null, so absent
+/// (None, from `default`) and null can be told apart.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(de: D) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -189,8 +227,25 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.store.delete_incident(id.into_string()).await?;
+    state.apply(move |tx, ctx| store::incidents::remove(tx, &id, ctx)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/incidents/{id}", tag = "incidents", request_body = CorrectIncident,
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The corrected incident", body = IncidentView),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn correct(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    LenientJson(body): LenientJson<CorrectIncident>,
+) -> Result<Json<IncidentView>> {
+    let cmd = Correction::from(body);
+    let t = state.apply(move |tx, ctx| store::incidents::correct(tx, &id, cmd, ctx)).await?;
+    Ok(applied(t, IncidentView::from).1)
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/restored", tag = "incidents", request_body = DateBody,

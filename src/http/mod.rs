@@ -23,7 +23,7 @@ use self::auth::Auth;
 use rusqlite::Transaction;
 
 use self::error::{AppError, Result};
-use crate::domain::{Context, Transition, Write};
+use crate::domain::{Attribution, Context, Transition, Write};
 use crate::events::EventSink;
 use crate::store::{Order, Page, Store, StoreResult, TimeRange};
 use crate::teams::Teams;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The environment of events that do not name one (DEPLOYMENT_ENVIRONMENT).
     pub default_environment: Arc<str>,
+    /// How incidents reported without a deployment are linked to one.
+    pub attribution: Attribution,
     pub events: Arc<dyn EventSink>,
     /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
     pub prometheus: Option<prometheus::Registry>,
@@ -54,6 +56,7 @@ impl AppState {
             now: Timestamp::now(),
             default_environment: self.default_environment.to_string(),
             teams: self.teams.get(),
+            attribution: self.attribution.clone(),
         }
     }
 
@@ -84,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/deployments/{id}/deployed", post(deployments::deployed))
         .route("/deployments/{id}/failed", post(deployments::failed))
         .route("/incidents", post(incidents::create).get(incidents::list_all))
-        .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete))
+        .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete).patch(incidents::correct))
         .route("/incidents/{id}/restored", post(incidents::restored))
         .route("/incidents/{id}/finished", post(incidents::finished))
         .route("/dora", get(insights::dora))

@@ -14,7 +14,7 @@ use super::{deployments, incidents, insights, service};
     paths(
         deployments::create, deployments::list_all, deployments::get_one, deployments::delete,
         deployments::deployed, deployments::failed,
-        incidents::create, incidents::list_all, incidents::get_one, incidents::delete,
+        incidents::create, incidents::list_all, incidents::get_one, incidents::delete, incidents::correct,
         incidents::restored, incidents::finished,
         insights::dora, insights::trend, insights::breakdown,
         service::health, service::ready, service::version, service::config, service::openapi, service::metrics,

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 pub use report::{Accumulator, DoraMetrics};
 pub use stats::Level;
 
-use crate::store::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
+use crate::store::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 use crate::time::Timestamp;
 
 /// Most buckets a trend may have; more is a 400.
@@ -145,6 +145,9 @@ impl WindowSink for Whole {
     fn deployed(&mut self, row: DeployedRow, _: Option<&str>) {
         self.0.add_deployed(&row);
     }
+    fn change(&mut self, row: ChangeRow, _: Option<&str>) {
+        self.0.add_change(&row);
+    }
     fn failed(&mut self, row: FailedRow, _: Option<&str>) {
         self.0.add_failed(&row);
     }
@@ -228,6 +231,11 @@ impl WindowSink for Buckets {
             acc.add_deployed(&row);
         }
     }
+    fn change(&mut self, row: ChangeRow, _: Option<&str>) {
+        if let Some(acc) = self.at(row.deployed_at) {
+            acc.add_change(&row);
+        }
+    }
     fn failed(&mut self, row: FailedRow, _: Option<&str>) {
         if let Some(acc) = self.at(row.deploy_start_at) {
             acc.add_failed(&row);
@@ -305,6 +313,9 @@ impl Groups {
 impl WindowSink for Groups {
     fn deployed(&mut self, row: DeployedRow, group: Option<&str>) {
         self.at(group).add_deployed(&row);
+    }
+    fn change(&mut self, row: ChangeRow, group: Option<&str>) {
+        self.at(group).add_change(&row);
     }
     fn failed(&mut self, row: FailedRow, group: Option<&str>) {
         self.at(group).add_failed(&row);

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::stats::{
     change_failure_level, deployment_frequency_level, lead_time_level, percentile, time_to_restore_level, Level,
 };
-use crate::store::{DeployedRow, FailedRow, IncidentRow};
+use crate::store::{ChangeRow, DeployedRow, FailedRow, IncidentRow};
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -23,6 +23,7 @@ pub struct DeploymentFrequency {
     pub level: Option<Level>,
 }
 
+/// Per change: `samples` is the number of changes the window's deployments shipped.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct LeadTime {
     pub median_seconds: Option<f64>,
@@ -34,11 +35,31 @@ pub struct LeadTime {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ChangeFailureRate {
-    /// The window's deployments that have at least one linked incident.
-    pub failed_deployments: u64,
+    /// The window's deployments that are change failures: an incident is
+    /// linked to them, or they were rolled back.
+    pub change_failures: u64,
     pub deployments: u64,
     pub rate: Option<f64>,
     pub level: Option<Level>,
+}
+
+/// From a failed deployment going live to its incident restored, over the
+/// window's restored incidents that are linked to a deployed deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FailedDeploymentRecoveryTime {
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+    pub samples: u64,
+    pub level: Option<Level>,
+}
+
+/// Deployments made because of a failure in production (rollbacks,
+/// hotfixes, incident fixes); DORA publishes no levels for it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReworkRate {
+    pub rework_deployments: u64,
+    pub deployments: u64,
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -71,12 +92,16 @@ pub struct DoraMetrics {
     pub deployment_frequency: DeploymentFrequency,
     pub lead_time_for_changes: LeadTime,
     pub change_failure_rate: ChangeFailureRate,
+    pub failed_deployment_recovery_time: FailedDeploymentRecoveryTime,
+    pub rework_rate: ReworkRate,
     pub time_to_restore: TimeToRestore,
     pub time_to_detect: TimeToDetect,
     pub deployment_duration: DeploymentDuration,
     /// Deployments with status failed and deploy_start_at in the window.
     pub failed_deployments: u64,
-    /// The worst level of the four keys that have data; null when none has.
+    /// The worst level of deployment frequency, lead time, change failure
+    /// rate, failed deployment recovery time and time to restore, among
+    /// those with data; null when none has.
     pub level: Option<Level>,
 }
 
@@ -85,9 +110,12 @@ pub struct DoraMetrics {
 #[derive(Debug, Default, Clone)]
 pub struct Accumulator {
     deploy_days: HashSet<i64>,
+    deployments: u64,
     lead_seconds: Vec<f64>,
     duration_seconds: Vec<f64>,
-    caused_incident: u64,
+    change_failures: u64,
+    rework: u64,
+    recovery_seconds: Vec<f64>,
     failed: u64,
     restore_seconds: Vec<f64>,
     open_incidents: u64,
@@ -101,9 +129,14 @@ fn seconds(ms: i64) -> f64 {
 impl Accumulator {
     pub fn add_deployed(&mut self, d: &DeployedRow) {
         self.deploy_days.insert(d.deployed_at.div_euclid(MS_PER_DAY));
-        self.lead_seconds.push(seconds(d.deployed_at - d.first_commit_at));
+        self.deployments += 1;
         self.duration_seconds.push(seconds(d.deployed_at - d.deploy_start_at));
-        self.caused_incident += u64::from(d.caused_incident);
+        self.change_failures += u64::from(d.change_failure);
+        self.rework += u64::from(d.rework);
+    }
+
+    pub fn add_change(&mut self, c: &ChangeRow) {
+        self.lead_seconds.push(seconds(c.lead_time_ms));
     }
 
     pub fn add_failed(&mut self, _: &FailedRow) {
@@ -118,16 +151,23 @@ impl Accumulator {
         if let Some(deployed_at) = i.deployment_deployed_at.filter(|d| *d <= i.started_at) {
             self.detect_seconds.push(seconds(i.started_at - deployed_at));
         }
+        // As Incident::failed_deployment_recovery_seconds: a deployment that
+        // went live after the restore cannot have caused the incident.
+        if let (Some(deployed_at), Some(restored)) = (i.deployment_deployed_at, i.restored_at) {
+            if deployed_at <= restored {
+                self.recovery_seconds.push(seconds(restored - deployed_at));
+            }
+        }
     }
 
     /// Whether any row arrived (a breakdown lists only groups with data).
     pub fn is_empty(&self) -> bool {
-        self.lead_seconds.is_empty() && self.failed == 0 && self.restore_seconds.is_empty() && self.open_incidents == 0
+        self.deployments == 0 && self.failed == 0 && self.restore_seconds.is_empty() && self.open_incidents == 0
     }
 
     /// The metrics of a window `window_ms` long.
     pub fn finish(mut self, window_ms: i64) -> DoraMetrics {
-        let n = self.lead_seconds.len() as u64;
+        let n = self.deployments;
         let days = window_ms as f64 / MS_PER_DAY as f64;
         let per_day = if days > 0.0 { n as f64 / days } else { 0.0 };
         let deployment_frequency = DeploymentFrequency {
@@ -144,16 +184,31 @@ impl Accumulator {
             median_seconds: lead_median,
             p75_seconds: percentile(lead, 0.75),
             p90_seconds: percentile(lead, 0.9),
-            samples: n,
+            samples: lead.len() as u64,
             level: lead_median.map(lead_time_level),
         };
 
-        let rate = (n > 0).then(|| self.caused_incident as f64 / n as f64);
+        let rate = (n > 0).then(|| self.change_failures as f64 / n as f64);
         let change_failure_rate = ChangeFailureRate {
-            failed_deployments: self.caused_incident,
+            change_failures: self.change_failures,
             deployments: n,
             rate,
             level: rate.map(change_failure_level),
+        };
+
+        let recovery = sort(&mut self.recovery_seconds);
+        let recovery_median = percentile(recovery, 0.5);
+        let failed_deployment_recovery_time = FailedDeploymentRecoveryTime {
+            median_seconds: recovery_median,
+            p90_seconds: percentile(recovery, 0.9),
+            samples: recovery.len() as u64,
+            level: recovery_median.map(time_to_restore_level),
+        };
+
+        let rework_rate = ReworkRate {
+            rework_deployments: self.rework,
+            deployments: n,
+            rate: (n > 0).then(|| self.rework as f64 / n as f64),
         };
 
         let restore = sort(&mut self.restore_seconds);
@@ -176,16 +231,23 @@ impl Accumulator {
             samples: duration.len() as u64,
         };
 
-        let level =
-            [deployment_frequency.level, lead_time_for_changes.level, change_failure_rate.level, time_to_restore.level]
-                .into_iter()
-                .flatten()
-                .max();
+        let level = [
+            deployment_frequency.level,
+            lead_time_for_changes.level,
+            change_failure_rate.level,
+            failed_deployment_recovery_time.level,
+            time_to_restore.level,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
 
         DoraMetrics {
             deployment_frequency,
             lead_time_for_changes,
             change_failure_rate,
+            failed_deployment_recovery_time,
+            rework_rate,
             time_to_restore,
             time_to_detect,
             deployment_duration,

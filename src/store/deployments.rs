@@ -1,15 +1,23 @@
 //! Deployment queries and the transactions that apply deployment state changes.
 
+use std::collections::HashSet;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::effects;
+use super::incidents::find as find_incident;
 use super::query::{Page, Select, TimeRange};
-use super::{Store, StoreResult};
-use crate::domain::deployment::{self, MarkDeployed, NewDeployment};
-use crate::domain::{Context, Deployment, DeploymentStatus, Id, Rejection, Transition, Write};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::deployment::{self, MarkDeployed, NewDeployment, ShipFacts, Stored};
+use crate::domain::{
+    Commit, Context, Deployment, DeploymentKind, DeploymentStatus, FailureMarks, Id, Rejection, Transition, Write,
+};
 use crate::time::Timestamp;
 
 const COLUMNS: &str = "id, project_id, team_id, environment, username, status, \
-                       first_commit_at, deploy_start_at, deployed_at, failed_at";
+                       first_commit_at, deploy_start_at, deployed_at, failed_at, \
+                       commit_sha, kind, restores_incident, change_count, rework, rollback_of, \
+                       change_failure, rolled_back, change_failure_counted";
 
 /// `GET /deployments` filters; empty lists mean "any".
 #[derive(Debug, Clone, Default)]
@@ -28,12 +36,9 @@ pub struct DeploymentFilter {
 /// the domain decide, write. Handlers run one per transaction through
 /// [`Store::apply`]; the demo generator runs many in one.
 pub fn start(tx: &Connection, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
-    let existing = match &cmd.id {
-        Some(id) => find(tx, id)?,
-        None => None,
-    };
-    let t = deployment::start(existing, cmd, ctx)?;
-    save(tx, &t, ctx.now)?;
+    let stored = read(tx, cmd.id.as_ref(), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
+    let mut t = deployment::start(stored, cmd, ctx)?;
+    save(tx, &mut t, ctx.now)?;
     Ok(t)
 }
 
@@ -43,8 +48,9 @@ pub fn mark_deployed(
     cmd: MarkDeployed,
     ctx: &Context,
 ) -> StoreResult<Transition<Deployment>> {
-    let t = deployment::mark_deployed(id, find(tx, id)?, cmd, ctx)?;
-    save(tx, &t, ctx.now)?;
+    let stored = read(tx, Some(id), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
+    let mut t = deployment::mark_deployed(id, stored, cmd, ctx)?;
+    save(tx, &mut t, ctx.now)?;
     Ok(t)
 }
 
@@ -54,9 +60,27 @@ pub fn mark_failed(
     date: Option<Timestamp>,
     ctx: &Context,
 ) -> StoreResult<Transition<Deployment>> {
-    let t = deployment::mark_failed(id, find(tx, id)?, date, ctx)?;
-    save(tx, &t, ctx.now)?;
+    let mut t = deployment::mark_failed(id, find(tx, id)?, date, ctx)?;
+    save(tx, &mut t, ctx.now)?;
     Ok(t)
+}
+
+/// What a decision about deployment `id` needs from the store.
+fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option<&Id>) -> StoreResult<Stored> {
+    let deployment = match id {
+        Some(id) => find(conn, id)?,
+        None => None,
+    };
+    let commits = match &deployment {
+        Some(d) if with_commits => Some(commits_of(conn, &d.id)?),
+        _ => None,
+    };
+    // Only a deployment being created checks the incident it restores.
+    let restores = match restores {
+        Some(incident_id) if deployment.is_none() => find_incident(conn, incident_id)?,
+        _ => None,
+    };
+    Ok(Stored { deployment, commits, restores })
 }
 
 impl Store {
@@ -93,15 +117,30 @@ pub(super) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Deployment
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
-fn save(conn: &Connection, t: &Transition<Deployment>, now: Timestamp) -> StoreResult<()> {
-    let d = &t.value;
-    match t.write {
+/// Writes the decided deployment and what it implies; when it went live,
+/// reads what the shipping rules need and applies them too.
+fn save(conn: &Connection, t: &mut Transition<Deployment>, now: Timestamp) -> StoreResult<()> {
+    write_row(conn, t.write, &t.value, now)?;
+    effects::apply(conn, &std::mem::take(&mut t.effects), now)?;
+    if deployment::went_live(t) {
+        let facts = ship_facts(conn, &t.value)?;
+        deployment::ship(t, facts);
+        conn.prepare_cached("UPDATE deployments SET change_count = ?2, rework = ?3, rollback_of = ?4 WHERE id = ?1")?
+            .execute(params![t.value.id, t.value.change_count, t.value.rework, t.value.rollback_of])?;
+        effects::apply(conn, &t.effects, now)?;
+    }
+    Ok(())
+}
+
+fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) -> StoreResult<()> {
+    match write {
         Write::Keep => {}
         Write::Insert => {
             let mut stmt = conn.prepare_cached(
                 "INSERT INTO deployments (id, project_id, team_id, environment, username, status, \
-                 first_commit_at, deploy_start_at, deployed_at, failed_at, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                 first_commit_at, deploy_start_at, deployed_at, failed_at, commit_sha, kind, restores_incident, \
+                 rework, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
             )?;
             stmt.execute(params![
                 d.id,
@@ -114,6 +153,10 @@ fn save(conn: &Connection, t: &Transition<Deployment>, now: Timestamp) -> StoreR
                 d.deploy_start_at.millis(),
                 d.deployed_at.map(Timestamp::millis),
                 d.failed_at.map(Timestamp::millis),
+                d.commit_sha,
+                d.kind.as_str(),
+                d.restores_incident,
+                d.rework,
                 now.millis(),
             ])?;
         }
@@ -130,8 +173,67 @@ fn save(conn: &Connection, t: &Transition<Deployment>, now: Timestamp) -> StoreR
                 now.millis(),
             ])?;
         }
+        Write::Delete => {
+            conn.prepare_cached("DELETE FROM deployments WHERE id = ?1")?.execute([&d.id])?;
+        }
     }
     Ok(())
+}
+
+/// What the project and environment a deployment just went live in say about it.
+fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
+    let deployed_at = d.deployed_at.map_or(i64::MAX, Timestamp::millis);
+    let commits = commits_of(conn, &d.id)?;
+    let already_shipped = if commits.is_empty() {
+        HashSet::new()
+    } else {
+        let mut stmt = conn.prepare_cached(
+            "SELECT c.sha FROM deployment_commits dc \
+             JOIN changes c ON c.project_id = ?2 AND c.environment = ?3 AND c.sha = dc.sha \
+             WHERE dc.deployment_id = ?1",
+        )?;
+        let rows = stmt.query_map(params![d.id, d.project_id, d.environment], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let previous = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM deployments \
+             WHERE project_id = ?1 AND environment = ?2 AND deployed_at IS NOT NULL AND deployed_at <= ?3 \
+             AND id != ?4 ORDER BY deployed_at DESC, id DESC LIMIT 1"
+        ))?
+        .query_row(params![d.project_id, d.environment, deployed_at, d.id], from_row)
+        .optional()?;
+    let sha_ran_before_previous = match (&d.commit_sha, &previous) {
+        (Some(sha), Some(p)) => conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deployments WHERE project_id = ?1 AND environment = ?2 \
+                 AND commit_sha = ?3 AND deployed_at IS NOT NULL AND deployed_at < ?4 AND id != ?5)",
+            )?
+            .query_row(
+                params![d.project_id, d.environment, sha, p.deployed_at.map_or(0, Timestamp::millis), d.id],
+                |r| r.get(0),
+            )?,
+        _ => false,
+    };
+    let restores = match &d.restores_incident {
+        Some(incident_id) => find_incident(conn, incident_id)?,
+        None => None,
+    };
+    Ok(ShipFacts { commits, already_shipped, previous, sha_ran_before_previous, restores })
+}
+
+fn commits_of(conn: &Connection, deployment_id: &str) -> StoreResult<Vec<Commit>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT sha, committed_at FROM deployment_commits WHERE deployment_id = ?1 ORDER BY sha")?;
+    let rows = stmt.query_map([deployment_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut commits = Vec::new();
+    for row in rows {
+        let (sha, at) = row?;
+        // Stored shas were valid ids when they came in.
+        let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("stored commit sha {why}")))?;
+        commits.push(Commit { sha, committed_at: Timestamp::from_millis(at) });
+    }
+    Ok(commits)
 }
 
 fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
@@ -146,19 +248,27 @@ fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>>
         .collect(conn, from_row)
 }
 
-fn from_row(row: &Row) -> rusqlite::Result<Deployment> {
+pub(super) fn from_row(row: &Row) -> rusqlite::Result<Deployment> {
     let status: String = row.get(5)?;
+    let kind: String = row.get(11)?;
     Ok(Deployment {
         id: row.get(0)?,
         project_id: row.get(1)?,
         team_id: row.get(2)?,
         environment: row.get(3)?,
         username: row.get(4)?,
-        // The CHECK constraint keeps other values out of the table.
+        // The CHECK constraints keep other values out of the table.
         status: DeploymentStatus::parse(&status).unwrap_or(DeploymentStatus::Started),
         first_commit_at: Timestamp::from_millis(row.get(6)?),
         deploy_start_at: Timestamp::from_millis(row.get(7)?),
         deployed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
         failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+        commit_sha: row.get(10)?,
+        kind: DeploymentKind::parse(&kind).unwrap_or_default(),
+        restores_incident: row.get(12)?,
+        change_count: row.get(13)?,
+        rework: row.get(14)?,
+        rollback_of: row.get(15)?,
+        marks: FailureMarks { change_failure: row.get(16)?, rolled_back: row.get(17)?, counted: row.get(18)? },
     })
 }

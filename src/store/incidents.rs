@@ -5,14 +5,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::deployments::find as find_deployment;
+use super::effects;
 use super::query::{Page, Select, TimeRange};
 use super::{Store, StoreResult};
-use crate::domain::incident::{self, LinkedDeployment, NewIncident};
-use crate::domain::{Context, Incident, Rejection, Transition, Write};
+use crate::domain::incident::{self, AttributionQuery, Correction, Link, LinkedDeployment, NewIncident, Relink};
+use crate::domain::{Context, DeploymentLink, Incident, Rejection, Transition, Write};
 use crate::time::Timestamp;
 
 const SELECT: &str = "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
-                      i.started_at, i.restored_at, i.finished_at, d.deployed_at \
+                      i.started_at, i.restored_at, i.finished_at, d.deployed_at, i.deployment_link \
                       FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
 
 /// `filter=` of `GET /incidents`.
@@ -37,17 +38,23 @@ pub struct IncidentFilter {
     pub page: Page,
 }
 
-/// Creates an incident. Without an id the next free `incident_<project>_<n>` is used.
+/// Creates an incident. Without an id the next free `incident_<project>_<n>`
+/// is used; without a deployment_id one may be inferred.
 pub fn open(tx: &Connection, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
     let (id, existing) = match &cmd.id {
         Some(id) => (id.to_string(), find(tx, id)?),
         None => (next_free_id(tx, incident::project_of(&cmd)?)?, None),
     };
-    let deployment = match &cmd.deployment_id {
+    let link = match &cmd.deployment_id {
+        Some(deployment_id) => Some(Link::Explicit(linked(tx, deployment_id, None)?)),
+        // Inference runs only when an incident is created.
+        None if existing.is_none() => match incident::attribution(&cmd, ctx)? {
+            Some(query) => infer(tx, &query)?.map(Link::Inferred),
+            None => None,
+        },
         None => None,
-        Some(deployment_id) => Some(linked(tx, deployment_id)?),
     };
-    let t = incident::open(id, existing, cmd, deployment, ctx)?;
+    let t = incident::open(id, existing, cmd, link, ctx)?;
     save(tx, &t, ctx.now)?;
     Ok(t)
 }
@@ -64,6 +71,35 @@ pub fn finish(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context)
     Ok(t)
 }
 
+/// `PATCH /incidents/{id}`.
+pub fn correct(tx: &Connection, id: &str, cmd: Correction, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    let existing = find(tx, id)?;
+    let mut relink = Relink::default();
+    if let (Some(wanted), Some(stored)) = (&cmd.deployment_id, &existing) {
+        if let Some(old) = &stored.deployment_id {
+            relink.old = Some(linked(tx, old, Some(id))?);
+        }
+        if let Some(new) = wanted {
+            relink.new = Some(linked(tx, new, Some(id))?);
+        }
+    }
+    let t = incident::correct(id, existing, cmd, relink, ctx)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
+/// `DELETE /incidents/{id}`.
+pub fn remove(tx: &Connection, id: &str, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    let existing = find(tx, id)?;
+    let deployment = match existing.as_ref().and_then(|i| i.deployment_id.as_deref()) {
+        Some(deployment_id) => Some(linked(tx, deployment_id, Some(id))?),
+        None => None,
+    };
+    let t = incident::remove(id, existing, deployment)?;
+    save(tx, &t, ctx.now)?;
+    Ok(t)
+}
+
 impl Store {
     pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
         self.read(move |conn| find(conn, &id)).await
@@ -72,37 +108,45 @@ impl Store {
     pub async fn incidents(&self, filter: IncidentFilter) -> StoreResult<Vec<Incident>> {
         self.read(move |conn| list(conn, &filter)).await
     }
-
-    pub async fn delete_incident(&self, id: String) -> StoreResult<()> {
-        self.write(move |tx| {
-            if tx.execute("DELETE FROM incidents WHERE id = ?1", [&id])? == 0 {
-                return Err(Rejection::NotFound(format!("incident `{id}` not found")).into());
-            }
-            Ok(())
-        })
-        .await
-    }
 }
 
-fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
+pub(super) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
-fn linked(conn: &Connection, deployment_id: &str) -> StoreResult<LinkedDeployment> {
+/// The deployment an incident links to, with the number of other incidents
+/// (besides `excluding`) that link to it.
+fn linked(conn: &Connection, deployment_id: &str, excluding: Option<&str>) -> StoreResult<LinkedDeployment> {
     let d = find_deployment(conn, deployment_id)?
         .ok_or_else(|| Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist")))?;
-    let has_incidents = conn
-        .prepare_cached("SELECT incident_count > 0 FROM deployments WHERE id = ?1")?
-        .query_row([deployment_id], |r| r.get(0))?;
+    let other_links: u64 = conn
+        .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1 AND id IS NOT ?2")?
+        .query_row(params![deployment_id, excluding], |r| r.get(0))?;
     Ok(LinkedDeployment {
         id: d.id,
         project_id: d.project_id,
         team_id: d.team_id,
         environment: d.environment,
         deployed_at: d.deployed_at,
-        has_incidents,
+        marks: d.marks,
+        other_links,
     })
+}
+
+/// The latest deployment the attribution rule finds, if any.
+fn infer(conn: &Connection, q: &AttributionQuery) -> StoreResult<Option<LinkedDeployment>> {
+    let mut select = Select::new("SELECT id FROM deployments WHERE project_id = ?");
+    select
+        .bind(q.project_id.clone())
+        .condition("deployed_at IS NOT NULL")
+        .condition("deployed_at >= ?")
+        .bind(q.earliest.millis())
+        .condition("deployed_at <= ?")
+        .bind(q.latest.millis())
+        .any_of("environment", &q.environments);
+    let latest = select.tail(" ORDER BY deployed_at DESC, id DESC LIMIT 1").collect(conn, |r| r.get::<_, String>(0))?;
+    latest.first().map(|id| linked(conn, id, None)).transpose()
 }
 
 /// `incident_<project>_<n>` with n one more than the project's incident count,
@@ -127,9 +171,9 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
         Write::Keep => {}
         Write::Insert => {
             conn.prepare_cached(
-                "INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, title, \
+                "INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, deployment_link, title, \
                  started_at, restored_at, finished_at, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
             )?
             .execute(params![
                 i.id,
@@ -137,6 +181,7 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
                 i.team_id,
                 i.environment,
                 i.deployment_id,
+                i.deployment_link.map(DeploymentLink::as_str),
                 i.title,
                 i.started_at.millis(),
                 i.restored_at.map(Timestamp::millis),
@@ -146,17 +191,25 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
         }
         Write::Update => {
             conn.prepare_cached(
-                "UPDATE incidents SET restored_at = ?2, finished_at = ?3, updated_at = ?4 WHERE id = ?1",
+                "UPDATE incidents SET deployment_id = ?2, deployment_link = ?3, title = ?4, started_at = ?5, \
+                 restored_at = ?6, finished_at = ?7, updated_at = ?8 WHERE id = ?1",
             )?
             .execute(params![
                 i.id,
+                i.deployment_id,
+                i.deployment_link.map(DeploymentLink::as_str),
+                i.title,
+                i.started_at.millis(),
                 i.restored_at.map(Timestamp::millis),
                 i.finished_at.map(Timestamp::millis),
                 now.millis(),
             ])?;
         }
+        Write::Delete => {
+            conn.prepare_cached("DELETE FROM incidents WHERE id = ?1")?.execute([&i.id])?;
+        }
     }
-    Ok(())
+    effects::apply(conn, &t.effects, now)
 }
 
 fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
@@ -186,5 +239,6 @@ fn from_row(row: &Row) -> rusqlite::Result<Incident> {
         restored_at: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
         finished_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
         deployment_deployed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+        deployment_link: row.get::<_, Option<String>>(10)?.as_deref().and_then(DeploymentLink::parse),
     })
 }

@@ -42,10 +42,17 @@ impl GroupBy {
 #[derive(Debug, Clone, Copy)]
 pub struct DeployedRow {
     pub deployed_at: i64,
-    pub first_commit_at: i64,
     pub deploy_start_at: i64,
-    /// At least one incident points to it.
-    pub caused_incident: bool,
+    /// An incident is linked to it, or it was rolled back.
+    pub change_failure: bool,
+    pub rework: bool,
+}
+
+/// A change shipped by a deployment deployed inside the window.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeRow {
+    pub deployed_at: i64,
+    pub lead_time_ms: i64,
 }
 
 /// A failed deployment that started inside the window.
@@ -68,6 +75,7 @@ pub struct IncidentRow {
 /// keeps memory to what the receiver keeps, not a copy of every row.
 pub trait WindowSink: Send + 'static {
     fn deployed(&mut self, row: DeployedRow, group: Option<&str>);
+    fn change(&mut self, row: ChangeRow, group: Option<&str>);
     fn failed(&mut self, row: FailedRow, group: Option<&str>);
     fn incident(&mut self, row: IncidentRow, group: Option<&str>);
 }
@@ -89,11 +97,15 @@ impl Store {
             DEPLOYED.for_each(&tx, window, |r, group| {
                 let row = DeployedRow {
                     deployed_at: r.get(0)?,
-                    first_commit_at: r.get(1)?,
-                    deploy_start_at: r.get(2)?,
-                    caused_incident: r.get(3)?,
+                    deploy_start_at: r.get(1)?,
+                    change_failure: r.get(2)?,
+                    rework: r.get(3)?,
                 };
                 sink.deployed(row, group);
+                Ok(())
+            })?;
+            CHANGES.for_each(&tx, window, |r, group| {
+                sink.change(ChangeRow { deployed_at: r.get(0)?, lead_time_ms: r.get(1)? }, group);
                 Ok(())
             })?;
             FAILED.for_each(&tx, window, |r, group| {
@@ -115,9 +127,19 @@ impl Store {
 
 /// Deployments deployed in the window, for every deployment metric.
 const DEPLOYED: Scan = Scan {
-    select: "deployed_at, first_commit_at, deploy_start_at, incident_count > 0",
+    select: "deployed_at, deploy_start_at, change_failure, rework",
     columns: 4,
     source: "deployments INDEXED BY deployments_deployed_window",
+    time_column: "deployed_at",
+    extra: "",
+    prefix: "",
+};
+
+/// Changes shipped by the window's deployments, for lead time.
+const CHANGES: Scan = Scan {
+    select: "deployed_at, lead_time_ms",
+    columns: 2,
+    source: "changes INDEXED BY changes_window",
     time_column: "deployed_at",
     extra: "",
     prefix: "",

@@ -12,6 +12,7 @@ use super::StoreError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "insights", include_str!("migrations/0002_insights.sql")),
+    (3, "changes", include_str!("migrations/0003_changes.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

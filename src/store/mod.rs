@@ -7,6 +7,7 @@
 //! runs on tokio's blocking pool so SQLite never stalls the async runtime.
 
 pub mod deployments;
+mod effects;
 pub mod incidents;
 mod insights;
 pub mod migrations;
@@ -23,7 +24,7 @@ use crate::events::EventSink;
 
 pub use deployments::DeploymentFilter;
 pub use incidents::{IncidentFilter, IncidentState};
-pub use insights::{DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
+pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 pub use query::{Order, Page, TimeRange};
 
 use crate::domain::Rejection;

@@ -86,6 +86,12 @@ impl Select {
         self
     }
 
+    /// Appends SQL that binds nothing (an ORDER BY, a LIMIT).
+    pub fn tail(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
     /// `ORDER BY` the columns (all in the page's direction), then the page.
     pub fn page(&mut self, order_by: &[&str], page: Page) -> &mut Self {
         let direction = page.order.sql();

@@ -130,7 +130,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     assert_error(&app.get("/api/v1/nope").await, StatusCode::NOT_FOUND, "not_found", None);
     let put = app.request(Method::PUT, "/deployments", Some("{}"), Some(&format!("Bearer {TOKEN}"))).await;
     assert_error(&put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None);
-    let patch = app.request(Method::PATCH, "/api/v1/incidents/x", Some("{}"), Some(&format!("Bearer {TOKEN}"))).await;
+    let patch = app.request(Method::PATCH, "/api/v1/deployments/x", Some("{}"), Some(&format!("Bearer {TOKEN}"))).await;
     assert_error(&patch, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None);
 }
 

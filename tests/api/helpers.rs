@@ -75,6 +75,7 @@ impl TestApp {
             teams: teams.clone(),
             auth: Arc::new(Auth::new(auth)),
             default_environment: "NO_ENV".into(),
+            attribution: Default::default(),
             events: match telemetry {
                 Some(t) => Arc::new(Metrics::new(&t.meter())),
                 None => events.clone(),

@@ -127,7 +127,7 @@ async fn the_fixture_week_gives_the_hand_computed_report() {
 
     // d1 (i1, i2), d2 (i6, outside the window but linked) and d5 (i3): 3 of 6.
     let cfr = &r["change_failure_rate"];
-    assert_eq!(cfr["failed_deployments"], 3);
+    assert_eq!(cfr["change_failures"], 3);
     assert_eq!(cfr["deployments"], 6);
     close(&cfr["rate"], 0.5);
     assert_eq!(cfr["level"], "low");
@@ -141,6 +141,18 @@ async fn the_fixture_week_gives_the_hand_computed_report() {
     assert_eq!(ttr["open_incidents"], 1);
     assert_eq!(ttr["level"], "elite");
 
+    // Failed deployment recovery: restored incidents of the window linked to a
+    // deployed deployment, restored_at − deployed_at: i1 11:00 − d1 10:00 = 3600;
+    // i2 05-02 02:00 − d1 05-01 10:00 = 57600. Median 30600 (under a day: high);
+    // p90 at rank 0.9: 3600 + 0.9 * 54000 = 52200.
+    let fdrt = &r["failed_deployment_recovery_time"];
+    close(&fdrt["median_seconds"], 30600.0);
+    close(&fdrt["p90_seconds"], 52200.0);
+    assert_eq!(fdrt["samples"], 2);
+    assert_eq!(fdrt["level"], "high");
+    // No rollback, hotfix or incident fix in the fixture.
+    assert_eq!(r["rework_rate"], json!({"rework_deployments": 0, "deployments": 6, "rate": 0.0}));
+
     // Detection: i1 1800, i3 3600, i2 50400 (i4 has no deployment).
     close(&r["time_to_detect"]["median_seconds"], 3600.0);
     assert_eq!(r["time_to_detect"]["samples"], 3);
@@ -151,7 +163,7 @@ async fn the_fixture_week_gives_the_hand_computed_report() {
     assert_eq!(r["deployment_duration"]["samples"], 6);
 
     assert_eq!(r["failed_deployments"], 1, "f1 only; f2 started before the window");
-    assert_eq!(r["level"], "low", "the worst of high, elite, low, elite");
+    assert_eq!(r["level"], "low", "the worst of high, elite, low, high, elite");
 }
 
 #[tokio::test]
@@ -195,10 +207,12 @@ async fn an_empty_window_answers_zeros_and_nulls() {
         r["lead_time_for_changes"],
         json!({"median_seconds": null, "p75_seconds": null, "p90_seconds": null, "samples": 0, "level": null})
     );
+    assert_eq!(r["change_failure_rate"], json!({"change_failures": 0, "deployments": 0, "rate": null, "level": null}));
     assert_eq!(
-        r["change_failure_rate"],
-        json!({"failed_deployments": 0, "deployments": 0, "rate": null, "level": null})
+        r["failed_deployment_recovery_time"],
+        json!({"median_seconds": null, "p90_seconds": null, "samples": 0, "level": null})
     );
+    assert_eq!(r["rework_rate"], json!({"rework_deployments": 0, "deployments": 0, "rate": null}));
     assert_eq!(
         r["time_to_restore"],
         json!({"median_seconds": null, "p90_seconds": null, "samples": 0, "open_incidents": 0, "level": null})

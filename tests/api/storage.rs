@@ -109,11 +109,11 @@ async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents(
     let app = TestApp::on_store(store, dir, TeamConfig::default(), token_auth());
     assert_eq!(app.get("/deployments/old").await.body["lead_time_seconds"], 7200.0);
     let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
-    assert_eq!(r["change_failure_rate"]["failed_deployments"], 1, "{r}");
-    // The trigger keeps the count from here on.
+    assert_eq!(r["change_failure_rate"]["change_failures"], 1, "{r}");
+    // The domain keeps change_failure from here on.
     assert_eq!(app.delete("/incidents/inc").await.status, StatusCode::NO_CONTENT);
     let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
-    assert_eq!(r["change_failure_rate"]["failed_deployments"], 0, "{r}");
+    assert_eq!(r["change_failure_rate"]["change_failures"], 0, "{r}");
 }
 
 #[tokio::test]

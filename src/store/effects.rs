@@ -1,0 +1,61 @@
+//! Applies the [`Effect`]s of a decision: the writes it implies to records
+//! other than the one the command is about, in the same transaction.
+
+use rusqlite::{params, Connection};
+
+use super::StoreResult;
+use crate::domain::Effect;
+use crate::time::Timestamp;
+
+pub fn apply(conn: &Connection, effects: &[Effect], now: Timestamp) -> StoreResult<()> {
+    for effect in effects {
+        match effect {
+            Effect::MarkDeployment { id, marks } => {
+                conn.prepare_cached(
+                    "UPDATE deployments SET change_failure = ?2, rolled_back = ?3, change_failure_counted = ?4, \
+                     updated_at = ?5 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    marks.change_failure,
+                    marks.rolled_back,
+                    marks.counted,
+                    now.millis()
+                ])?;
+            }
+            Effect::RestoreIncident { id, restored_at } => {
+                conn.prepare_cached(
+                    "UPDATE incidents SET restored_at = ?2, updated_at = ?3 WHERE id = ?1 AND restored_at IS NULL",
+                )?
+                .execute(params![id, restored_at.millis(), now.millis()])?;
+            }
+            Effect::RecordCommits { deployment_id, commits } => {
+                let mut stmt = conn.prepare_cached(
+                    "INSERT INTO deployment_commits (deployment_id, sha, committed_at) VALUES (?1, ?2, ?3)",
+                )?;
+                for c in commits {
+                    stmt.execute(params![deployment_id, c.sha.as_str(), c.committed_at.millis()])?;
+                }
+            }
+            Effect::ShipChanges(changes) => {
+                let mut stmt = conn.prepare_cached(
+                    "INSERT INTO changes (deployment_id, sha, project_id, team_id, environment, committed_at, \
+                     deployed_at, lead_time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for c in changes {
+                    stmt.execute(params![
+                        c.deployment_id,
+                        c.sha,
+                        c.dims.project_id,
+                        c.dims.team_id,
+                        c.dims.environment,
+                        c.committed_at.millis(),
+                        c.deployed_at.millis(),
+                        c.lead_time_ms(),
+                    ])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
