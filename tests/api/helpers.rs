@@ -39,6 +39,12 @@ impl TestApp {
         Self::with(TeamConfig::default(), token_auth())
     }
 
+    pub fn with_attribution(attribution: em_metrics::domain::Attribution) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
+        Self::assemble_with(store, dir, TeamConfig::default(), token_auth(), None, attribution)
+    }
+
     pub fn with_teams(json: &str) -> Self {
         Self::with(TeamConfig::parse(json).expect("valid team config"), token_auth())
     }
@@ -68,6 +74,17 @@ impl TestApp {
         auth: AuthSettings,
         telemetry: Option<&Telemetry>,
     ) -> Self {
+        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default())
+    }
+
+    fn assemble_with(
+        store: Store,
+        dir: tempfile::TempDir,
+        teams: TeamConfig,
+        auth: AuthSettings,
+        telemetry: Option<&Telemetry>,
+        attribution: em_metrics::domain::Attribution,
+    ) -> Self {
         let events = Arc::new(Collect::default());
         let teams = Teams::new(teams);
         let state = AppState {
@@ -75,7 +92,7 @@ impl TestApp {
             teams: teams.clone(),
             auth: Arc::new(Auth::new(auth)),
             default_environment: "NO_ENV".into(),
-            attribution: Default::default(),
+            attribution,
             events: match telemetry {
                 Some(t) => Arc::new(Metrics::new(&t.meter())),
                 None => events.clone(),
@@ -118,6 +135,10 @@ impl TestApp {
 
     pub async fn post_raw(&self, uri: &str, body: &str) -> Reply {
         self.request(Method::POST, uri, Some(body), Some(&Self::bearer())).await
+    }
+
+    pub async fn patch(&self, uri: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, uri, Some(&body.to_string()), Some(&Self::bearer())).await
     }
 
     pub async fn delete(&self, uri: &str) -> Reply {

@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod binary;
+mod changes;
 mod collector;
 mod demo;
 mod deployments;

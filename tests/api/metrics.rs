@@ -136,11 +136,13 @@ fn assert_story(catalog: &Catalog) {
 
     /// (attributes, count, sum) of one histogram data point.
     type Point<'a> = (&'a str, u64, f64);
-    let histograms: [(&str, &[f64], &[Point]); 4] = [
+    let histograms: [(&str, &[f64], &[Point]); 5] = [
         ("lead_time_for_changes", &LEAD_TIME_BUCKETS, &[(API, 1, 7200.0), (WEB, 1, 36030.0)]),
         ("deployment_duration", &DEPLOYMENT_DURATION_BUCKETS, &[(API, 1, 3600.0), (WEB, 1, 30.0)]),
         ("time_to_detect", &TIME_TO_DETECT_BUCKETS, &[(API, 2, 1800.0 + 3600.0)]),
         ("time_to_restore", &TIME_TO_RESTORE_BUCKETS, &[(API, 1, 1800.0), (WEB_INCIDENT, 1, 600.0)]),
+        // i1 restored 11:00 − d1 deployed 10:00; i3 has no deployment.
+        ("failed_deployment_recovery_time", &TIME_TO_RESTORE_BUCKETS, &[(API, 1, 3600.0)]),
     ];
     for (name, bounds, expected) in histograms {
         assert_eq!(catalog.metric(name).unit, "s", "{name}");
@@ -211,6 +213,8 @@ async fn prometheus_text_holds_the_catalog_names_and_values() {
         r#"time_to_detect_seconds_sum{environment="prod",project_id="api",team_id="backend"} 5400"#,
         r#"time_to_restore_seconds_sum{environment="NO_ENV",project_id="web"} 600"#,
         r#"time_to_restore_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="15552000"} 1"#,
+        r#"failed_deployment_recovery_time_seconds_sum{environment="prod",project_id="api",team_id="backend"} 3600"#,
+        r#"failed_deployment_recovery_time_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="3600"} 1"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }
@@ -280,4 +284,60 @@ async fn metrics_is_404_when_the_prometheus_endpoint_is_off() {
     // TestApp::new() assembles the state as EM_METRICS_PROMETHEUS=false does: no registry.
     let app = TestApp::new();
     crate::helpers::assert_error(&app.get("/metrics").await, StatusCode::NOT_FOUND, "not_found", None);
+}
+
+/// Commits, a hotfix and a rollback in api/prod:
+/// m1 ships a (lead 3600) and b (lead 1800), sha v1, deployed 10:00;
+/// m2 ships c (lead 600), sha v2, deployed 11:00;
+/// m3 is a hotfix, sha v3, listing c again (no new change), deployed 12:00;
+/// m4 puts v1 back (a rollback of m3), deployed 13:00, no commits: one change,
+/// lead 13:00 − first_commit_at 08:00 = 18000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rework_rollbacks_and_per_change_lead_times_are_exported() {
+    let (addr, received) = receiver::start_http().await;
+    let telemetry = telemetry(settings(http_url(addr), OtlpProtocol::HttpProtobuf)).await;
+    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let d = |id: &str, sha: &str, at: &str| {
+        DeploymentBuilder::new(id)
+            .set("environment", "prod")
+            .set("commit_sha", sha)
+            .set("deploy_start_at", at)
+            .deployed_at(at)
+    };
+    let c = |sha: &str, at: &str| json!({"sha": sha, "committed_at": at});
+    app.start(
+        d("m1", "v1", "2024-05-01T10:00:00Z")
+            .set("commits", json!([c("a", "2024-05-01T09:00:00Z"), c("b", "2024-05-01T09:30:00Z")])),
+    )
+    .await;
+    app.start(d("m2", "v2", "2024-05-01T11:00:00Z").set("commits", json!([c("c", "2024-05-01T10:50:00Z")]))).await;
+    app.start(
+        d("m3", "v3", "2024-05-01T12:00:00Z")
+            .set("kind", "hotfix")
+            .set("commits", json!([c("c", "2024-05-01T10:50:00Z")])),
+    )
+    .await;
+    let m4 = app.start(d("m4", "v1", "2024-05-01T13:00:00Z")).await;
+    assert_eq!(m4["rollback_of"], "m3");
+    flush(&telemetry).await;
+
+    let catalog = Catalog::from(&received.latest().expect("an export arrived"));
+    assert_eq!(catalog.counter("deployment_rework"), counts(&[(API, 2)]), "m3 (hotfix) and m4 (rollback)");
+    assert_eq!(catalog.counter("deployment_rollback"), counts(&[(API, 1)]));
+    assert_eq!(catalog.counter("change_failure_count"), counts(&[(API, 1)]), "m3, rolled back");
+    for name in ["deployment_rework", "deployment_rollback"] {
+        assert_eq!(catalog.metric(name).unit, "{deployment}", "{name}");
+    }
+    let lead = &catalog.histogram("lead_time_for_changes")[API];
+    assert_eq!(lead.count, 4, "a, b, c and m4's one change");
+    assert_eq!(lead.sum, Some(3600.0 + 1800.0 + 600.0 + 18000.0));
+
+    let text = metrics_text(&app).await;
+    for line in [
+        r#"deployment_rework_total{environment="prod",project_id="api",team_id="backend"} 2"#,
+        r#"deployment_rollback_total{environment="prod",project_id="api",team_id="backend"} 1"#,
+        r#"lead_time_for_changes_seconds_count{environment="prod",project_id="api",team_id="backend"} 4"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
 }

@@ -129,3 +129,58 @@ async fn ready_is_503_when_the_database_does_not_answer() {
     let health = app.request(axum::http::Method::GET, "/health", None, None).await;
     assert_eq!(health.status, StatusCode::OK, "liveness does not depend on the database");
 }
+
+/// A database as the previous release (schema version 2) left it: two
+/// deployed deployments, one with an incident; a started one; a failed one.
+#[tokio::test]
+async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failures_from_incidents() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("em-metrics.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(include_str!("../../src/store/migrations/0001_initial.sql")).expect("v1 schema");
+        conn.execute_batch(include_str!("../../src/store/migrations/0002_insights.sql")).expect("v2 schema");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0), (2, 'insights', 0);
+             INSERT INTO deployments (id, project_id, team_id, environment, username, status, first_commit_at,
+                                      deploy_start_at, deployed_at, failed_at, created_at, updated_at) VALUES
+               ('bad', 'api', 'backend', 'prod', NULL, 'deployed', 1714550400000, 1714554000000, 1714557600000, NULL, 0, 0),
+               ('good', 'api', 'backend', 'prod', NULL, 'deployed', 1714550400000, 1714564800000, 1714568400000, NULL, 0, 0),
+               ('wip', 'api', 'backend', 'prod', NULL, 'started', 1714550400000, 1714570000000, NULL, NULL, 0, 0),
+               ('broken', 'api', 'backend', 'prod', NULL, 'failed', 1714550400000, 1714570000000, NULL, 1714571000000, 0, 0);
+             INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, title, started_at,
+                                    restored_at, finished_at, created_at, updated_at)
+             VALUES ('inc', 'api', 'backend', 'prod', 'bad', NULL, 1714561200000, 1714564800000, NULL, 0, 0);",
+        )
+        .expect("v2 rows");
+        let count: i64 =
+            conn.query_row("SELECT incident_count FROM deployments WHERE id = 'bad'", [], |r| r.get(0)).expect("v2");
+        assert_eq!(count, 1, "the v2 trigger counted the incident");
+    }
+    let store = Store::open(&path).expect("migrates to the latest version");
+    let app = TestApp::on_store(store, dir, TeamConfig::default(), token_auth());
+    let expect = [("bad", 1, true), ("good", 1, false), ("wip", 0, false), ("broken", 0, false)];
+    for (id, changes, change_failure) in expect {
+        let d = app.get(&format!("/deployments/{id}")).await.body;
+        assert_eq!(d["kind"], "release", "{id}");
+        assert_eq!(d["commit_sha"], serde_json::Value::Null, "{id}");
+        assert_eq!(d["rework"], false, "{id}");
+        assert_eq!(d["change_count"], changes, "{id}");
+        assert_eq!(d["change_failure"], change_failure, "{id}");
+    }
+    assert_eq!(app.get("/incidents/inc").await.body["deployment_link"], "explicit");
+    // 2024-05-01: bad (lead 7200) and good (lead 18000) are one change each.
+    let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
+    assert_eq!(r["lead_time_for_changes"]["samples"], 2, "{r}");
+    assert_eq!(r["lead_time_for_changes"]["median_seconds"], 12600.0, "{r}");
+    assert_eq!(r["change_failure_rate"]["change_failures"], 1, "{r}");
+    // bad went live 10:00, inc restored 12:00.
+    assert_eq!(r["failed_deployment_recovery_time"]["median_seconds"], 7200.0, "{r}");
+    // Deleting the incident clears the failure; the old trigger is gone.
+    assert_eq!(app.delete("/incidents/inc").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/deployments/bad").await.body["change_failure"], false);
+    // The started one still goes live normally, and ships its one change.
+    let live = app.post("/deployments/wip/deployed", serde_json::json!({"deployed_at": 1714572000})).await;
+    assert_eq!(live.body["change_count"], 1, "{}", live.body);
+}
