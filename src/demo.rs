@@ -5,13 +5,14 @@
 //! transaction per simulated day, so the demo exercises the real code and can
 //! build the million-deployment benchmark database in minutes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::incident::NewIncident;
-use crate::domain::{Context, Id};
+use crate::domain::{Commit, Context, DeploymentKind, Id};
 use crate::store::{self, Store, StoreError};
 use crate::teams::{Team, TeamConfig};
 use crate::time::Timestamp;
@@ -151,6 +152,8 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
     let mut summary = Summary { teams: teams.clone(), ..Summary::default() };
     // The newest deployment, for the still-open incident at the end.
     let mut newest: Option<Planned> = None;
+    // What each project runs in production now: what a rollback puts back.
+    let mut running: HashMap<String, Running> = HashMap::new();
 
     let projects: Vec<(usize, String)> =
         teams.teams.iter().enumerate().flat_map(|(i, (_, t))| t.projects.iter().map(move |p| (i, p.clone()))).collect();
@@ -160,7 +163,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
         let day_ms = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp_millis());
         let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
         let mut plan = Vec::new();
-        for (team_index, project) in &projects {
+        for (n, (team_index, project)) in projects.iter().enumerate() {
             let p = profile(*team_index);
             let expected = args.deploys_per_day * p.pace * if weekend { 0.05 } else { 1.0 };
             // Randomised rounding keeps the average exact.
@@ -169,18 +172,35 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                 let start = day_ms + 8 * MS_PER_HOUR + (rng.unit() * 10.0 * MS_PER_HOUR as f64) as i64;
                 let duration = (rng.log_between(30.0, 1800.0) * 1000.0) as i64;
                 let lead = (rng.log_between(p.lead_hours.0, p.lead_hours.1) * MS_PER_HOUR as f64) as i64;
+                // 1 to 8 commits, the oldest `lead` before the start.
+                let commits = (0..1 + rng.next() % 8)
+                    .map(|i| {
+                        let at = if i == 0 { start - lead } else { start - (rng.unit() * lead as f64) as i64 };
+                        (format!("{:012x}", rng.next() >> 16), at)
+                    })
+                    .collect();
                 let failed = rng.chance(p.failure_rate);
                 let incident = (!failed && rng.chance(p.incident_rate * args.incident_scale)).then(|| {
                     let detect = (rng.log_between(2.0, 2880.0) * 60_000.0) as i64;
                     let restore = (rng.log_between(p.restore_minutes.0, p.restore_minutes.1) * 60_000.0) as i64;
-                    (detect, restore)
+                    // Half the incident tools know the deployment; for the rest,
+                    // attribution finds it (when it went live within its window).
+                    let explicit = rng.chance(0.5);
+                    let fix = match rng.unit() {
+                        u if u < 0.15 => Fix::Rollback,
+                        u if u < 0.35 => Fix::Hotfix,
+                        _ => Fix::Restore,
+                    };
+                    PlannedIncident { detect, restore, explicit, fix }
                 });
                 plan.push(Planned {
                     id: demo_id(format!("demo{}-{project}-{day}-{k}", args.seed)),
                     project: demo_id(project.clone()),
                     start,
                     duration,
-                    lead,
+                    commits,
+                    // Every other project tries each change in staging first.
+                    staging_first: n % 2 == 0,
                     failed,
                     incident,
                 });
@@ -189,53 +209,22 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
         let environment = environment.to_string();
         let snapshot = snapshot.clone();
         let now_ms = Timestamp::now().millis();
-        let (day_summary, last) = store
+        let mut carried = std::mem::take(&mut running);
+        let (day_summary, last, carried) = store
             .write(move |tx| {
                 let mut s = Summary::default();
                 let mut last = None;
+                let ctx = |at: i64| context(at, &environment, &snapshot);
                 for d in plan {
-                    let ctx = |at: i64| context(at, &environment, &snapshot);
-                    let deployed_at = d.start + d.duration;
-                    store::deployments::start(
-                        tx,
-                        NewDeployment {
-                            id: Some(d.id.clone()),
-                            project_id: Some(d.project.clone()),
-                            first_commit_at: Some(Timestamp::from_millis(d.start - d.lead)),
-                            deploy_start_at: Some(Timestamp::from_millis(d.start)),
-                            ..NewDeployment::default()
-                        },
-                        &ctx(d.start),
-                    )?;
-                    s.deployments += 1;
-                    if d.failed {
-                        store::deployments::mark_failed(
-                            tx,
-                            &d.id,
-                            Some(Timestamp::from_millis(deployed_at)),
-                            &ctx(deployed_at),
-                        )?;
-                        s.failed += 1;
-                        continue;
-                    }
-                    let cmd = MarkDeployed {
-                        deployed_at: Some(Timestamp::from_millis(deployed_at)),
-                        ..MarkDeployed::default()
-                    };
-                    store::deployments::mark_deployed(tx, &d.id, cmd, &ctx(deployed_at))?;
-                    if let Some((detect, restore)) = d.incident {
-                        let started = deployed_at + detect;
-                        let restored = started + restore;
-                        open_incident(tx, &d, started, (restored < now_ms).then_some(restored), &ctx)?;
-                        s.incidents += 1;
-                        s.open_incidents += u64::from(restored >= now_ms);
-                    } else {
+                    tell(tx, &d, &mut s, &mut carried, now_ms, &ctx)?;
+                    if d.incident.is_none() && !d.failed {
                         last = Some(d);
                     }
                 }
-                Ok((s, last))
+                Ok((s, last, carried))
             })
             .await?;
+        running = carried;
         summary.deployments += day_summary.deployments;
         summary.failed += day_summary.failed;
         summary.incidents += day_summary.incidents;
@@ -244,13 +233,17 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
         day = day.succ_opt().unwrap_or(until);
     }
 
-    // The story always has an incident still being worked on.
+    // The story always has an incident still being worked on, started ten
+    // minutes after the newest deployment (but never in the future).
     if let (0, Some(d)) = (summary.open_incidents, newest) {
         let environment = environment.to_string();
+        let now_ms = Timestamp::now().millis();
         store
             .write(move |tx| {
-                let started = d.start + d.duration + 10 * 60_000;
-                open_incident(tx, &d, started, None, &|at| context(at, &environment, &snapshot))
+                let started = (d.start + d.duration + 10 * 60_000).min(now_ms);
+                let ctx = |at: i64| context(at, &environment, &snapshot);
+                open_incident(tx, &d, started, true, &ctx)?;
+                Ok(())
             })
             .await?;
         summary.incidents += 1;
@@ -259,30 +252,125 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
     Ok(summary)
 }
 
-/// An incident caused by deployment `d`, restored at `restored` if given.
+/// Writes one planned deployment and what follows from it: its staging run,
+/// its failure or its incident, and the fix.
+fn tell(
+    tx: &rusqlite::Connection,
+    d: &Planned,
+    s: &mut Summary,
+    running: &mut HashMap<String, Running>,
+    now_ms: i64,
+    ctx: &dyn Fn(i64) -> Context,
+) -> Result<(), StoreError> {
+    let at = Timestamp::from_millis;
+    let commits: Vec<Commit> =
+        d.commits.iter().map(|(sha, t)| Commit { sha: demo_id(sha.clone()), committed_at: at(*t) }).collect();
+    let sha = d.commits.last().map(|(sha, _)| sha.clone()).unwrap_or_default();
+    if d.staging_first {
+        // Two hours before production, or once the newest commit exists.
+        let newest = d.commits.iter().map(|c| c.1).max().unwrap_or(d.start);
+        let start = (d.start - 2 * MS_PER_HOUR).max(newest);
+        let staging = NewDeployment {
+            id: Some(demo_id(format!("{}-staging", d.id))),
+            project_id: Some(d.project.clone()),
+            deploy_start_at: Some(at(start)),
+            deployed_at: Some(at(start + d.duration)),
+            environment: Some(demo_id("staging".into())),
+            commit_sha: Some(demo_id(sha.clone())),
+            commits: Some(commits.clone()),
+            ..NewDeployment::default()
+        };
+        store::deployments::start(tx, staging, &ctx(start))?;
+        s.deployments += 1;
+    }
+    let production = NewDeployment {
+        id: Some(d.id.clone()),
+        project_id: Some(d.project.clone()),
+        deploy_start_at: Some(at(d.start)),
+        commit_sha: Some(demo_id(sha.clone())),
+        commits: Some(commits),
+        ..NewDeployment::default()
+    };
+    store::deployments::start(tx, production, &ctx(d.start))?;
+    s.deployments += 1;
+    let deployed_at = d.start + d.duration;
+    if d.failed {
+        store::deployments::mark_failed(tx, &d.id, Some(at(deployed_at)), &ctx(deployed_at))?;
+        s.failed += 1;
+        return Ok(());
+    }
+    let cmd = MarkDeployed { deployed_at: Some(at(deployed_at)), ..MarkDeployed::default() };
+    store::deployments::mark_deployed(tx, &d.id, cmd, &ctx(deployed_at))?;
+    let first_commit_at = d.commits.first().map_or(d.start, |c| c.1);
+    let before = running.insert(d.project.to_string(), Running { sha, first_commit_at });
+
+    let Some(plan) = &d.incident else { return Ok(()) };
+    let started = deployed_at + plan.detect;
+    let restored = started + plan.restore;
+    let incident_id = open_incident(tx, d, started, plan.explicit, ctx)?;
+    s.incidents += 1;
+    if restored >= now_ms {
+        s.open_incidents += 1;
+        return Ok(());
+    }
+    let fix = |kind: DeploymentKind, suffix: &str, sha: String, commits: Vec<Commit>| NewDeployment {
+        id: Some(demo_id(format!("{}-{suffix}", d.id))),
+        project_id: Some(d.project.clone()),
+        deploy_start_at: Some(at(restored - 10 * 60_000)),
+        deployed_at: Some(at(restored)),
+        commit_sha: Some(demo_id(sha)),
+        commits: Some(commits),
+        kind: Some(kind),
+        restores_incident: Some(demo_id(incident_id.clone())),
+        ..NewDeployment::default()
+    };
+    let fix = match (plan.fix, before) {
+        // Put back what ran before: its commit ships again, no new change.
+        (Fix::Rollback, Some(old)) => {
+            let commit = Commit { sha: demo_id(old.sha.clone()), committed_at: at(old.first_commit_at) };
+            Some(fix(DeploymentKind::Rollback, "rollback", old.sha, vec![commit]))
+        }
+        (Fix::Hotfix, _) => {
+            let sha = format!("{:012x}", (restored as u64).wrapping_mul(0x9E37_79B9) >> 8);
+            let commit = Commit { sha: demo_id(sha.clone()), committed_at: at(restored - 30 * 60_000) };
+            Some(fix(DeploymentKind::Hotfix, "hotfix", sha, vec![commit]))
+        }
+        _ => None,
+    };
+    match fix {
+        Some(fix) => {
+            store::deployments::start(tx, fix, &ctx(restored))?;
+            s.deployments += 1;
+        }
+        None => {
+            store::incidents::restore(tx, &incident_id, Some(at(restored)), &ctx(restored))?;
+        }
+    }
+    Ok(())
+}
+
+/// An incident after deployment `d`: the tool names the deployment when
+/// `explicit`, else attribution links it. Returns its id.
 fn open_incident(
     tx: &rusqlite::Connection,
     d: &Planned,
     started: i64,
-    restored: Option<i64>,
+    explicit: bool,
     ctx: &dyn Fn(i64) -> Context,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let incident = store::incidents::open(
         tx,
         NewIncident {
             id: Some(demo_id(format!("{}-incident", d.id))),
             project_id: Some(d.project.clone()),
-            deployment_id: Some(d.id.clone()),
+            deployment_id: explicit.then(|| d.id.clone()),
             title: Some(format!("{} degraded after {}", d.project, d.id)),
             started_at: Some(Timestamp::from_millis(started)),
             ..NewIncident::default()
         },
         &ctx(started),
     )?;
-    if let Some(at) = restored {
-        store::incidents::restore(tx, &incident.value.id, Some(Timestamp::from_millis(at)), &ctx(at))?;
-    }
-    Ok(())
+    Ok(incident.value.id)
 }
 
 /// The demo's events happen at simulated times, under the demo's own teams.
@@ -300,10 +388,37 @@ struct Planned {
     project: Id,
     start: i64,
     duration: i64,
-    lead: i64,
+    /// (sha, committed_at); the first is the oldest, the last is what runs.
+    commits: Vec<(String, i64)>,
+    staging_first: bool,
     failed: bool,
-    /// (time to detect, time to restore) in milliseconds.
-    incident: Option<(i64, i64)>,
+    incident: Option<PlannedIncident>,
+}
+
+struct PlannedIncident {
+    /// From deployed to started, in milliseconds.
+    detect: i64,
+    /// From started to restored, in milliseconds.
+    restore: i64,
+    explicit: bool,
+    fix: Fix,
+}
+
+/// How an incident ends.
+#[derive(Clone, Copy)]
+enum Fix {
+    /// Someone restores it by hand.
+    Restore,
+    /// A hotfix deployment that names it in restores_incident.
+    Hotfix,
+    /// A rollback to what ran before, which names it too.
+    Rollback,
+}
+
+/// What a project runs in production.
+struct Running {
+    sha: String,
+    first_commit_at: i64,
 }
 
 #[cfg(test)]

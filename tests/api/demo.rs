@@ -72,7 +72,54 @@ async fn the_demo_tells_a_complete_story_through_the_domain_rules() {
         .await
         .expect("incidents");
     assert_eq!(open.len() as u64, summary.open_incidents);
-    assert!(open.iter().all(|i| i.deployment_id.is_some()));
+}
+
+#[tokio::test]
+async fn the_demo_ships_commits_through_staging_and_has_rework_and_attribution() {
+    use em_metrics::domain::{DeploymentKind, DeploymentLink};
+    let (_dir, store, summary) = run(7).await;
+    let all: Vec<_> = everything_typed(&store).await;
+    assert_eq!(all.len() as u64, summary.deployments);
+    let staging = all.iter().filter(|d| d.environment == "staging").count();
+    assert!(staging > 20 && staging < all.len() / 2, "some projects go through staging first: {staging}");
+    // Several commits per deployment, each a change once per environment.
+    let changes: u64 = all.iter().map(|d| d.change_count).sum();
+    assert!(changes as usize > 2 * all.len(), "{changes} changes from {} deployments", all.len());
+    let hotfixes: Vec<_> = all.iter().filter(|d| d.kind == DeploymentKind::Hotfix).collect();
+    let rollbacks: Vec<_> = all.iter().filter(|d| d.rollback_of.is_some()).collect();
+    assert!(
+        !hotfixes.is_empty() && !rollbacks.is_empty(),
+        "{} hotfixes, {} rollbacks",
+        hotfixes.len(),
+        rollbacks.len()
+    );
+    assert!(rollbacks.iter().all(|d| d.rework && d.change_count == 0), "a rollback ships no new change");
+    // A fix restores its incident when it goes live.
+    let fix = hotfixes.iter().find(|d| d.restores_incident.is_some()).expect("a hotfix restores an incident");
+    let restored =
+        store.incident(fix.restores_incident.clone().unwrap_or_default()).await.expect("read").expect("exists");
+    assert_eq!(restored.restored_at, fix.deployed_at);
+
+    let incidents =
+        store.incidents(IncidentFilter { page: thousand(), ..IncidentFilter::default() }).await.expect("incidents");
+    let inferred = incidents.iter().filter(|i| i.deployment_link == Some(DeploymentLink::Inferred)).count();
+    let explicit = incidents.iter().filter(|i| i.deployment_link == Some(DeploymentLink::Explicit)).count();
+    assert!(inferred > 0 && explicit > 0, "{inferred} inferred, {explicit} explicit");
+    // The open incident never starts in the future.
+    let now = em_metrics::time::Timestamp::now();
+    assert!(incidents.iter().all(|i| i.started_at <= now));
+}
+
+async fn everything_typed(store: &Store) -> Vec<em_metrics::domain::Deployment> {
+    let mut out = Vec::new();
+    loop {
+        let page = Page { limit: 1000, offset: out.len() as u64, ..Page::default() };
+        let batch = store.deployments(DeploymentFilter { page, ..Default::default() }).await.expect("list");
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch);
+    }
 }
 
 #[tokio::test]
