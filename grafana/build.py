@@ -55,6 +55,10 @@ DEPLOYS_PER_DAY = f"{inc('deployment_frequency_total')} / ($__range_s / 86400)"
 LEAD_MEDIAN = quantile(0.5, "lead_time_for_changes_seconds")
 CFR = ratio("change_failure_count_total", "deployment_frequency_total")
 RESTORE_MEDIAN = quantile(0.5, "time_to_restore_seconds")
+RECOVERY_MEDIAN = quantile(0.5, "failed_deployment_recovery_time_seconds")
+REWORK = ratio("deployment_rework_total", "deployment_frequency_total")
+# DORA publishes no levels for the rework rate: one neutral colour.
+REWORK_COLOUR = steps(("blue", None))
 
 
 class Layout:
@@ -144,19 +148,25 @@ def variable(name, label, query):
 
 def dora_overview():
     lay = Layout()
-    lay.row("The four keys")
+    lay.row("The five keys")
     lay.add(stat("Deployment frequency", "Deployments per day reaching production in the selected range. "
                  "Elite: at least daily; high: weekly; medium: monthly.",
-                 DEPLOYS_PER_DAY, "short", DEPLOY_FREQ_LEVELS, decimals=2), 6, 5)
-    lay.add(stat("Lead time for changes", "Median time from first commit to deployed. "
-                 "Elite: under a day; high: under a week; medium: under 30 days.",
-                 LEAD_MEDIAN, "s", LEAD_TIME_LEVELS), 6, 5)
-    lay.add(stat("Change failure rate", "Deployments that caused an incident, over deployments. "
-                 "Elite: up to 5 %; high: up to 10 %; medium: up to 15 %.",
-                 CFR, "percentunit", CFR_LEVELS), 6, 5)
+                 DEPLOYS_PER_DAY, "short", DEPLOY_FREQ_LEVELS, decimals=2), 4, 5)
+    lay.add(stat("Lead time for changes", "Median time from each change's commit to the deployment that "
+                 "shipped it. Elite: under a day; high: under a week; medium: under 30 days.",
+                 LEAD_MEDIAN, "s", LEAD_TIME_LEVELS), 4, 5)
+    lay.add(stat("Change failure rate", "Deployments that caused an incident or were rolled back, over "
+                 "deployments. Elite: up to 5 %; high: up to 10 %; medium: up to 15 %.",
+                 CFR, "percentunit", CFR_LEVELS), 4, 5)
+    lay.add(stat("Failed deployment recovery time", "Median time from a failed deployment going live to its "
+                 "incident restored. Elite: under an hour; high: under a day; medium: under a week.",
+                 RECOVERY_MEDIAN, "s", RESTORE_LEVELS), 4, 5)
+    lay.add(stat("Rework rate", "Rollbacks, hotfixes and incident fixes, over deployments. "
+                 "DORA publishes no levels for it.",
+                 REWORK, "percentunit", REWORK_COLOUR), 4, 5)
     lay.add(stat("Time to restore", "Median time from incident start to service restored. "
                  "Elite: under an hour; high: under a day; medium: under a week.",
-                 RESTORE_MEDIAN, "s", RESTORE_LEVELS), 6, 5)
+                 RESTORE_MEDIAN, "s", RESTORE_LEVELS), 4, 5)
 
     lay.row("Trends (each point covers the day before it)")
     lay.add(timeseries("Deployments per day", "Deployments reaching production in the 24 hours before each point.",
@@ -169,6 +179,13 @@ def dora_overview():
                                legend="change failure rate")], "percentunit"), 12, 8)
     lay.add(timeseries("Time to restore", "Median time to restore over the day before each point.",
                        [target(quantile(0.5, "time_to_restore_seconds", "1d"), legend="median")], "s"), 12, 8)
+    lay.add(timeseries("Failed deployment recovery time trend",
+                       "Median time from a failed deployment going live to its incident restored, per day.",
+                       [target(quantile(0.5, "failed_deployment_recovery_time_seconds", "1d"), legend="median")],
+                       "s"), 12, 8)
+    lay.add(timeseries("Rework rate trend", "Rollbacks, hotfixes and incident fixes over deployments, per day.",
+                       [target(ratio("deployment_rework_total", "deployment_frequency_total", "1d"),
+                               legend="rework rate")], "percentunit"), 12, 8)
 
     lay.row("By team and project")
     lay.add(bars("Deployments by team", "Deployments in the range; no label: events without a team.",
@@ -220,7 +237,7 @@ def dora_overview():
     return {
         "uid": "em-metrics-dora",
         "title": "DORA overview",
-        "description": "The four DORA keys from em-metrics, by team, project and environment.",
+        "description": "The five DORA keys from em-metrics, by team, project and environment.",
         "tags": ["dora", "em-metrics"],
         "timezone": "utc",
         "editable": True,
