@@ -2,7 +2,7 @@
 # Runs all the tests: the Rust suite (cargo test), then the stack checks
 # (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
 # First installs the test tools a fresh machine lacks, each only if missing:
-#   Debian: prometheus (2.42, with promtool), docker-compose (1.29)
+#   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq
 #   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2;
 #           checkov and schemathesis, each in its own virtualenv (checkov
 #           would replace python-hcl2's module)
@@ -16,6 +16,7 @@ pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@";
 missing_apt=()
 command -v prometheus >/dev/null || missing_apt+=(prometheus)
 command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
+command -v jq >/dev/null || missing_apt+=(jq)  # the README's pipeline snippet uses it
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "== installing ${missing_apt[*]} (apt)"
   if [ "$(id -u)" -ne 0 ]; then
