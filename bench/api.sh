@@ -46,6 +46,8 @@ echo "   server logs at the default level (info, one line per request) to a file
 start; load "POST /deployments, new deployment each" new_deployment.lua; stop
 start; load "POST /deployments with deployed_at (single call)" new_deployment.lua deployed; stop
 start; load "start, then /deployed (pairs)" start_then_deployed.lua; stop
+start; load "POST /deployments carrying 20 commits each" new_deployment_commits.lua; stop
+start; load "POST /deployments carrying 20 commits, deployed in the same call" new_deployment_commits.lua deployed; stop
 
 start
 echo "== seeding 10000 deployments r-0 .. r-9999 for the reads"
@@ -69,8 +71,8 @@ target/release/examples/sqlite_ceiling 200000
 echo "== start to ready"
 rm -f "$work/empty.db"*
 python3 bench/startup.py "$bin" "$work/empty.db" 10
-if [ -f "$work/million.db" ]; then
-  python3 bench/startup.py "$bin" "$work/million.db" 10
+if [ -f "$work/million-changes.db" ]; then
+  python3 bench/startup.py "$bin" "$work/million-changes.db" 10
 else
-  echo "   (no $work/million.db: run bench/dora.sh first for the 1M-deployment start)"
+  echo "   (no $work/million-changes.db: run bench/dora.sh first for the 1M-deployment start)"
 fi

@@ -172,8 +172,8 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                 let start = day_ms + 8 * MS_PER_HOUR + (rng.unit() * 10.0 * MS_PER_HOUR as f64) as i64;
                 let duration = (rng.log_between(30.0, 1800.0) * 1000.0) as i64;
                 let lead = (rng.log_between(p.lead_hours.0, p.lead_hours.1) * MS_PER_HOUR as f64) as i64;
-                // 1 to 8 commits, the oldest `lead` before the start.
-                let commits = (0..1 + rng.next() % 8)
+                // 1 to 9 commits (5 on average), the oldest `lead` before the start.
+                let commits = (0..1 + rng.next() % 9)
                     .map(|i| {
                         let at = if i == 0 { start - lead } else { start - (rng.unit() * lead as f64) as i64 };
                         (format!("{:012x}", rng.next() >> 16), at)
