@@ -97,6 +97,9 @@ pub struct RawSettings {
         default_value = "production,prod"
     )]
     pub production_environments: String,
+    /// How far ahead of the server's clock a given time may be (`1h`, `10m`); further is a 400.
+    #[arg(long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
+    pub max_clock_skew: String,
 }
 
 /// Never print the raw settings: they hold secrets.
@@ -208,6 +211,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub metrics: MetricsSettings,
     pub attribution: Attribution,
+    pub max_clock_skew_ms: i64,
 }
 
 impl Settings {
@@ -234,9 +238,11 @@ impl Settings {
         };
         let metrics = metrics_settings(&raw, &default_environment)?;
         let attribution = attribution_settings(&raw.attribution_window, &raw.production_environments)?;
+        let max_clock_skew_ms = duration_ms("EM_METRICS_MAX_CLOCK_SKEW", &raw.max_clock_skew, "1h or 10m")?;
         Ok(Self {
             metrics,
             attribution,
+            max_clock_skew_ms,
             host: raw.host,
             port,
             sqlite_db: raw.sqlite_db,
@@ -299,19 +305,20 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
     Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string() })
 }
 
+/// A duration setting such as `30m`, `24h` or `7d`, in milliseconds.
+fn duration_ms(variable: &'static str, text: &str, examples: &str) -> Result<i64, StartupError> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(0);
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| StartupError::new(variable, format!("`{text}` is not a duration like {examples}: {e}")))?;
+    Ok(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn attribution_settings(window: &str, environments: &str) -> Result<Attribution, StartupError> {
-    let window_ms = match window.trim() {
-        "0" => None,
-        text => {
-            let duration = humantime::parse_duration(text).map_err(|e| {
-                StartupError::new(
-                    "EM_METRICS_ATTRIBUTION_WINDOW",
-                    format!("`{text}` is not a duration like 30m, 24h or 7d (0 turns attribution off): {e}"),
-                )
-            })?;
-            Some(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)).filter(|ms| *ms > 0)
-        }
-    };
+    let examples = "30m, 24h or 7d (0 turns attribution off)";
+    let window_ms = Some(duration_ms("EM_METRICS_ATTRIBUTION_WINDOW", window, examples)?).filter(|ms| *ms > 0);
     let production_environments: Vec<String> =
         environments.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect();
     Ok(Attribution { window_ms, production_environments: production_environments.into() })

@@ -206,6 +206,8 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
                 });
             }
         }
+        // In time order, so "what ran before" (a rollback's target) really ran before.
+        plan.sort_by_key(|d| d.start);
         let environment = environment.to_string();
         let snapshot = snapshot.clone();
         let now_ms = Timestamp::now().millis();

@@ -112,6 +112,7 @@ async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), St
         auth: Arc::new(Auth::new(settings.auth.clone())),
         default_environment: settings.default_environment.clone().into(),
         attribution: settings.attribution.clone(),
+        max_clock_skew_ms: settings.max_clock_skew_ms,
         events: Arc::new(Metrics::new(&telemetry.meter())),
         prometheus: telemetry.prometheus(),
     };

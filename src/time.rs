@@ -48,11 +48,10 @@ impl Timestamp {
     pub fn parse(input: &str) -> Result<Self, String> {
         let text = input.trim();
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text
-                .parse::<i64>()
-                .ok()
-                .and_then(Self::from_unix_seconds)
-                .ok_or_else(|| format!("`{}` is out of range: expected {TIME_FORMS}", short(text)));
+            return match text.parse::<i64>() {
+                Ok(n) => Self::from_unix_number(n),
+                Err(_) => Err(format!("`{}` is out of range: expected {TIME_FORMS}", short(text))),
+            };
         }
         let parsed =
             DateTime::parse_from_rfc3339(text).map_err(|_| format!("`{}` is not {TIME_FORMS}", short(text)))?;
@@ -61,6 +60,15 @@ impl Timestamp {
             return Err(format!("`{}` is out of range (years 0001 to 9999): expected {TIME_FORMS}", short(text)));
         }
         Ok(Self(ms))
+    }
+
+    /// Unix seconds, with a message that helps when they were milliseconds:
+    /// a 13-digit number is what `Date.now()` and `date +%s%3N` print.
+    fn from_unix_number(n: i64) -> Result<Self, String> {
+        if (1_000_000_000_000..10_000_000_000_000).contains(&n) {
+            return Err(format!("{n} looks like Unix milliseconds: send Unix seconds ({}) or RFC 3339", n / 1000));
+        }
+        Self::from_unix_seconds(n).ok_or_else(|| format!("{n} is out of range: expected {TIME_FORMS}"))
     }
 
     pub fn to_rfc3339(self) -> String {
@@ -105,8 +113,7 @@ impl<'de> Deserialize<'de> for Timestamp {
                 Timestamp::parse(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Timestamp::from_unix_seconds(v)
-                    .ok_or_else(|| E::custom(format!("{v} is out of range: expected {TIME_FORMS}")))
+                Timestamp::from_unix_number(v).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
                 self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
@@ -172,6 +179,14 @@ mod tests {
         assert!(old < Timestamp::parse("1970-01-01T00:00:00Z").expect("valid"));
         assert_eq!(old.to_rfc3339(), "1969-07-20T20:17:40.000Z");
         assert!(Timestamp::parse("0001-01-01T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn thirteen_digit_numbers_are_taken_for_milliseconds_and_refused_with_the_seconds() {
+        let err = serde_json::from_str::<Timestamp>("1714557600000").expect_err("milliseconds");
+        assert!(err.to_string().contains("looks like Unix milliseconds") && err.to_string().contains("1714557600"));
+        assert!(Timestamp::parse("1714557600000").expect_err("as text too").contains("milliseconds"));
+        assert!(Timestamp::parse("99999999999999").expect_err("14 digits").contains("out of range"));
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl DeploymentKind {
 
 /// A commit a deployment ships.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Commit {
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub sha: Id,
@@ -170,11 +171,23 @@ struct Creation {
 }
 
 /// Checks the fields every creation needs; `when` finishes "x is required".
-fn creation(id: Id, project_id: Option<Id>, mut cmd: NewDeployment, when: &str) -> Result<Creation, Rejection> {
+fn creation(
+    id: Id,
+    project_id: Option<Id>,
+    mut cmd: NewDeployment,
+    when: &str,
+    ctx: &Context,
+) -> Result<Creation, Rejection> {
     let project_id = required("project_id", project_id, when)?;
     let commits = normalise(cmd.commits.take().unwrap_or_default());
     if commits.len() > MAX_COMMITS {
         return Err(Rejection::invalid("commits", format!("commits lists more than {MAX_COMMITS} commits")));
+    }
+    ctx.given("first_commit_at", cmd.first_commit_at)?;
+    ctx.given("deploy_start_at", cmd.deploy_start_at)?;
+    ctx.given("deployed_at", cmd.deployed_at)?;
+    for c in &commits {
+        ctx.not_in_future("commits", c.committed_at)?;
     }
     let earliest = commits.iter().map(|c| c.committed_at).min();
     let first_commit_at = match cmd.first_commit_at.take().or(earliest) {
@@ -194,7 +207,7 @@ pub fn start(stored: Stored, mut cmd: NewDeployment, ctx: &Context) -> Result<Tr
     let id = required("id", cmd.id.take(), "")?;
     let project_id = cmd.project_id.take();
     let restores = stored.restores;
-    let new = creation(id, project_id, cmd, "")?;
+    let new = creation(id, project_id, cmd, "", ctx)?;
     if let Some(existing) = stored.deployment {
         compare("deployment", &existing, &new, stored.commits)?;
         return Ok(Transition::keep(existing));
@@ -319,7 +332,11 @@ pub fn mark_deployed(
                 "deployment `{id}` not found (send \"create_if_not_exists\": true to create it)"
             )));
         }
-        let deployed_at = cmd.deployed_at.unwrap_or(ctx.now);
+        // A fast runner clock may put the given times slightly ahead of ours:
+        // a defaulted "now" is never earlier than them.
+        let earliest_commit = cmd.commits.iter().flatten().map(|c| c.committed_at).min();
+        let latest_given = [cmd.first_commit_at.or(earliest_commit), cmd.deploy_start_at].into_iter().flatten().max();
+        let deployed_at = cmd.deployed_at.unwrap_or_else(|| latest_given.map_or(ctx.now, |t| t.max(ctx.now)));
         let rest = NewDeployment {
             first_commit_at: cmd.first_commit_at,
             deploy_start_at: Some(cmd.deploy_start_at.unwrap_or(deployed_at)),
@@ -332,12 +349,23 @@ pub fn mark_deployed(
             restores_incident: cmd.restores_incident,
             ..NewDeployment::default()
         };
-        let new = creation(id.clone(), cmd.project_id, rest, " when create_if_not_exists is true")?;
+        let new = creation(id.clone(), cmd.project_id, rest, " when create_if_not_exists is true", ctx)?;
         return create(new, stored.restores, ctx);
     };
+    ctx.given("deployed_at", cmd.deployed_at)?;
+    // Ids such as Jenkins' BUILD_NUMBER repeat between projects: never mark
+    // another project's (or environment's) deployment as deployed.
+    let mut diff = Differences::default();
+    diff.check("project_id", cmd.project_id.map(Id::into_string).as_ref(), &existing.project_id);
+    diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &existing.environment);
+    diff.into_conflict("deployment", &existing.id)?;
     match existing.status {
         DeploymentStatus::Started => {
-            deploy(&mut existing, cmd.deployed_at.unwrap_or(ctx.now))?;
+            // A fast runner clock may have put first_commit_at or
+            // deploy_start_at slightly ahead of ours: a defaulted "now" is
+            // moved up to them, as /failed does; a given time is checked as it is.
+            let now = ctx.now.max(existing.first_commit_at).max(existing.deploy_start_at);
+            deploy(&mut existing, cmd.deployed_at.unwrap_or(now))?;
             Ok(Transition::new(Write::Update, existing, Vec::new()))
         }
         DeploymentStatus::Deployed => match cmd.deployed_at {
@@ -363,6 +391,7 @@ pub fn mark_failed(
     let Some(mut stored) = existing else {
         return Err(Rejection::NotFound(format!("deployment `{id}` not found")));
     };
+    ctx.given("date", date)?;
     match stored.status {
         DeploymentStatus::Failed => Ok(Transition::keep(stored)),
         DeploymentStatus::Deployed => {
@@ -598,6 +627,58 @@ mod tests {
         match mark_deployed(&id("d1"), stored(first), cmd, &ctx()) {
             Err(Rejection::Invalid { field, .. }) => assert_eq!(field, "deployed_at"),
             other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_defaulted_deploy_time_is_never_before_times_from_a_fast_runner_clock() {
+        // The runner's clock is 5 minutes ahead: its first commit is "in the future".
+        let ahead = ts("2024-05-02T00:05:00Z");
+        let cmd = NewDeployment { first_commit_at: Some(ahead), deploy_start_at: Some(ahead), ..new("d1") };
+        let first = start(Stored::default(), cmd, &ctx()).expect("within the allowed skew").value;
+        let t = mark_deployed(&id("d1"), stored(first), MarkDeployed::default(), &ctx()).expect("clamped, not 400");
+        assert_eq!(t.value.deployed_at, Some(ahead));
+        // Created by /deployed, the same.
+        let cmd = MarkDeployed {
+            create_if_not_exists: true,
+            project_id: Some(id("api")),
+            first_commit_at: Some(ahead),
+            ..MarkDeployed::default()
+        };
+        let t = mark_deployed(&id("d2"), Stored::default(), cmd, &ctx()).expect("clamped");
+        assert_eq!(t.value.deployed_at, Some(ahead));
+        // An explicit time out of order is still refused.
+        let first = start(Stored::default(), NewDeployment { first_commit_at: Some(ahead), ..new("d3") }, &ctx());
+        let cmd = MarkDeployed { deployed_at: Some(ts("2024-05-02T00:00:00Z")), ..MarkDeployed::default() };
+        assert!(mark_deployed(&id("d3"), stored(first.expect("ok").value), cmd, &ctx()).is_err());
+    }
+
+    #[test]
+    fn a_time_beyond_the_allowed_skew_is_refused_with_how_far_ahead_it_is() {
+        let cmd = NewDeployment { deployed_at: Some(ts("2024-05-04T00:00:00Z")), ..new("d1") };
+        match start(Stored::default(), cmd, &ctx()) {
+            Err(Rejection::Invalid { field, message }) => {
+                assert_eq!(field, "deployed_at");
+                assert_eq!(message, "deployed_at is 2 days in the future; check the runner's clock");
+            }
+            other => panic!("expected invalid, got {other:?}"),
+        }
+        let cmd = NewDeployment { deployed_at: Some(ts("2024-05-02T01:00:00Z")), ..new("d2") };
+        assert!(start(Stored::default(), cmd, &ctx()).is_ok(), "exactly the allowed hour ahead is fine");
+    }
+
+    #[test]
+    fn deployed_on_an_id_of_another_project_is_a_conflict() {
+        let first = start(Stored::default(), new("42"), &ctx()).expect("ok").value;
+        let cmd = MarkDeployed { project_id: Some(id("web")), ..MarkDeployed::default() };
+        match mark_deployed(&id("42"), stored(first.clone()), cmd, &ctx()) {
+            Err(Rejection::Conflict(m)) => assert!(m.contains("project_id"), "{m}"),
+            other => panic!("expected conflict, got {other:?}"),
+        }
+        let cmd = MarkDeployed { environment: Some(id("staging")), ..MarkDeployed::default() };
+        match mark_deployed(&id("42"), stored(first), cmd, &ctx()) {
+            Err(Rejection::Conflict(m)) => assert!(m.contains("environment"), "{m}"),
+            other => panic!("expected conflict, got {other:?}"),
         }
     }
 

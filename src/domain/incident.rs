@@ -255,6 +255,9 @@ pub fn open(
 ) -> Result<Transition<Incident>, Rejection> {
     let project_id = project_of(&cmd)?.to_string();
     cmd.title = checked_title(cmd.title)?;
+    ctx.given("started_at", cmd.started_at)?;
+    ctx.given("restored_at", cmd.restored_at)?;
+    ctx.given("finished_at", cmd.finished_at)?;
     let (deployment, how) = match link {
         None => (None, None),
         Some(Link::Explicit(d)) => (Some(d), Some(DeploymentLink::Explicit)),
@@ -391,6 +394,9 @@ pub fn correct(
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
     let stored = existing.ok_or_else(|| not_found(id))?;
+    ctx.given("started_at", cmd.started_at)?;
+    ctx.given("restored_at", cmd.restored_at)?;
+    ctx.given("finished_at", cmd.finished_at)?;
     let mut next = stored.clone();
     if let Some(title) = cmd.title {
         next.title = checked_title(Some(title))?;
@@ -425,7 +431,6 @@ pub fn correct(
     if stored.finished_at.is_none() && next.finished_at.is_some() {
         events.push(DomainEvent::IncidentFinished(next.dims()));
     }
-    let _ = ctx;
     let write = if next == stored { Write::Keep } else { Write::Update };
     Ok(Transition { write, value: next, events, effects })
 }
@@ -451,6 +456,7 @@ pub fn remove(
 fn checked_date(date: Option<Timestamp>, ctx: &Context, earliest: Timestamp) -> Result<Timestamp, Rejection> {
     match date {
         Some(date) => {
+            ctx.not_in_future("date", date)?;
             if date < earliest {
                 return Err(Rejection::invalid(
                     "date",

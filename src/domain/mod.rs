@@ -181,18 +181,55 @@ pub struct Context {
     /// The team config in force; teams are resolved only when something is created.
     pub teams: Arc<TeamConfig>,
     pub attribution: Attribution,
+    /// EM_METRICS_MAX_CLOCK_SKEW: how far ahead of `now` a given time may be.
+    pub max_clock_skew_ms: i64,
 }
 
+/// The default of EM_METRICS_MAX_CLOCK_SKEW: one hour.
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 3_600_000;
+
 impl Context {
-    /// Default settings: no teams, attribution over 24 hours in production.
+    /// Default settings: no teams, attribution over 24 hours in production,
+    /// one hour of clock skew.
     pub fn at(now: Timestamp, default_environment: &str) -> Self {
         Self {
             now,
             default_environment: default_environment.to_string(),
             teams: Arc::default(),
             attribution: Attribution::default(),
+            max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
         }
     }
+
+    /// A time a client gave must not be further ahead of the server's clock
+    /// than the allowed skew: a runner whose clock is wrong by days would
+    /// otherwise record nonsense that no one notices.
+    pub fn not_in_future(&self, field: &str, time: Timestamp) -> Result<(), Rejection> {
+        let ahead = time.millis() - self.now.millis();
+        if ahead > self.max_clock_skew_ms {
+            return Err(Rejection::invalid(
+                field,
+                format!("{field} is {} in the future; check the runner's clock", human_duration(ahead)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Context::not_in_future`] for an optional time.
+    pub fn given(&self, field: &str, time: Option<Timestamp>) -> Result<(), Rejection> {
+        time.map_or(Ok(()), |t| self.not_in_future(field, t))
+    }
+}
+
+/// "2 days", "3 hours", "5 minutes": the largest whole unit.
+fn human_duration(ms: i64) -> String {
+    let (n, unit) = match ms / 1000 {
+        s if s >= 86_400 => (s / 86_400, "day"),
+        s if s >= 3_600 => (s / 3_600, "hour"),
+        s if s >= 60 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// How an incident reported without a deployment is linked to one.

@@ -75,6 +75,7 @@ impl From<Deployment> for DeploymentView {
 
 /// Body of `POST /deployments`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateDeployment {
     /// Unique per deployment, e.g. the pipeline run id. 1 to 200 characters.
     #[schema(value_type = Option<String>, required, nullable = false, min_length = 1, max_length = 200, pattern = r"\S")]
@@ -130,6 +131,7 @@ impl From<CreateDeployment> for NewDeployment {
 
 /// Body of `POST /deployments/{id}/deployed`; every field optional.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MarkDeployedBody {
     /// Default: now.
     pub deployed_at: Option<Timestamp>,
@@ -181,6 +183,7 @@ impl From<MarkDeployedBody> for MarkDeployed {
 
 /// Body of the `/failed`, `/restored` and `/finished` routes.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DateBody {
     /// Default: now.
     pub date: Option<Timestamp>,
@@ -188,6 +191,7 @@ pub struct DateBody {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListDeployments {
     /// Repeatable or comma-separated.
     #[serde(default, deserialize_with = "comma_list")]

@@ -49,6 +49,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
+        if let Some(unknown) = unknown_field(&path, &inner.to_string()) {
+            return unknown;
+        }
         if inner.is_syntax() || inner.is_eof() || path == "." {
             AppError::BadRequest { message: format!("malformed JSON: {inner}"), field: None }
         } else {
@@ -60,6 +63,36 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     })?;
     de.end().map_err(|e| AppError::BadRequest { message: format!("malformed JSON: {e}"), field: None })?;
     Ok(value)
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" as a 400 that names
+/// the field and, when one is close, the field that was probably meant:
+/// `unknown field projectId; did you mean project_id?`.
+fn unknown_field(path: &str, message: &str) -> Option<AppError> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    // serde_path_to_error's path already ends in the unknown key.
+    let field = match path {
+        "." | "?" | "" => name.to_string(),
+        path => path.to_string(),
+    };
+    let message = match nearest(name, &known) {
+        Some(meant) => format!("unknown field {field}; did you mean {meant}?"),
+        None if known.is_empty() => format!("unknown field {field}"),
+        None => format!("unknown field {field}; the known fields are {}", known.join(", ")),
+    };
+    Some(AppError::bad_field(field, message))
+}
+
+/// The known name closest to `name`, ignoring case, `_` and `-`, when it is
+/// close enough to be a typo or another spelling (`projectId`, `deployedAt`).
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let fold = |s: &str| s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect::<String>();
+    let wanted = fold(name);
+    let (best, distance) =
+        known.iter().map(|k| (*k, strsim::levenshtein(&wanted, &fold(k)))).min_by_key(|(_, d)| *d)?;
+    (distance <= 2.max(wanted.chars().count() / 4)).then_some(best)
 }
 
 /// The `{id}` of a route, decoded and checked like an id in a body.
@@ -89,6 +122,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
+            if let Some(unknown) = unknown_field(&path, &inner.to_string()) {
+                return unknown;
+            }
             if path == "." || path == "?" {
                 AppError::BadRequest { message: format!("invalid query string: {inner}"), field: None }
             } else {

@@ -61,6 +61,7 @@ impl From<Incident> for IncidentView {
 
 /// Body of `POST /incidents`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateIncident {
     /// Default: `incident_<project_id>_<n>`, never an existing id.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
@@ -101,6 +102,7 @@ impl From<CreateIncident> for NewIncident {
 
 /// Body of `PATCH /incidents/{id}`: only the fields given change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CorrectIncident {
     /// A deployment id links it explicitly; null unlinks it ("not caused by a deployment").
     #[serde(default, deserialize_with = "present")]
@@ -134,6 +136,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(de: D) -> std:
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListIncidents {
     /// `in-progress` (not restored) or `unfinished` (not finished).
     #[serde(default, deserialize_with = "blank_is_none")]

@@ -18,6 +18,7 @@ const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
 /// Parameters every insight takes. Times are RFC 3339 or Unix seconds.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct DoraParams {
     /// Inclusive; default `to` minus 30 days.
     #[serde(default, deserialize_with = "blank_is_none")]
@@ -42,6 +43,7 @@ pub struct DoraParams {
 // flatten another IntoParams struct.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct TrendParams {
     /// `day`, `week` (UTC, starting Monday; the default) or `month`.
     #[serde(default, deserialize_with = "blank_is_none")]
@@ -63,6 +65,7 @@ pub struct TrendParams {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct BreakdownParams {
     /// `team_id` (the default), `project_id` or `environment`.
     #[serde(default, deserialize_with = "blank_is_none")]

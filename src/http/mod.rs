@@ -45,6 +45,8 @@ pub struct AppState {
     pub default_environment: Arc<str>,
     /// How incidents reported without a deployment are linked to one.
     pub attribution: Attribution,
+    /// How far ahead of the server's clock a given time may be.
+    pub max_clock_skew_ms: i64,
     pub events: Arc<dyn EventSink>,
     /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
     pub prometheus: Option<prometheus::Registry>,
@@ -57,6 +59,7 @@ impl AppState {
             default_environment: self.default_environment.to_string(),
             teams: self.teams.get(),
             attribution: self.attribution.clone(),
+            max_clock_skew_ms: self.max_clock_skew_ms,
         }
     }
 

@@ -151,3 +151,105 @@ async fn rejected_requests_leave_stored_data_alone() {
     app.post("/deployments/d1/deployed", json!({"deployed_at": "2000-01-01T00:00:00Z"})).await;
     assert_eq!(app.get("/deployments/d1").await.body, before);
 }
+
+#[tokio::test]
+async fn unknown_body_fields_are_named_with_the_field_that_was_probably_meant() {
+    let app = TestApp::new();
+    let mut body = DeploymentBuilder::new("d1").json();
+    body["projectId"] = body["project_id"].take();
+    body.as_object_mut().expect("object").remove("project_id");
+    let reply = app.post("/deployments", body).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("projectId"));
+    assert_eq!(reply.body["error"], "unknown field projectId; did you mean project_id?");
+
+    // `date` is /failed's field, not /deployed's: it used to be ignored and
+    // the deployment stamped "now".
+    app.start(DeploymentBuilder::new("d2")).await;
+    let reply = app.post("/deployments/d2/deployed", json!({"date": "2024-05-01T10:00:00Z"})).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("date"));
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("deployed_at"), "{}", reply.body);
+    assert_eq!(app.get("/deployments/d2").await.body["status"], "started", "nothing was recorded");
+
+    let commits = json!([{"sha": "a", "commitedAt": 1714550400}]);
+    let reply = app.post("/deployments", DeploymentBuilder::new("d3").set("commits", commits).json()).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("commits[0].commitedAt"));
+    assert!(reply.body["error"].as_str().unwrap_or_default().ends_with("did you mean committed_at?"), "{}", reply.body);
+
+    let reply = app.post("/incidents", json!({"project_id": "api", "startedAt": 1714550400})).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("startedAt"));
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_named_too() {
+    let app = TestApp::new();
+    for (uri, field, meant) in [
+        ("/deployments?projectid=api", "projectid", Some("project_id")),
+        ("/incidents?state=open", "state", None),
+        ("/dora?team=backend", "team", Some("team_id")),
+        ("/dora/trend?intervall=day", "intervall", Some("interval")),
+        ("/dora/breakdown?group_by=team_id", "group_by", None),
+    ] {
+        let reply = app.get(uri).await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some(field));
+        if let Some(meant) = meant {
+            assert!(
+                reply.body["error"].as_str().unwrap_or_default().ends_with(&format!("did you mean {meant}?")),
+                "{uri}: {}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn times_far_in_the_future_and_unix_milliseconds_are_explained() {
+    let app = TestApp::new();
+    let in_two_days =
+        em_metrics::time::Timestamp::from_millis(em_metrics::time::Timestamp::now().millis() + 2 * 86_400_000 + 60_000);
+    let reply =
+        app.post("/deployments", DeploymentBuilder::new("d1").deployed_at(&in_two_days.to_rfc3339()).json()).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("deployed_at"));
+    assert_eq!(reply.body["error"], "deployed_at is 2 days in the future; check the runner's clock");
+    let reply = app.post("/incidents", json!({"project_id": "api", "started_at": in_two_days.to_rfc3339()})).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("started_at"));
+
+    let reply =
+        app.post("/deployments", DeploymentBuilder::new("d2").set("first_commit_at", 1714550400000_i64).json()).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("first_commit_at"));
+    assert!(
+        reply.body["error"].as_str().unwrap_or_default().contains("looks like Unix milliseconds"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn a_runner_clock_a_few_minutes_fast_does_not_fail_a_good_deployment() {
+    let app = TestApp::new();
+    let now = em_metrics::time::Timestamp::now().millis();
+    let ahead = em_metrics::time::Timestamp::from_millis(now + 5 * 60_000).to_rfc3339();
+    app.start(DeploymentBuilder::new("d1").set("first_commit_at", ahead.clone()).set("deploy_start_at", ahead.clone()))
+        .await;
+    let reply = app.post_raw("/deployments/d1/deployed", "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["deployed_at"], ahead.as_str(), "now, moved up to the runner's start");
+    assert_eq!(reply.body["lead_time_seconds"], 0.0);
+}
+
+#[tokio::test]
+async fn deployed_on_an_id_that_another_project_uses_is_a_conflict() {
+    let app = TestApp::new();
+    app.start(DeploymentBuilder::new("42").project("api")).await;
+    let reply = app.post("/deployments/42/deployed", json!({"project_id": "web"})).await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict", None);
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("project_id"), "{}", reply.body);
+    let reply = app.post("/deployments/42/deployed", json!({"project_id": "api", "environment": "staging"})).await;
+    assert!(reply.body["error"].as_str().unwrap_or_default().contains("environment"), "{}", reply.body);
+    assert_eq!(
+        app.get("/deployments/42").await.body["status"],
+        "started",
+        "the other project's deployment is untouched"
+    );
+    let ok = app.post("/deployments/42/deployed", json!({"project_id": "api"})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}

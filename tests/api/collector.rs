@@ -1,5 +1,7 @@
 //! Against a real OpenTelemetry collector: rotel (PyPI), which prints every
-//! data point it receives. `scripts/test.sh` installs it.
+//! data point it receives. `scripts/test.sh` installs it and sets
+//! EM_METRICS_REQUIRE_TOOLS=1; a bare `cargo test` without rotel skips this
+//! test and says why.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,20 +11,30 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 /// `ROTEL_AGENT`, else the binary inside the installed `rotel` Python package.
-fn rotel_agent() -> String {
+fn rotel_agent() -> Option<String> {
     if let Ok(path) = std::env::var("ROTEL_AGENT") {
-        return path;
+        return Some(path);
     }
     let out = Command::new("python3")
         .args(["-c", "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))"])
         .output();
     match out {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => panic!(
-            "rotel is not installed: run `python3 -m pip install --pre rotel==0.0.1a15` \
-             (scripts/test.sh does), or set ROTEL_AGENT to the rotel-agent binary"
-        ),
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).trim().to_string()),
+        _ => None,
     }
+}
+
+/// The rotel agent, or None when the test should skip: rotel is missing and
+/// EM_METRICS_REQUIRE_TOOLS is not set (CI sets it, so CI never skips).
+fn rotel_or_skip() -> Option<String> {
+    let agent = rotel_agent();
+    if agent.is_none() {
+        let why = "rotel is not installed: run `python3 -m pip install --pre rotel==0.0.1a15` \
+                   (scripts/test.sh does), or set ROTEL_AGENT to the rotel-agent binary";
+        assert!(std::env::var_os("EM_METRICS_REQUIRE_TOOLS").is_none(), "{why}");
+        eprintln!("skipping the real-collector test: {why}");
+    }
+    agent
 }
 
 fn free_port() -> u16 {
@@ -36,8 +48,8 @@ struct Rotel {
 }
 
 impl Rotel {
-    fn start(grpc: u16, http: u16) -> Self {
-        let mut child = Command::new(rotel_agent())
+    fn start(agent: &str, grpc: u16, http: u16) -> Self {
+        let mut child = Command::new(agent)
             .args(["start", "--exporter", "blackhole", "--debug-log", "metrics", "--debug-log-verbosity", "detailed"])
             .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
             .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
@@ -166,8 +178,9 @@ fn assert_received(output: &str, project: &str) {
 
 #[test]
 fn a_real_collector_receives_the_export_over_http_and_grpc() {
+    let Some(agent) = rotel_or_skip() else { return };
     let (grpc, http) = (free_port(), free_port());
-    let mut rotel = Rotel::start(grpc, http);
+    let mut rotel = Rotel::start(&agent, grpc, http);
 
     export_story("rotel-http", &[("OTEL_COLLECTOR_URL", format!("http://127.0.0.1:{http}/v1/metrics"))]);
     rotel.wait_for(|l| l.contains("Str(rotel-http)"), "the HTTP export");

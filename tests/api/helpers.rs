@@ -93,6 +93,7 @@ impl TestApp {
             auth: Arc::new(Auth::new(auth)),
             default_environment: "NO_ENV".into(),
             attribution,
+            max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
             events: match telemetry {
                 Some(t) => Arc::new(Metrics::new(&t.meter())),
                 None => events.clone(),
