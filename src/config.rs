@@ -35,70 +35,76 @@ pub enum Command {
 #[derive(Clone, Args)]
 pub struct RawSettings {
     /// Listen address.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    #[arg(global = true, long, env = "HOST", default_value = "0.0.0.0")]
     pub host: String,
     /// Listen port (0 picks a free one).
-    #[arg(long, env = "PORT", default_value = "3000")]
+    #[arg(global = true, long, env = "PORT", default_value = "3000")]
     pub port: String,
     /// SQLite file; created with its folder if missing.
-    #[arg(long = "sqlite-db", env = "SQLITE_DB", default_value = "em-metrics.db")]
+    #[arg(global = true, long = "sqlite-db", env = "SQLITE_DB", default_value = "em-metrics.db")]
     pub sqlite_db: PathBuf,
     /// Team config JSON file (see README); SIGHUP reloads it.
-    #[arg(long, env = "CONFIG")]
+    #[arg(global = true, long, env = "CONFIG")]
     pub config: Option<PathBuf>,
     /// Environment of events that do not name one; also a metrics resource attribute.
-    #[arg(long = "deployment-environment", env = "DEPLOYMENT_ENVIRONMENT", default_value = "NO_ENV")]
+    #[arg(global = true, long = "deployment-environment", env = "DEPLOYMENT_ENVIRONMENT", default_value = "NO_ENV")]
     pub deployment_environment: String,
     /// Disable authentication: 1/true/yes/on. Only for local experiments.
-    #[arg(long = "no-auth", env = "EM_METRICS_NO_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(global = true, long = "no-auth", env = "EM_METRICS_NO_AUTH", num_args = 0..=1, default_missing_value = "true")]
     pub no_auth: Option<String>,
     /// Token accepted as `Authorization: Bearer <token>` or `Token <token>`.
-    #[arg(long = "token-auth", env = "EM_METRICS_TOKEN_AUTH", hide_env_values = true)]
+    #[arg(global = true, long = "token-auth", env = "EM_METRICS_TOKEN_AUTH", hide_env_values = true)]
     pub token: Option<String>,
     /// Basic auth username (may be empty when a password is set).
-    #[arg(long = "basic-auth-username", env = "EM_METRICS_BASIC_AUTH_USERNAME", hide_env_values = true)]
+    #[arg(global = true, long = "basic-auth-username", env = "EM_METRICS_BASIC_AUTH_USERNAME", hide_env_values = true)]
     pub basic_username: Option<String>,
     /// Basic auth password (may be empty when a username is set).
-    #[arg(long = "basic-auth-password", env = "EM_METRICS_BASIC_AUTH_PASSWORD", hide_env_values = true)]
+    #[arg(global = true, long = "basic-auth-password", env = "EM_METRICS_BASIC_AUTH_PASSWORD", hide_env_values = true)]
     pub basic_password: Option<String>,
     /// `text` or `json` (JSON lines). RUST_LOG sets the level, e.g. `info,em_metrics=debug`.
-    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "text")]
+    #[arg(global = true, long = "log-format", env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
     /// Full OTLP metrics URL, used as given (e.g. http://collector:4318/v1/metrics). Wins over the two below.
-    #[arg(long = "otel-collector-url", env = "OTEL_COLLECTOR_URL")]
+    #[arg(global = true, long = "otel-collector-url", env = "OTEL_COLLECTOR_URL")]
     pub otel_collector_url: Option<String>,
     /// Standard OTLP metrics endpoint, used as given.
-    #[arg(long = "otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
+    #[arg(global = true, long = "otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
     pub otlp_metrics_endpoint: Option<String>,
     /// Standard OTLP base endpoint; `/v1/metrics` is appended for HTTP.
-    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    #[arg(global = true, long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
     /// `http/protobuf` or `grpc`. OTEL_EXPORTER_OTLP_HEADERS adds headers (collectors behind auth).
-    #[arg(long = "otlp-protocol", env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf")]
+    #[arg(global = true, long = "otlp-protocol", env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf")]
     pub otlp_protocol: String,
     /// Milliseconds between OTLP exports.
-    #[arg(long = "metric-export-interval", env = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "10000")]
+    #[arg(
+        global = true,
+        long = "metric-export-interval",
+        env = "OTEL_METRIC_EXPORT_INTERVAL",
+        default_value = "10000"
+    )]
     pub metric_export_interval: String,
     /// `service.name` of the metrics resource. OTEL_RESOURCE_ATTRIBUTES adds more attributes.
-    #[arg(long = "service-name", env = "OTEL_SERVICE_NAME", default_value = "em_metrics")]
+    #[arg(global = true, long = "service-name", env = "OTEL_SERVICE_NAME", default_value = "em_metrics")]
     pub service_name: String,
     /// Serve the Prometheus text format at /metrics (behind auth): true or false.
-    #[arg(long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
+    #[arg(global = true, long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
     pub prometheus: String,
     /// How long before an incident a deployment may have gone live to be linked to an
     /// incident reported without one: `30m`, `24h`, `7d`; `0` turns attribution off.
-    #[arg(long = "attribution-window", env = "EM_METRICS_ATTRIBUTION_WINDOW", default_value = "24h")]
+    #[arg(global = true, long = "attribution-window", env = "EM_METRICS_ATTRIBUTION_WINDOW", default_value = "24h")]
     pub attribution_window: String,
     /// Comma-separated environments an incident that names none is attributed in
     /// (DEPLOYMENT_ENVIRONMENT counts too).
     #[arg(
+        global = true,
         long = "production-environments",
         env = "EM_METRICS_PRODUCTION_ENVIRONMENTS",
         default_value = "production,prod"
     )]
     pub production_environments: String,
     /// How far ahead of the server's clock a given time may be (`1h`, `10m`); further is a 400.
-    #[arg(long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
+    #[arg(global = true, long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
     pub max_clock_skew: String,
 }
 
@@ -290,7 +296,8 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
         Some((variable, endpoint)) => {
             let uri = endpoint.parse::<axum::http::Uri>().ok();
             if !uri.as_ref().is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()) {
-                return Err(StartupError::new(variable, format!("`{endpoint}` is not an http:// or https:// URL")));
+                let shown = crate::telemetry::redact(&endpoint, &endpoint);
+                return Err(StartupError::new(variable, format!("`{shown}` is not an http:// or https:// URL")));
             }
             Some(OtlpSettings { endpoint, variable, protocol, interval: Duration::from_millis(interval_ms) })
         }

@@ -11,6 +11,7 @@
 //! - [`insights`]: the DORA report, trend and breakdown computed from the store.
 //! - [`teams`]: the team config and how a project and user map to a team.
 //! - [`config`]: settings from the environment and flags, checked at start.
+//! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
 //! - [`time`]: the two accepted time forms and how times are stored.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod insights;
 pub mod metrics;
 pub mod server;
+pub mod signals;
 pub mod store;
 pub mod teams;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use em_metrics::metrics::Metrics;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
-use em_metrics::{server, AppState};
+use em_metrics::{server, signals, AppState};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -79,30 +79,39 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
         .enable_all()
         .build()
         .map_err(|e| StartupError::new("runtime", e.to_string()))?;
+    // What can refuse the start comes first, so a refusal is one line.
+    let (team_config, store, listener) = runtime.block_on(async {
+        let team_config = match &settings.config {
+            Some(path) => signals::load_config(path.clone()).await.map_err(|e| StartupError::new("CONFIG", e))?,
+            None => TeamConfig::default(),
+        };
+        let store = Store::open(&settings.sqlite_db)
+            .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", settings.sqlite_db.display())))?;
+        let listener = listen(&settings.host, settings.port).await?;
+        Ok::<_, StartupError>((team_config, store, listener))
+    })?;
     // Built outside async code but inside the runtime: the gRPC exporter needs
     // the runtime, and the blocking HTTP client must not live in async code.
     let telemetry = {
         let _entered = runtime.enter();
         Telemetry::start(&settings.metrics)?
     };
-    let result = runtime.block_on(serve_async(settings, &telemetry));
+    let result = runtime.block_on(serve_async(settings, &telemetry, team_config, store, listener));
     // After the last request: push the final interval so it is not lost.
     telemetry.shutdown();
     result
 }
 
-async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), StartupError> {
-    let team_config = match &settings.config {
-        Some(path) => TeamConfig::load(path).map_err(|e| StartupError::new("CONFIG", e))?,
-        None => TeamConfig::default(),
-    };
-    let store = Store::open(&settings.sqlite_db)
-        .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", settings.sqlite_db.display())))?;
+async fn serve_async(
+    settings: Settings,
+    telemetry: &Telemetry,
+    team_config: TeamConfig,
+    store: Store,
+    listener: TcpListener,
+) -> Result<(), StartupError> {
     let teams = Teams::new(team_config);
-    if let Some(path) = settings.config.clone() {
-        reload_on_sighup(path, teams.clone());
-    }
-    survive_file_size_limit();
+    signals::reload_config_on_sighup(settings.config.clone(), teams.clone());
+    signals::survive_file_size_limit();
     if settings.auth.disabled {
         tracing::warn!("authentication is disabled (EM_METRICS_NO_AUTH): anyone who can reach this port can write");
     }
@@ -116,21 +125,41 @@ async fn serve_async(settings: Settings, telemetry: &Telemetry) -> Result<(), St
         events: Arc::new(Metrics::new(&telemetry.meter())),
         prometheus: telemetry.prometheus(),
     };
-    let address = format!("{}:{}", settings.host, settings.port);
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|e| StartupError::new("PORT", format!("cannot listen on {address}: {e}")))?;
     let local = listener.local_addr().map_err(|e| StartupError::new("HOST", e.to_string()))?;
     tracing::info!(address = %local, database = %settings.sqlite_db.display(), "em-metrics ready on http://{local}");
-    server::run(listener, em_metrics::app(state), server::shutdown_signal())
+    server::run(listener, em_metrics::app(state), signals::shutdown())
         .await
         .map_err(|e| StartupError::new("server", e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Binds HOST:PORT. A HOST that is no address of this machine (or no
+/// address at all) is a HOST problem; a port in use or not allowed is a PORT one.
+async fn listen(host: &str, port: u16) -> Result<TcpListener, StartupError> {
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| StartupError::new("HOST", format!("`{host}` is not an address or a name that resolves: {e}")))?
+        .collect();
+    let address =
+        addresses.first().ok_or_else(|| StartupError::new("HOST", format!("`{host}` resolves to no address")))?;
+    TcpListener::bind(address).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+            StartupError::new("HOST", format!("`{host}` ({address}) is not an address of this machine: {e}"))
+        } else {
+            StartupError::new("PORT", format!("cannot listen on {address}: {e}"))
+        }
+    })
+}
+
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // At trace, hyper-util's connection pool logs each authority it connects
+    // to, with the user and password of a collector URL that has them.
+    let filter = match "hyper_util::client::legacy::pool=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -139,49 +168,4 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-/// A write past the file-size limit (RLIMIT_FSIZE, a quota-like cap) raises
-/// SIGXFSZ, whose default action kills the process. With a handler installed
-/// the write fails with EFBIG instead: SQLite rolls the transaction back,
-/// that request gets 503, and writes work again once the limit is raised.
-fn survive_file_size_limit() {
-    #[cfg(target_os = "linux")]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        const SIGXFSZ: i32 = 25;
-        match signal(SignalKind::from_raw(SIGXFSZ)) {
-            Ok(mut signals) => {
-                tokio::spawn(async move {
-                    while signals.recv().await.is_some() {
-                        tracing::debug!("file size limit reached (SIGXFSZ)");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot handle SIGXFSZ; a full file-size quota would stop the process")
-            }
-        }
-    }
-}
-
-/// SIGHUP re-reads the team config; a bad file keeps the old one and says why.
-fn reload_on_sighup(path: std::path::PathBuf, teams: Teams) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; the team config will not reload");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match TeamConfig::load(&path) {
-                Ok(config) => {
-                    tracing::info!(teams = config.teams.len(), "team config reloaded");
-                    teams.replace(config);
-                }
-                Err(e) => tracing::error!(error = %e, "team config not reloaded; keeping the previous one"),
-            }
-        }
-    });
 }

@@ -1,5 +1,5 @@
-//! Serving: the accept loop with its timeouts, graceful shutdown, and the
-//! signals that end it.
+//! Serving: the accept loop with its timeouts, and graceful shutdown
+//! (the signals that start it are in [`crate::signals`]).
 //!
 //! hyper is driven directly rather than through `axum::serve`, because
 //! `axum::serve` has no header-read timeout: a client that sends its headers
@@ -61,28 +61,4 @@ pub async fn run(
         }
     }
     Ok(())
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        _ = term => tracing::info!("SIGTERM received, shutting down"),
-    }
 }

@@ -57,11 +57,24 @@ impl User {
 impl TeamConfig {
     /// Reads and validates the file; the error names the position of a JSON mistake.
     pub fn load(path: &Path) -> Result<Self, String> {
+        let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "{} is {size} bytes, more than the {} MiB a team config may have",
+                path.display(),
+                MAX_CONFIG_BYTES >> 20
+            ));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim_start().chars().next() {
+            None => return Err("the file is empty: expected JSON like {\"teams\": {}}".into()),
+            Some('{') => {}
+            Some(_) => return Err("the file is not JSON: expected an object like {\"teams\": {}}".into()),
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let config: TeamConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -96,6 +109,9 @@ impl TeamConfig {
         }
     }
 }
+
+/// Largest team config file read; a bigger one is refused with a clear line.
+pub const MAX_CONFIG_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The config in force, swapped whole on reload (SIGHUP) so readers never see
 /// half a file.

@@ -45,12 +45,15 @@ impl Telemetry {
                         .with_temporality(Temporality::Cumulative)
                         .build(),
                 }
-                .map_err(|e| StartupError::new(otlp.variable, format!("cannot set up the OTLP exporter: {e}")))?;
-                let reader =
-                    PeriodicReader::builder(LoggedExporter::new(exporter)).with_interval(otlp.interval).build();
+                .map_err(|e| {
+                    let why = redact(&e.to_string(), &otlp.endpoint);
+                    StartupError::new(otlp.variable, format!("cannot set up the OTLP exporter: {why}"))
+                })?;
+                let logged = LoggedExporter::new(exporter, &otlp.endpoint);
+                let reader = PeriodicReader::builder(logged).with_interval(otlp.interval).build();
                 builder = builder.with_reader(reader);
                 tracing::info!(
-                    endpoint = %otlp.endpoint,
+                    endpoint = %redact(&otlp.endpoint, &otlp.endpoint),
                     protocol = otlp.protocol.as_str(),
                     interval_ms = otlp.interval.as_millis() as u64,
                     "pushing metrics over OTLP"
@@ -120,11 +123,28 @@ fn resource(settings: &MetricsSettings) -> Resource {
 struct LoggedExporter<E> {
     inner: E,
     failing: AtomicBool,
+    /// The endpoint, whose credentials (if any) an error message must not carry.
+    endpoint: String,
 }
 
 impl<E> LoggedExporter<E> {
-    fn new(inner: E) -> Self {
-        Self { inner, failing: AtomicBool::new(false) }
+    fn new(inner: E, endpoint: &str) -> Self {
+        Self { inner, failing: AtomicBool::new(false), endpoint: endpoint.to_string() }
+    }
+}
+
+/// `text` with the credentials of `url` (`http://user:pass@host`) replaced
+/// by `[redacted]`: a collector URL may carry them, and logs must not.
+pub fn redact(text: &str, url: &str) -> String {
+    let userinfo = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
+        .and_then(|authority| authority.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo)
+        .filter(|u| !u.is_empty());
+    match userinfo {
+        Some(u) => text.replace(&format!("{u}@"), "[redacted]@").replace(u, "[redacted]"),
+        None => text.to_string(),
     }
 }
 
@@ -133,7 +153,7 @@ impl<E: PushMetricExporter> PushMetricExporter for LoggedExporter<E> {
         let result = self.inner.export(metrics).await;
         match &result {
             Err(e) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
-                error = %e,
+                error = %redact(&e.to_string(), &self.endpoint),
                 "OTLP metrics export failed; values are cumulative, so they arrive with the next export \
                  that succeeds (logged again on recovery)"
             ),

@@ -122,13 +122,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "<unmatched>".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let (status, latency_ms) = (response.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
+    // Probes come every few seconds from every orchestrator: at info they
+    // would drown the requests that matter.
+    if matches!(route.as_str(), "/health" | "/ready" | "/api/v1/health" | "/api/v1/ready") {
+        tracing::debug!(%method, route, status, latency_ms, "request");
+    } else {
+        tracing::info!(%method, route, status, latency_ms, "request");
+    }
     response
 }
 

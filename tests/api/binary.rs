@@ -262,3 +262,92 @@ fn the_healthcheck_subcommand_exits_0_when_healthy_and_1_when_not() {
     assert_eq!(code, Some(0));
     assert_eq!(health(&format!("http://127.0.0.1:{port}/health")), Some(1), "nothing listens any more");
 }
+
+#[test]
+fn sighup_without_a_config_is_logged_and_ignored() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.get("/health").0, 200, "still serving after SIGHUP");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0));
+    assert!(log.iter().any(|l| l.contains("SIGHUP ignored")), "{log:#?}");
+}
+
+#[test]
+fn probes_are_logged_at_debug_and_other_requests_at_info() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    for _ in 0..3 {
+        assert_eq!(server.get("/health").0, 200);
+        assert_eq!(server.get("/api/v1/ready").0, 200);
+    }
+    assert_eq!(server.get("/deployments").0, 200);
+    let (_, log) = server.stop();
+    let requests: Vec<&String> = log.iter().filter(|l| l.contains("request")).collect();
+    assert_eq!(requests.len(), 1, "only /deployments at info: {requests:#?}");
+    assert!(requests[0].contains("/deployments"), "{requests:#?}");
+}
+
+#[test]
+fn start_up_names_a_bad_host_and_an_empty_or_non_json_config() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    for host in ["no such host.invalid", "192.0.2.1"] {
+        let (code, stderr) = run_to_exit(command(&db).env("HOST", host));
+        assert_eq!(code, Some(2), "{host}: {stderr}");
+        assert!(stderr.starts_with("em-metrics: HOST:"), "{host}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+    let config = dir.path().join("teams.json");
+    for (text, says) in [("", "empty"), ("  \n", "empty"), ("teams: {}", "not JSON")] {
+        std::fs::write(&config, text).expect("write");
+        let (code, stderr) = run_to_exit(command(&db).env("CONFIG", &config));
+        assert_eq!(code, Some(2));
+        assert!(stderr.contains("CONFIG") && stderr.contains(says), "{text:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+    let big = format!("{{\"teams\": {{}}, \"x\": \"{}\"}}", "a".repeat(11 * 1024 * 1024));
+    std::fs::write(&config, big).expect("write");
+    let (code, stderr) = run_to_exit(command(&db).env("CONFIG", &config));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("10 MiB"), "{stderr}");
+}
+
+#[test]
+fn global_flags_work_after_the_subcommand() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("after.db");
+    let out = Command::new(BIN)
+        .env_clear()
+        .args(["demo", "--days", "3", "--seed", "1", "--until", "2024-06-01", "--sqlite-db"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(db.exists(), "the demo wrote to the --sqlite-db given after the subcommand");
+}
+
+#[test]
+fn credentials_in_the_collector_url_never_reach_the_log() {
+    let dir = tempfile::tempdir().expect("dir");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("OTEL_COLLECTOR_URL", format!("http://otel-user:pa55w0rd-9f@{closed}/v1/metrics"))
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "100")
+        .env("RUST_LOG", "trace");
+    let server = Server::start(cmd);
+    server.post("/deployments", json!({"id": "d1", "project_id": "api", "first_commit_at": 1714550400}));
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, log) = server.stop();
+    let all = log.join("\n");
+    assert!(all.contains("pushing metrics over OTLP"), "{all}");
+    assert!(all.contains("export failed"), "an export failure was logged: {all}");
+    assert!(!all.contains("pa55w0rd-9f") && !all.contains("otel-user"), "{all}");
+    let mut bad = command(&dir.path().join("em.db"));
+    bad.env("OTEL_COLLECTOR_URL", "ftp://otel-user:pa55w0rd-9f@collector/v1/metrics");
+    let (code, stderr) = run_to_exit(&mut bad);
+    assert_eq!(code, Some(2));
+    assert!(!stderr.contains("pa55w0rd-9f"), "{stderr}");
+}
