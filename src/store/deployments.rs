@@ -187,10 +187,11 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
     let already_shipped = if commits.is_empty() {
         HashSet::new()
     } else {
+        // One probe of changes_shipped per commit. (As a plain join the
+        // planner walked every change of the project instead: quadratic.)
         let mut stmt = conn.prepare_cached(
-            "SELECT c.sha FROM deployment_commits dc \
-             JOIN changes c ON c.project_id = ?2 AND c.environment = ?3 AND c.sha = dc.sha \
-             WHERE dc.deployment_id = ?1",
+            "SELECT dc.sha FROM deployment_commits dc WHERE dc.deployment_id = ?1 AND EXISTS \
+             (SELECT 1 FROM changes c WHERE c.project_id = ?2 AND c.environment = ?3 AND c.sha = dc.sha)",
         )?;
         let rows = stmt.query_map(params![d.id, d.project_id, d.environment], |r| r.get::<_, String>(0))?;
         rows.collect::<Result<_, _>>()?
