@@ -3,7 +3,7 @@
 # (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq
-#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2;
+#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator;
 #           checkov and schemathesis, each in its own virtualenv (checkov
 #           would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema
@@ -29,6 +29,8 @@ fi
 
 python3 -c 'import rotel' 2>/dev/null || { echo "== installing rotel"; pip_install --pre rotel==0.0.1a15; }
 python3 -c 'import pytest, yaml' 2>/dev/null || { echo "== installing pytest, pyyaml"; pip_install pytest pyyaml; }
+python3 -c 'import openapi_spec_validator' 2>/dev/null \
+  || { echo "== installing openapi-spec-validator"; pip_install openapi-spec-validator==0.9.0; }
 python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
   || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
 if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then

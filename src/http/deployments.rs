@@ -206,11 +206,11 @@ pub struct ListDeployments {
     pub status: Vec<DeploymentStatus>,
     /// On deploy_start_at, inclusive. RFC 3339 or Unix seconds.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Timestamp>,
     /// On deploy_start_at, exclusive.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Timestamp>,
     /// 1 to 1000, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -224,7 +224,7 @@ pub struct ListDeployments {
     pub order: Option<Order>,
 }
 
-#[utoipa::path(post, path = "/deployments", tag = "deployments", request_body = CreateDeployment,
+#[utoipa::path(post, path = "/deployments", operation_id = "create_deployment", tag = "deployments", request_body = CreateDeployment,
     responses(
         (status = 201, description = "Created", body = DeploymentView),
         (status = 200, description = "The same deployment was posted before (a retry)", body = DeploymentView),
@@ -276,7 +276,7 @@ pub async fn failed(
     Ok(applied(t, DeploymentView::from).1)
 }
 
-#[utoipa::path(get, path = "/deployments", tag = "deployments", params(ListDeployments),
+#[utoipa::path(get, path = "/deployments", operation_id = "list_deployments", tag = "deployments", params(ListDeployments),
     responses(
         (status = 200, description = "Ordered by deploy_start_at, then id", body = Vec<DeploymentView>),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
@@ -297,7 +297,7 @@ pub async fn list_all(
     Ok(Json(rows.into_iter().map(DeploymentView::from).collect()))
 }
 
-#[utoipa::path(get, path = "/deployments/{id}", tag = "deployments",
+#[utoipa::path(get, path = "/deployments/{id}", operation_id = "get_deployment", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
     responses(
         (status = 200, description = "The deployment", body = DeploymentView),
@@ -310,7 +310,7 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
     }
 }
 
-#[utoipa::path(delete, path = "/deployments/{id}", tag = "deployments",
+#[utoipa::path(delete, path = "/deployments/{id}", operation_id = "delete_deployment", tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
     responses(
         (status = 204, description = "Deleted"),

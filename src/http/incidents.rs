@@ -155,11 +155,11 @@ pub struct ListIncidents {
     pub environment: Vec<String>,
     /// On started_at, inclusive. RFC 3339 or Unix seconds.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Timestamp>,
     /// On started_at, exclusive.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Timestamp>,
     /// 1 to 1000, default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
@@ -173,7 +173,7 @@ pub struct ListIncidents {
     pub order: Option<Order>,
 }
 
-#[utoipa::path(post, path = "/incidents", tag = "incidents", request_body = CreateIncident,
+#[utoipa::path(post, path = "/incidents", operation_id = "create_incident", tag = "incidents", request_body = CreateIncident,
     responses(
         (status = 201, description = "Created", body = IncidentView),
         (status = 200, description = "The same incident was posted before (a retry)", body = IncidentView),
@@ -189,7 +189,7 @@ pub async fn create(
     Ok(applied(t, IncidentView::from))
 }
 
-#[utoipa::path(get, path = "/incidents", tag = "incidents", params(ListIncidents),
+#[utoipa::path(get, path = "/incidents", operation_id = "list_incidents", tag = "incidents", params(ListIncidents),
     responses(
         (status = 200, description = "Ordered by started_at, then id", body = Vec<IncidentView>),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
@@ -210,7 +210,7 @@ pub async fn list_all(
     Ok(Json(rows.into_iter().map(IncidentView::from).collect()))
 }
 
-#[utoipa::path(get, path = "/incidents/{id}", tag = "incidents",
+#[utoipa::path(get, path = "/incidents/{id}", operation_id = "get_incident", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
     responses(
         (status = 200, description = "The incident", body = IncidentView),
@@ -223,7 +223,7 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
     }
 }
 
-#[utoipa::path(delete, path = "/incidents/{id}", tag = "incidents",
+#[utoipa::path(delete, path = "/incidents/{id}", operation_id = "delete_incident", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -22,11 +22,11 @@ const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
 pub struct DoraParams {
     /// Inclusive; default `to` minus 30 days.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Timestamp>,
     /// Exclusive; default now.
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Timestamp>,
     /// Repeatable or comma-separated.
     #[serde(default, deserialize_with = "comma_list")]
@@ -50,10 +50,10 @@ pub struct TrendParams {
     #[param(inline)]
     pub interval: Option<Interval>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Timestamp>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Timestamp>,
     #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
@@ -72,10 +72,10 @@ pub struct BreakdownParams {
     #[param(inline)]
     pub by: Option<GroupBy>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Timestamp>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Timestamp>,
     #[serde(default, deserialize_with = "comma_list")]
     pub project_id: Vec<String>,
