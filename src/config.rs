@@ -106,6 +106,12 @@ pub struct RawSettings {
     /// How far ahead of the server's clock a given time may be (`1h`, `10m`); further is a 400.
     #[arg(global = true, long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
     pub max_clock_skew: String,
+    /// Comma-separated environments exported under their own name; others as `other`. Default: all.
+    #[arg(global = true, long = "environments", env = "EM_METRICS_ENVIRONMENTS")]
+    pub environments: Option<String>,
+    /// Most attribute sets (series) per instrument; one warning names the instrument that reaches it.
+    #[arg(global = true, long = "cardinality-limit", env = "EM_METRICS_CARDINALITY_LIMIT", default_value = "2000")]
+    pub cardinality_limit: String,
 }
 
 /// Never print the raw settings: they hold secrets.
@@ -197,12 +203,38 @@ pub struct MetricsSettings {
     pub prometheus: bool,
     pub service_name: String,
     pub environment: String,
+    pub bounds: AttributeBounds,
 }
+
+/// What keeps the exported series bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeBounds {
+    /// EM_METRICS_ENVIRONMENTS: the environments exported under their own
+    /// name; any other is exported as `other` (stored as given). None: all.
+    pub environments: Option<Vec<String>>,
+    /// EM_METRICS_CARDINALITY_LIMIT: attribute sets per instrument.
+    pub cardinality_limit: usize,
+}
+
+impl Default for AttributeBounds {
+    fn default() -> Self {
+        Self { environments: None, cardinality_limit: DEFAULT_CARDINALITY_LIMIT }
+    }
+}
+
+/// The default of EM_METRICS_CARDINALITY_LIMIT (the SDK's own default too).
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 impl MetricsSettings {
     /// No push, /metrics on: what tests and tools without a collector use.
     pub fn local(environment: &str) -> Self {
-        Self { otlp: None, prometheus: true, service_name: "em_metrics".into(), environment: environment.into() }
+        Self {
+            otlp: None,
+            prometheus: true,
+            service_name: "em_metrics".into(),
+            environment: environment.into(),
+            bounds: AttributeBounds::default(),
+        }
     }
 }
 
@@ -309,7 +341,20 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
         "" => "em_metrics".to_string(),
         name => name.to_string(),
     };
-    Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string() })
+    let environments = raw
+        .environments
+        .as_deref()
+        .map(|list| list.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .filter(|list| !list.is_empty());
+    let cardinality_limit =
+        raw.cardinality_limit.trim().parse::<usize>().ok().filter(|n| *n >= 2).ok_or_else(|| {
+            StartupError::new(
+                "EM_METRICS_CARDINALITY_LIMIT",
+                format!("`{}` is not a whole number of series, 2 or more", raw.cardinality_limit),
+            )
+        })?;
+    let bounds = AttributeBounds { environments, cardinality_limit };
+    Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string(), bounds })
 }
 
 /// A duration setting such as `30m`, `24h` or `7d`, in milliseconds.

@@ -10,7 +10,6 @@ use tracing_subscriber::EnvFilter;
 
 use em_metrics::config::{Cli, Command, LogFormat, Settings, StartupError};
 use em_metrics::http::auth::Auth;
-use em_metrics::metrics::Metrics;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
@@ -122,7 +121,7 @@ async fn serve_async(
         default_environment: settings.default_environment.clone().into(),
         attribution: settings.attribution.clone(),
         max_clock_skew_ms: settings.max_clock_skew_ms,
-        events: Arc::new(Metrics::new(&telemetry.meter())),
+        events: Arc::new(telemetry.metrics()),
         prometheus: telemetry.prometheus(),
     };
     let local = listener.local_addr().map_err(|e| StartupError::new("HOST", e.to_string()))?;

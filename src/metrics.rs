@@ -5,8 +5,14 @@
 //! and so on, which is what these become after the OTLP-to-Prometheus translation.
 //! Attributes are bounded: project, environment and team, never ids or people.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
+
+use crate::config::AttributeBounds;
 
 use crate::domain::{Dims, DomainEvent};
 use crate::events::EventSink;
@@ -26,6 +32,7 @@ pub const DEPLOYMENT_DURATION_BUCKETS: [f64; 10] =
     [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
 
 pub struct Metrics {
+    bounds: Bounds,
     deployment_started: Counter<u64>,
     deployment_frequency: Counter<u64>,
     lead_time_for_changes: Histogram<f64>,
@@ -42,8 +49,58 @@ pub struct Metrics {
     failed_deployment_recovery_time: Histogram<f64>,
 }
 
+/// Keeps the series of each instrument bounded, and says so once when one
+/// reaches the limit (the SDK then merges new series into
+/// `otel_metric_overflow="true"` without a word).
+struct Bounds {
+    environments: Option<HashSet<String>>,
+    limit: usize,
+    /// Per instrument: the attribute sets seen, until the limit is reached.
+    seen: Mutex<HashMap<&'static str, Seen>>,
+}
+
+enum Seen {
+    Counting(HashSet<u64>),
+    Warned,
+}
+
+impl Bounds {
+    /// The exported environment: itself when listed (or no list), else `other`.
+    fn environment<'a>(&self, environment: &'a str) -> &'a str {
+        match &self.environments {
+            Some(listed) if !listed.contains(environment) => "other",
+            _ => environment,
+        }
+    }
+
+    /// Notes one more recording of `attrs` on `instrument`; warns once when
+    /// the instrument reaches the limit. The SDK keeps one of its `limit`
+    /// slots for the overflow series, so `limit - 1` sets fit.
+    fn note(&self, instrument: &'static str, attrs: &[KeyValue]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = seen.entry(instrument).or_insert_with(|| Seen::Counting(HashSet::new()));
+        let Seen::Counting(sets) = entry else { return };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for kv in attrs {
+            kv.key.as_str().hash(&mut hasher);
+            kv.value.as_str().hash(&mut hasher);
+        }
+        sets.insert(hasher.finish());
+        if sets.len() >= self.limit {
+            *entry = Seen::Warned;
+            tracing::warn!(
+                instrument,
+                limit = self.limit,
+                "metric instrument reached EM_METRICS_CARDINALITY_LIMIT: new project/environment/team \
+                 combinations are exported as otel_metric_overflow=\"true\"; raise the limit, or list the \
+                 environments to export in EM_METRICS_ENVIRONMENTS"
+            );
+        }
+    }
+}
+
 impl Metrics {
-    pub fn new(meter: &Meter) -> Self {
+    pub fn new(meter: &Meter, bounds: &AttributeBounds) -> Self {
         let counter = |name: &'static str, unit: &'static str, description: &'static str| {
             meter.u64_counter(name).with_unit(unit).with_description(description).build()
         };
@@ -56,6 +113,11 @@ impl Metrics {
                 .build()
         };
         Self {
+            bounds: Bounds {
+                environments: bounds.environments.as_ref().map(|list| list.iter().cloned().collect()),
+                limit: bounds.cardinality_limit,
+                seen: Mutex::default(),
+            },
             deployment_started: counter("deployment_started", "{deployment}", "Deployments started"),
             deployment_frequency: counter(
                 "deployment_frequency",
@@ -104,11 +166,19 @@ impl Metrics {
 
 impl EventSink for Metrics {
     fn record(&self, events: &[DomainEvent]) {
+        let attributes = |instrument: &'static str, dims: &Dims| {
+            let attrs = attributes(dims, self.bounds.environment(&dims.environment));
+            self.bounds.note(instrument, &attrs);
+            attrs
+        };
         for event in events {
             match event {
-                DomainEvent::DeploymentStarted(dims) => self.deployment_started.add(1, &attributes(dims)),
+                DomainEvent::DeploymentStarted(dims) => {
+                    self.deployment_started.add(1, &attributes("deployment_started", dims))
+                }
                 DomainEvent::DeploymentDeployed { dims, duration_seconds, change_lead_times, .. } => {
-                    let attrs = attributes(dims);
+                    // One attribute set for the three instruments it feeds.
+                    let attrs = attributes("deployment_frequency", dims);
                     self.deployment_frequency.add(1, &attrs);
                     // One observation per change, so the histogram's median agrees with /dora.
                     for seconds in change_lead_times {
@@ -116,36 +186,47 @@ impl EventSink for Metrics {
                     }
                     self.deployment_duration.record(*duration_seconds, &attrs);
                 }
-                DomainEvent::DeploymentRework(dims) => self.deployment_rework.add(1, &attributes(dims)),
-                DomainEvent::DeploymentRollback(dims) => self.deployment_rollback.add(1, &attributes(dims)),
-                DomainEvent::FailedDeploymentRecovery { dims, seconds } => {
-                    self.failed_deployment_recovery_time.record(*seconds, &attributes(dims))
+                DomainEvent::DeploymentRework(dims) => {
+                    self.deployment_rework.add(1, &attributes("deployment_rework", dims))
                 }
-                DomainEvent::DeploymentFailed(dims) => self.deployment_failed.add(1, &attributes(dims)),
-                DomainEvent::ChangeFailure(dims) => self.change_failure_count.add(1, &attributes(dims)),
+                DomainEvent::DeploymentRollback(dims) => {
+                    self.deployment_rollback.add(1, &attributes("deployment_rollback", dims))
+                }
+                DomainEvent::FailedDeploymentRecovery { dims, seconds } => self
+                    .failed_deployment_recovery_time
+                    .record(*seconds, &attributes("failed_deployment_recovery_time", dims)),
+                DomainEvent::DeploymentFailed(dims) => {
+                    self.deployment_failed.add(1, &attributes("deployment_failed", dims))
+                }
+                DomainEvent::ChangeFailure(dims) => {
+                    self.change_failure_count.add(1, &attributes("change_failure_count", dims))
+                }
                 DomainEvent::IncidentCreated { dims, time_to_detect_seconds } => {
-                    let attrs = attributes(dims);
+                    let attrs = attributes("incident_count", dims);
                     self.incident_count.add(1, &attrs);
                     if let Some(seconds) = time_to_detect_seconds {
                         self.time_to_detect.record(*seconds, &attrs);
                     }
                 }
                 DomainEvent::IncidentRestored { dims, time_to_restore_seconds } => {
-                    let attrs = attributes(dims);
+                    let attrs = attributes("incident_restored", dims);
                     self.incident_restored.add(1, &attrs);
                     self.time_to_restore.record(*time_to_restore_seconds, &attrs);
                 }
-                DomainEvent::IncidentFinished(dims) => self.incident_finished.add(1, &attributes(dims)),
+                DomainEvent::IncidentFinished(dims) => {
+                    self.incident_finished.add(1, &attributes("incident_finished", dims))
+                }
             }
         }
     }
 }
 
-/// `project_id`, `environment`, and `team_id` only when a team was resolved.
-fn attributes(dims: &Dims) -> Vec<KeyValue> {
+/// `project_id`, `environment` (as exported), and `team_id` only when a
+/// team was resolved.
+fn attributes(dims: &Dims, environment: &str) -> Vec<KeyValue> {
     let mut attrs = vec![
         KeyValue::new("project_id", dims.project_id.clone()),
-        KeyValue::new("environment", dims.environment.clone()),
+        KeyValue::new("environment", environment.to_string()),
     ];
     if let Some(team) = &dims.team_id {
         attrs.push(KeyValue::new("team_id", team.clone()));

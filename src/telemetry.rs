@@ -15,21 +15,25 @@ use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality};
 use opentelemetry_sdk::resource::EnvResourceDetector;
 use opentelemetry_sdk::Resource;
 
-use crate::config::{MetricsSettings, OtlpProtocol, StartupError};
-use crate::metrics::METER_NAME;
+use crate::config::{AttributeBounds, MetricsSettings, OtlpProtocol, StartupError};
+use crate::metrics::{Metrics, METER_NAME};
 
 pub struct Telemetry {
     provider: SdkMeterProvider,
     prometheus: Option<prometheus::Registry>,
+    bounds: AttributeBounds,
 }
 
 impl Telemetry {
     pub fn start(settings: &MetricsSettings) -> Result<Self, StartupError> {
-        let mut builder = SdkMeterProvider::builder().with_resource(resource(settings));
+        let limit = settings.bounds.cardinality_limit;
+        let mut builder = SdkMeterProvider::builder()
+            .with_resource(resource(settings))
+            .with_view(move |_: &Instrument| Stream::builder().with_cardinality_limit(limit).build().ok());
         match &settings.otlp {
             Some(otlp) => {
                 let exporter = match otlp.protocol {
@@ -76,11 +80,16 @@ impl Telemetry {
         } else {
             None
         };
-        Ok(Self { provider: builder.build(), prometheus })
+        Ok(Self { provider: builder.build(), prometheus, bounds: settings.bounds.clone() })
     }
 
     pub fn meter(&self) -> Meter {
         self.provider.meter(METER_NAME)
+    }
+
+    /// The metric catalog on this provider, with its attribute bounds.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new(&self.meter(), &self.bounds)
     }
 
     /// The registry `/metrics` renders, when the endpoint is on.

@@ -351,3 +351,53 @@ fn credentials_in_the_collector_url_never_reach_the_log() {
     assert_eq!(code, Some(2));
     assert!(!stderr.contains("pa55w0rd-9f"), "{stderr}");
 }
+
+impl Server {
+    pub fn metrics_text(&self) -> String {
+        Self::client()
+            .get(format!("{}/metrics", self.base))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("metrics")
+    }
+}
+
+#[test]
+fn unlisted_environments_export_as_other_and_the_series_limit_is_announced_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("EM_METRICS_ENVIRONMENTS", "production").env("EM_METRICS_CARDINALITY_LIMIT", "4");
+    let server = Server::start(cmd);
+    let mut n = 0;
+    let mut deploy = |project: &str, env: &str| {
+        n += 1;
+        let body = json!({"id": format!("d{n}"), "project_id": project, "environment": env,
+                          "first_commit_at": 1714550400, "deployed_at": 1714557600});
+        assert_eq!(server.post("/deployments", body).0, 201);
+    };
+    deploy("api", "production");
+    deploy("api", "feature-login");
+    deploy("api", "feature-cart");
+    let text = server.metrics_text();
+    assert!(text.contains(r#"deployment_started_total{environment="other",project_id="api"} 2"#), "{text}");
+    assert!(!text.contains("feature-"), "branch names never become series: {text}");
+    // api/production and api/other so far; three more projects pass the limit of 4.
+    deploy("web", "production");
+    // Three series (api/production, api/other, web/production): under the
+    // SDK's limit of 4, which keeps one slot for its overflow series.
+    assert!(!server.metrics_text().contains("otel_metric_overflow"));
+    for project in ["worker", "jobs"] {
+        deploy(project, "production");
+    }
+    let text = server.metrics_text();
+    assert!(text.contains("otel_metric_overflow"), "the SDK merged the rest: {text}");
+    let (_, log) = server.stop();
+    let warnings: Vec<&String> = log.iter().filter(|l| l.contains("EM_METRICS_CARDINALITY_LIMIT")).collect();
+    assert!(warnings.iter().any(|l| l.contains("deployment_started")), "{warnings:#?}");
+    let per_instrument = warnings
+        .iter()
+        .filter(|l| l.contains("instrument=\"deployment_started\"") || l.contains("instrument=deployment_started"))
+        .count();
+    assert_eq!(per_instrument, 1, "one warning per instrument: {warnings:#?}");
+}

@@ -8,7 +8,6 @@ use axum::Router;
 use em_metrics::config::{AuthSettings, Secret};
 use em_metrics::events::Collect;
 use em_metrics::http::auth::Auth;
-use em_metrics::metrics::Metrics;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
@@ -95,7 +94,7 @@ impl TestApp {
             attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
             events: match telemetry {
-                Some(t) => Arc::new(Metrics::new(&t.meter())),
+                Some(t) => Arc::new(t.metrics()),
                 None => events.clone(),
             },
             prometheus: telemetry.and_then(Telemetry::prometheus),
