@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, Query};
 use super::AppState;
-use crate::insights::{self, Breakdown, Buckets, DoraReport, Groups, Interval, Trend, Whole, Window};
+use crate::insights::{self, Breakdown, Buckets, DoraReport, Interval, Trend, Whole, Window};
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
 
@@ -67,6 +67,10 @@ pub struct TrendParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BreakdownParams {
+    /// Most groups returned, 1 to 1000 (default 100); the ones with most
+    /// deployments come first and `omitted_groups` counts the rest.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
     /// `team_id` (the default), `project_id` or `environment`.
     #[serde(default, deserialize_with = "blank_is_none")]
     #[param(inline)]
@@ -141,7 +145,22 @@ pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) 
     ))]
 pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownParams>) -> Result<Json<Breakdown>> {
     let by = q.by.unwrap_or_default();
+    let limit = match q.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        None => insights::DEFAULT_BREAKDOWN_LIMIT,
+        Some(text) => {
+            text.parse::<usize>().ok().filter(|l| (1..=insights::MAX_BREAKDOWN_LIMIT).contains(l)).ok_or_else(|| {
+                AppError::bad_field(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {}", insights::MAX_BREAKDOWN_LIMIT),
+                )
+            })?
+        }
+    };
     let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
-    let groups = state.store.scan_window(window.from, window.to, filter.clone(), Some(by), Groups::default()).await?;
-    Ok(Json(groups.breakdown(window, by, &filter)))
+    // Two passes keep memory to `limit` groups however many there are: first
+    // the size of every group, then the rows of the largest ones only.
+    let sizes = state.store.group_sizes(window.from, window.to, filter.clone(), by).await?;
+    let (groups, omitted) = insights::largest_groups(sizes, limit);
+    let groups = state.store.scan_window(window.from, window.to, filter.clone(), Some(by), groups).await?;
+    Ok(Json(groups.breakdown(window, by, &filter, omitted)))
 }

@@ -10,7 +10,7 @@
 pub mod report;
 pub mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -261,7 +261,31 @@ pub struct BreakdownGroup {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Breakdown {
     pub by: &'static str,
+    /// Most deployments first, at most `limit` of them.
     pub groups: Vec<BreakdownGroup>,
+    /// Groups with data in the window that were left out by `limit`.
+    pub omitted_groups: u64,
+}
+
+/// Default and largest `limit` of a breakdown.
+pub const DEFAULT_BREAKDOWN_LIMIT: usize = 100;
+pub const MAX_BREAKDOWN_LIMIT: usize = 1000;
+
+/// The groups a breakdown keeps: the `limit` with most deployments (ties by
+/// key, events without a key last), and how many were left out.
+pub fn largest_groups(sizes: HashMap<Option<String>, u64>, limit: usize) -> (Groups, u64) {
+    let mut ranked: Vec<(Option<String>, u64)> = sizes.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| rank_key(&a.0).cmp(&rank_key(&b.0))));
+    let omitted = ranked.len().saturating_sub(limit) as u64;
+    ranked.truncate(limit);
+    let keep_none = ranked.iter().any(|(k, _)| k.is_none());
+    let keep = ranked.into_iter().filter_map(|(k, _)| k).collect();
+    (Groups { keep: Some((keep, keep_none)), ..Groups::default() }, omitted)
+}
+
+/// Orders named keys by name and the null key after them.
+fn rank_key(key: &Option<String>) -> (bool, &str) {
+    (key.is_none(), key.as_deref().unwrap_or_default())
 }
 
 pub fn group_name(by: GroupBy) -> &'static str {
@@ -277,11 +301,24 @@ pub fn group_name(by: GroupBy) -> &'static str {
 pub struct Groups {
     named: HashMap<String, Accumulator>,
     none: Accumulator,
+    /// Only these groups (and the null group when true) are accumulated;
+    /// rows of the others are skipped. None: every group.
+    keep: Option<(HashSet<String>, bool)>,
 }
 
 impl Groups {
-    fn at(&mut self, group: Option<&str>) -> &mut Accumulator {
-        match group {
+    /// The accumulator of `group`, or None when the breakdown leaves it out.
+    fn at(&mut self, group: Option<&str>) -> Option<&mut Accumulator> {
+        if let Some((keep, keep_none)) = &self.keep {
+            let kept = match group {
+                None => *keep_none,
+                Some(key) => keep.contains(key),
+            };
+            if !kept {
+                return None;
+            }
+        }
+        Some(match group {
             None => &mut self.none,
             // Look up by &str first: allocate only for a new group, not per row.
             Some(key) => {
@@ -290,38 +327,49 @@ impl Groups {
                 }
                 self.named.get_mut(key).unwrap_or(&mut self.none)
             }
-        }
+        })
     }
 
-    /// One group per key with data in the window, named keys in order, null last.
-    pub fn breakdown(self, window: Window, by: GroupBy, filter: &WindowFilter) -> Breakdown {
-        let mut named: Vec<(String, Accumulator)> = self.named.into_iter().collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let groups = named
+    /// One group per key with data in the window: most deployments first,
+    /// ties by key, the null key last among equals.
+    pub fn breakdown(self, window: Window, by: GroupBy, filter: &WindowFilter, omitted_groups: u64) -> Breakdown {
+        let mut all: Vec<(Option<String>, Accumulator)> =
+            self.named.into_iter().map(|(key, acc)| (Some(key), acc)).collect();
+        if !self.none.is_empty() {
+            all.push((None, self.none));
+        }
+        all.sort_by(|a, b| b.1.deployments().cmp(&a.1.deployments()).then_with(|| rank_key(&a.0).cmp(&rank_key(&b.0))));
+        let groups = all
             .into_iter()
-            .map(|(key, acc)| (Some(key), acc))
-            .chain((!self.none.is_empty()).then_some((None, self.none)))
             .map(|(key, acc)| BreakdownGroup {
                 key,
                 report: DoraReport::new(window, filter, acc.finish(length(window))),
             })
             .collect();
-        Breakdown { by: group_name(by), groups }
+        Breakdown { by: group_name(by), groups, omitted_groups }
     }
 }
 
 impl WindowSink for Groups {
     fn deployed(&mut self, row: DeployedRow, group: Option<&str>) {
-        self.at(group).add_deployed(&row);
+        if let Some(acc) = self.at(group) {
+            acc.add_deployed(&row);
+        }
     }
     fn change(&mut self, row: ChangeRow, group: Option<&str>) {
-        self.at(group).add_change(&row);
+        if let Some(acc) = self.at(group) {
+            acc.add_change(&row);
+        }
     }
     fn failed(&mut self, row: FailedRow, group: Option<&str>) {
-        self.at(group).add_failed(&row);
+        if let Some(acc) = self.at(group) {
+            acc.add_failed(&row);
+        }
     }
     fn incident(&mut self, row: IncidentRow, group: Option<&str>) {
-        self.at(group).add_incident(&row);
+        if let Some(acc) = self.at(group) {
+            acc.add_incident(&row);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::stats::{
-    change_failure_level, deployment_frequency_level, lead_time_level, percentile, time_to_restore_level, Level,
+    change_failure_level, deployment_frequency_level, lead_time_level, percentiles, time_to_restore_level, Level,
 };
 use crate::store::{ChangeRow, DeployedRow, FailedRow, IncidentRow};
 
@@ -160,6 +160,11 @@ impl Accumulator {
         }
     }
 
+    /// Deployments deployed in the window so far.
+    pub fn deployments(&self) -> u64 {
+        self.deployments
+    }
+
     /// Whether any row arrived (a breakdown lists only groups with data).
     pub fn is_empty(&self) -> bool {
         self.deployments == 0 && self.failed == 0 && self.restore_seconds.is_empty() && self.open_incidents == 0
@@ -178,13 +183,12 @@ impl Accumulator {
             level: (n > 0).then(|| deployment_frequency_level(per_day)),
         };
 
-        let lead = sort(&mut self.lead_seconds);
-        let lead_median = percentile(lead, 0.5);
+        let [lead_median, lead_p75, lead_p90] = percentiles(&mut self.lead_seconds, [0.5, 0.75, 0.9]);
         let lead_time_for_changes = LeadTime {
             median_seconds: lead_median,
-            p75_seconds: percentile(lead, 0.75),
-            p90_seconds: percentile(lead, 0.9),
-            samples: lead.len() as u64,
+            p75_seconds: lead_p75,
+            p90_seconds: lead_p90,
+            samples: self.lead_seconds.len() as u64,
             level: lead_median.map(lead_time_level),
         };
 
@@ -196,12 +200,11 @@ impl Accumulator {
             level: rate.map(change_failure_level),
         };
 
-        let recovery = sort(&mut self.recovery_seconds);
-        let recovery_median = percentile(recovery, 0.5);
+        let [recovery_median, recovery_p90] = percentiles(&mut self.recovery_seconds, [0.5, 0.9]);
         let failed_deployment_recovery_time = FailedDeploymentRecoveryTime {
             median_seconds: recovery_median,
-            p90_seconds: percentile(recovery, 0.9),
-            samples: recovery.len() as u64,
+            p90_seconds: recovery_p90,
+            samples: self.recovery_seconds.len() as u64,
             level: recovery_median.map(time_to_restore_level),
         };
 
@@ -211,24 +214,23 @@ impl Accumulator {
             rate: (n > 0).then(|| self.rework as f64 / n as f64),
         };
 
-        let restore = sort(&mut self.restore_seconds);
-        let restore_median = percentile(restore, 0.5);
+        let [restore_median, restore_p90] = percentiles(&mut self.restore_seconds, [0.5, 0.9]);
         let time_to_restore = TimeToRestore {
             median_seconds: restore_median,
-            p90_seconds: percentile(restore, 0.9),
-            samples: restore.len() as u64,
+            p90_seconds: restore_p90,
+            samples: self.restore_seconds.len() as u64,
             open_incidents: self.open_incidents,
             level: restore_median.map(time_to_restore_level),
         };
 
-        let detect = sort(&mut self.detect_seconds);
-        let time_to_detect = TimeToDetect { median_seconds: percentile(detect, 0.5), samples: detect.len() as u64 };
+        let [detect_median] = percentiles(&mut self.detect_seconds, [0.5]);
+        let time_to_detect = TimeToDetect { median_seconds: detect_median, samples: self.detect_seconds.len() as u64 };
 
-        let duration = sort(&mut self.duration_seconds);
+        let [duration_median, duration_p90] = percentiles(&mut self.duration_seconds, [0.5, 0.9]);
         let deployment_duration = DeploymentDuration {
-            median_seconds: percentile(duration, 0.5),
-            p90_seconds: percentile(duration, 0.9),
-            samples: duration.len() as u64,
+            median_seconds: duration_median,
+            p90_seconds: duration_p90,
+            samples: self.duration_seconds.len() as u64,
         };
 
         let level = [
@@ -255,9 +257,4 @@ impl Accumulator {
             level,
         }
     }
-}
-
-fn sort(values: &mut [f64]) -> &[f64] {
-    values.sort_unstable_by(f64::total_cmp);
-    values
 }

@@ -2,6 +2,8 @@
 //! covering index (migration 2), so a year of a million deployments is read
 //! without touching the tables, and rows are streamed to a [`WindowSink`].
 
+use std::collections::HashMap;
+
 use rusqlite::{params_from_iter, Connection};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -125,6 +127,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every value of the grouping column with data in `[from, to)`, with
+    /// its number of deployments: the first pass of a bounded breakdown,
+    /// which then accumulates only the largest groups.
+    pub async fn group_sizes(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        filter: WindowFilter,
+        by: GroupBy,
+    ) -> StoreResult<HashMap<Option<String>, u64>> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let mut sizes: HashMap<Option<String>, u64> = HashMap::new();
+            for (scan, counts) in [(&DEPLOYED, true), (&FAILED, false), (&INCIDENTS, false)] {
+                let select = scan.grouped_sql(from, to, &filter, by);
+                let mut stmt = tx.prepare_cached(select.sql())?;
+                let mut rows = stmt.query(params_from_iter(select.args()))?;
+                while let Some(r) = rows.next()? {
+                    let n: u64 = r.get(1)?;
+                    *sizes.entry(r.get(0)?).or_default() += if counts { n } else { 0 };
+                }
+            }
+            tx.finish()?;
+            Ok(sizes)
+        })
+        .await
+    }
+}
+
 /// Deployments deployed in the window, for every deployment metric.
 const DEPLOYED: Scan = Scan {
     select: "deployed_at, deploy_start_at, change_failure, rework",
@@ -195,6 +227,26 @@ impl Scan {
             .any_of(&format!("{p}project_id"), &filter.project_ids)
             .any_of(&format!("{p}team_id"), &filter.team_ids)
             .any_of(&format!("{p}environment"), &filter.environments);
+        select
+    }
+
+    /// `SELECT <group>, count(*) … GROUP BY <group>` over the same rows.
+    fn grouped_sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, by: GroupBy) -> Select {
+        let p = self.prefix;
+        let group = format!("{p}{}", by.column());
+        let mut select = Select::new(format!(
+            "SELECT {group}, count(*) FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
+            self.source,
+            self.extra,
+            t = self.time_column
+        ));
+        select
+            .bind(from.millis())
+            .bind(to.millis())
+            .any_of(&format!("{p}project_id"), &filter.project_ids)
+            .any_of(&format!("{p}team_id"), &filter.team_ids)
+            .any_of(&format!("{p}environment"), &filter.environments)
+            .tail(&format!(" GROUP BY {group}"));
         select
     }
 

@@ -438,3 +438,33 @@ async fn insights_need_credentials() {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{uri}");
     }
 }
+
+/// p1 has 3 deployments, p2 and p3 2 each, p4 1; p5 only an incident.
+#[tokio::test]
+async fn a_breakdown_keeps_the_largest_groups_and_counts_the_rest() {
+    let app = TestApp::new();
+    let mut n = 0;
+    for (project, count) in [("p1", 3), ("p2", 2), ("p3", 2), ("p4", 1)] {
+        for _ in 0..count {
+            n += 1;
+            app.start(DeploymentBuilder::new(&format!("d{n}")).project(project).deployed_at("2024-05-01T10:00:00Z"))
+                .await;
+        }
+    }
+    incident(&app, json!({"project_id": "p5", "started_at": "2024-05-02T00:00:00Z"})).await;
+    let keys = |body: &Value| -> Vec<Value> {
+        body["groups"].as_array().map(|g| g.iter().map(|g| g["key"].clone()).collect()).unwrap_or_default()
+    };
+    let all = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}")).await.body;
+    // Most deployments first, ties by name; p5 has data (an incident) but no deployment.
+    assert_eq!(keys(&all), [json!("p1"), json!("p2"), json!("p3"), json!("p4"), json!("p5")]);
+    assert_eq!(all["omitted_groups"], 0);
+    let top = app.get(&format!("/dora/breakdown?by=project_id&limit=2&{WEEK}")).await.body;
+    assert_eq!(keys(&top), [json!("p1"), json!("p2")]);
+    assert_eq!(top["omitted_groups"], 3);
+    assert_eq!(top["groups"][0]["deployment_frequency"]["deployments"], 3, "kept groups are complete");
+    for bad in ["0", "1001", "ten"] {
+        let reply = app.get(&format!("/dora/breakdown?limit={bad}")).await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request", Some("limit"));
+    }
+}
