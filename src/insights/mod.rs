@@ -236,6 +236,9 @@ impl WindowSink for Buckets {
             acc.add_change(&row);
         }
     }
+    fn places_changes_in_time(&self) -> bool {
+        true
+    }
     fn failed(&mut self, row: FailedRow, _: Option<&str>) {
         if let Some(acc) = self.at(row.deploy_start_at) {
             acc.add_failed(&row);

@@ -78,6 +78,10 @@ pub struct IncidentRow {
 pub trait WindowSink: Send + 'static {
     fn deployed(&mut self, row: DeployedRow, group: Option<&str>);
     fn change(&mut self, row: ChangeRow, group: Option<&str>);
+    /// Whether `change` needs the row's `deployed_at` (trend buckets do).
+    fn places_changes_in_time(&self) -> bool {
+        false
+    }
     fn failed(&mut self, row: FailedRow, group: Option<&str>);
     fn incident(&mut self, row: IncidentRow, group: Option<&str>);
 }
@@ -106,8 +110,12 @@ impl Store {
                 sink.deployed(row, group);
                 Ok(())
             })?;
+            // A year holds millions of changes: read deployed_at only for a
+            // sink that places them in time.
+            let timed = sink.places_changes_in_time();
             CHANGES.for_each(&tx, window, |r, group| {
-                sink.change(ChangeRow { deployed_at: r.get(0)?, lead_time_ms: r.get(1)? }, group);
+                let deployed_at = if timed { r.get(0)? } else { 0 };
+                sink.change(ChangeRow { deployed_at, lead_time_ms: r.get(1)? }, group);
                 Ok(())
             })?;
             FAILED.for_each(&tx, window, |r, group| {
@@ -262,7 +270,10 @@ impl Scan {
         let mut stmt = conn.prepare_cached(select.sql())?;
         let mut rows = stmt.query(params_from_iter(select.args()))?;
         while let Some(r) = rows.next()? {
-            row(r, group_of(r, self.columns)?)?;
+            // Reading a column costs as much as stepping to the row: read the
+            // (always NULL) group column only when grouping.
+            let group = if group.is_some() { group_of(r, self.columns)? } else { None };
+            row(r, group)?;
         }
         Ok(())
     }
