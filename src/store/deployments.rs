@@ -184,18 +184,16 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
 fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
     let deployed_at = d.deployed_at.map_or(i64::MAX, Timestamp::millis);
     let commits = commits_of(conn, &d.id)?;
-    let already_shipped = if commits.is_empty() {
-        HashSet::new()
-    } else {
-        // One probe of changes_shipped per commit. (As a plain join the
-        // planner walked every change of the project instead: quadratic.)
-        let mut stmt = conn.prepare_cached(
-            "SELECT dc.sha FROM deployment_commits dc WHERE dc.deployment_id = ?1 AND EXISTS \
-             (SELECT 1 FROM changes c WHERE c.project_id = ?2 AND c.environment = ?3 AND c.sha = dc.sha)",
-        )?;
-        let rows = stmt.query_map(params![d.id, d.project_id, d.environment], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    // One probe of the changes_shipped index per commit.
+    let mut shipped = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3)",
+    )?;
+    let mut already_shipped = HashSet::new();
+    for c in &commits {
+        if shipped.query_row(params![d.project_id, d.environment, c.sha.as_str()], |r| r.get::<_, bool>(0))? {
+            already_shipped.insert(c.sha.to_string());
+        }
+    }
     let previous = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM deployments \
@@ -223,18 +221,23 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
     Ok(ShipFacts { commits, already_shipped, previous, sha_ran_before_previous, restores })
 }
 
+/// The commits a deployment listed, sorted by sha (see migration 3).
 fn commits_of(conn: &Connection, deployment_id: &str) -> StoreResult<Vec<Commit>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT sha, committed_at FROM deployment_commits WHERE deployment_id = ?1 ORDER BY sha")?;
-    let rows = stmt.query_map([deployment_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut commits = Vec::new();
-    for row in rows {
-        let (sha, at) = row?;
-        // Stored shas were valid ids when they came in.
-        let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("stored commit sha {why}")))?;
-        commits.push(Commit { sha, committed_at: Timestamp::from_millis(at) });
-    }
-    Ok(commits)
+    let json: Option<String> = conn
+        .prepare_cached("SELECT commits FROM deployments WHERE id = ?1")?
+        .query_row([deployment_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(json) = json else { return Ok(Vec::new()) };
+    let list: Vec<(String, i64)> =
+        serde_json::from_str(&json).map_err(|e| StoreError::Internal(format!("stored commits: {e}")))?;
+    list.into_iter()
+        .map(|(sha, at)| {
+            // Stored shas were valid ids when they came in.
+            let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("stored commit sha {why}")))?;
+            Ok(Commit { sha, committed_at: Timestamp::from_millis(at) })
+        })
+        .collect()
 }
 
 fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {

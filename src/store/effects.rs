@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 use crate::domain::Effect;
 use crate::time::Timestamp;
 
@@ -30,12 +30,11 @@ pub fn apply(conn: &Connection, effects: &[Effect], now: Timestamp) -> StoreResu
                 .execute(params![id, restored_at.millis(), now.millis()])?;
             }
             Effect::RecordCommits { deployment_id, commits } => {
-                let mut stmt = conn.prepare_cached(
-                    "INSERT INTO deployment_commits (deployment_id, sha, committed_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for c in commits {
-                    stmt.execute(params![deployment_id, c.sha.as_str(), c.committed_at.millis()])?;
-                }
+                let list: Vec<(&str, i64)> =
+                    commits.iter().map(|c| (c.sha.as_str(), c.committed_at.millis())).collect();
+                let json = serde_json::to_string(&list).map_err(|e| StoreError::Internal(e.to_string()))?;
+                conn.prepare_cached("UPDATE deployments SET commits = ?2 WHERE id = ?1")?
+                    .execute(params![deployment_id, json])?;
             }
             Effect::ShipChanges(changes) => {
                 let mut stmt = conn.prepare_cached(

@@ -37,13 +37,11 @@ CREATE INDEX deployments_latest_deployed ON deployments (project_id, environment
 CREATE INDEX deployments_by_sha ON deployments (project_id, environment, commit_sha, deployed_at)
     WHERE commit_sha IS NOT NULL AND deployed_at IS NOT NULL;
 
--- The commits a deployment says it ships, as sent (duplicates removed).
-CREATE TABLE deployment_commits (
-    deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
-    sha           TEXT NOT NULL,
-    committed_at  INTEGER NOT NULL,
-    PRIMARY KEY (deployment_id, sha)
-) WITHOUT ROWID;
+-- The commits a deployment says it ships, as sent (duplicates removed,
+-- sorted by sha): JSON [[sha, committed_at], ...]. The list is only ever read
+-- whole (when the deployment goes live, and to compare a retry), so one
+-- column costs one write where a table of rows cost one B-tree insert each.
+ALTER TABLE deployments ADD COLUMN commits TEXT;
 
 -- A change is a commit sha shipped for the first time to a project and
 -- environment, by the deployment that shipped it. A deployment without
