@@ -23,6 +23,16 @@ pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {
              applied_at INTEGER NOT NULL
          )",
     )?;
+    // A newer binary ran here before: its schema may mean things this one
+    // does not know, so refuse rather than serve 500s.
+    let newest: Option<i64> = conn.query_row("SELECT max(version) FROM schema_migrations", [], |r| r.get(0))?;
+    if let Some(newest) = newest.filter(|v| *v > latest_version()) {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {newest}, newer than the {} this em-metrics knows: run a newer \
+             em-metrics (or restore a backup made by this version)",
+            latest_version()
+        )));
+    }
     let mut applied = 0;
     for &(version, name, sql) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

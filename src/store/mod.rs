@@ -87,7 +87,20 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display())))?;
         }
-        let mut writer = Connection::open(&path)?;
+        let mut writer = Connection::open(&path).map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::CannotOpen) => StoreError::Unavailable(format!(
+                "cannot open it ({e}): is its folder read-only, or not a folder this process may write?"
+            )),
+            _ => e.into(),
+        })?;
+        // SQLite quietly opens a file it may not write read-only; the server
+        // would then report ready and answer every write with 503.
+        if writer.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::Unavailable(
+                "the file is read-only (permissions, or a read-only mount): em-metrics must be able to write it"
+                    .into(),
+            ));
+        }
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode NORMAL never loses a committed transaction when the
         // process dies; only a power cut or kernel crash can lose the last ones.

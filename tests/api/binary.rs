@@ -401,3 +401,42 @@ fn unlisted_environments_export_as_other_and_the_series_limit_is_announced_once(
         .count();
     assert_eq!(per_instrument, 1, "one warning per instrument: {warnings:#?}");
 }
+
+#[test]
+fn a_database_from_a_newer_release_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    drop(em_metrics::store::Store::open(&db).expect("create"));
+    let latest = em_metrics::store::migrations::latest_version();
+    rusqlite::Connection::open(&db)
+        .and_then(|c| c.execute("INSERT INTO schema_migrations VALUES (?1, 'from the future', 0)", [latest + 6]))
+        .expect("a newer schema");
+    let (code, stderr) = run_to_exit(&mut command(&db));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SQLITE_DB"), "{stderr}");
+    assert!(stderr.contains(&format!("version {}", latest + 6)) && stderr.contains(&latest.to_string()), "{stderr}");
+}
+
+/// Root ignores file permissions, so a read-only file needs a read-only
+/// bind mount; where mounting is not allowed the test says so and skips
+/// (unless EM_METRICS_REQUIRE_TOOLS asks for everything).
+#[test]
+fn a_read_only_database_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    drop(em_metrics::store::Store::open(&db).expect("create"));
+    let mount = |args: &[&str]| Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+    let path = db.to_string_lossy().to_string();
+    if !(mount(&["--bind", &path, &path]) && mount(&["-o", "remount,bind,ro", &path])) {
+        let _ = Command::new("umount").arg(&path).status();
+        assert!(std::env::var_os("EM_METRICS_REQUIRE_TOOLS").is_none(), "cannot make a read-only bind mount here");
+        eprintln!("skipping: a read-only bind mount is not allowed here (needs root with CAP_SYS_ADMIN)");
+        return;
+    }
+    let (code, stderr) = run_to_exit(&mut command(&db));
+    let _ = Command::new("umount").arg(&path).status();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SQLITE_DB") && stderr.contains("read-only"), "{stderr}");
+}
