@@ -75,8 +75,52 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    /// The file the connections opened, to notice it being deleted or replaced.
+    identity: FileIdentity,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// Device and inode of the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(path)?;
+            Ok(Self { device: meta.dev(), inode: meta.ino() })
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).map(|_| Self { device: 0, inode: 0 })
+        }
+    }
+}
+
+impl Inner {
+    /// The open connections still write the file at `path`. A file deleted
+    /// (or replaced) under a running server keeps working through the open
+    /// descriptor, so writes would succeed into a file no one will read
+    /// again: they must get 503 instead, and /ready must say so.
+    fn check_file(&self) -> StoreResult<()> {
+        match FileIdentity::of(&self.path) {
+            Ok(now) if now == self.identity => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "{} was replaced by another file while the server ran; restart em-metrics to use it",
+                self.path.display()
+            ))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "{} is gone ({e}) while the server ran; restore it, or restart em-metrics",
+                self.path.display()
+            ))),
+        }
+    }
 }
 
 impl Store {
@@ -97,8 +141,7 @@ impl Store {
         // would then report ready and answer every write with 503.
         if writer.is_readonly(rusqlite::MAIN_DB)? {
             return Err(StoreError::Unavailable(
-                "the file is read-only (permissions, or a read-only mount): em-metrics must be able to write it"
-                    .into(),
+                "the file is read-only (permissions, or a read-only mount): em-metrics must be able to write it".into(),
             ));
         }
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -107,7 +150,9 @@ impl Store {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         configure(&writer)?;
         migrations::apply(&mut writer)?;
-        Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }) })
+        let identity = FileIdentity::of(&path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let inner = Inner { path, identity, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The one way a state change is written: runs `step` (load, let the
@@ -166,8 +211,10 @@ impl Store {
         .await
     }
 
-    /// Whether the database answers a query: the readiness probe.
+    /// Whether the database answers a query, from the file it was opened
+    /// on: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
+        self.inner.check_file()?;
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM schema_migrations", [], |_| Ok(()))?;
             Ok(())
@@ -178,6 +225,8 @@ impl Store {
 
 fn in_transaction<T>(inner: &Inner, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
     let mut conn = lock(&inner.writer);
+    // Checked under the writer lock, so no write starts on a vanished file.
+    inner.check_file()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;

@@ -440,3 +440,28 @@ fn a_read_only_database_file_is_refused_at_start() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("SQLITE_DB") && stderr.contains("read-only"), "{stderr}");
 }
+
+#[test]
+fn a_database_deleted_or_replaced_under_the_server_turns_it_unready_and_writes_into_503() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let server = Server::start(command(&db));
+    let body = |id: &str| json!({"id": id, "project_id": "api", "first_commit_at": 1714550400});
+    assert_eq!(server.post("/deployments", body("before")).0, 201);
+
+    // Replaced: another database moved into its place.
+    let other = dir.path().join("other.db");
+    drop(em_metrics::store::Store::open(&other).expect("other"));
+    std::fs::rename(&other, &db).expect("replace");
+    assert_eq!(server.get("/ready").0, 503, "the next probe sees it");
+    let (status, reply) = server.post("/deployments", body("after-replace"));
+    assert_eq!((status, reply["code"].as_str()), (503, Some("unavailable")), "{reply}");
+
+    // Deleted.
+    std::fs::remove_file(&db).expect("delete");
+    assert_eq!(server.get("/ready").0, 503);
+    assert_eq!(server.post("/deployments", body("after-delete")).0, 503, "never a 2xx that is lost");
+    assert_eq!(server.get("/health").0, 200, "the process itself is alive");
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+}
