@@ -39,6 +39,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("request body is larger than 1 MiB")]
     PayloadTooLarge,
+    /// Reported as `bad_request`, like [`AppError::RequestTimeout`].
+    #[error("the query string is longer than {} bytes", super::MAX_QUERY_BYTES)]
+    UriTooLong,
     /// The body did not arrive in time. Reported as `bad_request`: a slow
     /// client is a client problem, and the error codes are a fixed list.
     #[error("the request body did not arrive within 10 seconds")]
@@ -65,6 +68,7 @@ impl AppError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
+            Self::UriTooLong => (StatusCode::URI_TOO_LONG, "bad_request"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -94,6 +98,21 @@ impl IntoResponse for AppError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
+    }
+}
+
+/// The code of the error shape for a status the service did not answer itself.
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
     }
 }
 

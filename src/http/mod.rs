@@ -15,7 +15,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -31,6 +31,8 @@ use crate::time::Timestamp;
 
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest query string accepted; longer ones get 414.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 /// Default and largest page of the list endpoints.
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 1000;
@@ -110,8 +112,34 @@ pub fn router(state: AppState) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(errors_in_json))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Every error in the one JSON shape: a query string that is too long gets
+/// 414 here, and an error response some layer produced in plain text
+/// (axum's rejections, tower's) is rewritten with its status kept.
+async fn errors_in_json(request: Request, next: Next) -> Response {
+    if request.uri().query().map_or(0, str::len) > MAX_QUERY_BYTES {
+        return AppError::UriTooLong.into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(t) if !t.is_empty() => t.to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let body = error::ErrorBody { error: message, code: error::code_of(status), field: None };
+    (status, Json(body)).into_response()
 }
 
 /// One line per request: method, route template (never the raw URI, which

@@ -253,3 +253,12 @@ async fn deployed_on_an_id_that_another_project_uses_is_a_conflict() {
     let ok = app.post("/deployments/42/deployed", json!({"project_id": "api"})).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
+
+#[tokio::test]
+async fn a_query_string_that_is_too_long_gets_414_in_the_error_shape() {
+    let app = TestApp::new();
+    let long = format!("/deployments?project_id={}", "a".repeat(9000));
+    assert_error(&app.get(&long).await, StatusCode::URI_TOO_LONG, "bad_request", None);
+    let fits = format!("/deployments?project_id={}", "a".repeat(8000));
+    assert_eq!(app.get(&fits).await.status, StatusCode::OK);
+}

@@ -465,3 +465,12 @@ fn a_database_deleted_or_replaced_under_the_server_turns_it_unready_and_writes_i
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn a_long_query_string_over_real_http_gets_the_json_414() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    let (status, body) = server.get(&format!("/deployments?project_id={}", "x".repeat(10_000)));
+    assert_eq!((status, body["code"].as_str()), (414, Some("bad_request")), "{body}");
+    server.stop();
+}
