@@ -4,6 +4,7 @@ pub mod auth;
 pub mod deployments;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod incidents;
 pub mod insights;
 pub mod openapi;
@@ -102,6 +103,9 @@ pub fn router(state: AppState) -> Router {
         .route("/config", get(service::config))
         .route("/openapi.json", get(service::openapi))
         .route("/metrics", get(service::metrics))
+        // Layers run last-added first: auth, then Idempotency-Key, so an
+        // unauthenticated request never claims a key.
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::guard))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::require));
     let probes = Router::new().route("/health", get(service::health)).route("/ready", get(service::ready));
     let api = probes.merge(protected);

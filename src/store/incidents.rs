@@ -9,7 +9,7 @@ use super::effects;
 use super::query::{Page, Select, TimeRange};
 use super::{Store, StoreResult};
 use crate::domain::incident::{self, AttributionQuery, Correction, Link, LinkedDeployment, NewIncident, Relink};
-use crate::domain::{Context, DeploymentLink, Incident, Rejection, Transition, Write};
+use crate::domain::{Context, DeploymentLink, Incident, Rejection, Transition, Write, MAX_ID_CHARS};
 use crate::time::Timestamp;
 
 const SELECT: &str = "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
@@ -157,7 +157,12 @@ fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<String> {
     let mut exists = conn.prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?;
     let mut n = count + 1;
     loop {
-        let id = format!("incident_{project_id}_{n}");
+        // Within the id limit however long the project is: its name is cut
+        // to fit (the existence check keeps the id unique).
+        let suffix = format!("_{n}");
+        let room = MAX_ID_CHARS - "incident_".len() - suffix.len();
+        let project: String = project_id.chars().take(room).collect();
+        let id = format!("incident_{project}{suffix}");
         if !exists.exists([&id])? {
             return Ok(id);
         }

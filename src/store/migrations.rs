@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "insights", include_str!("migrations/0002_insights.sql")),
     (3, "changes", include_str!("migrations/0003_changes.sql")),
+    (4, "idempotency", include_str!("migrations/0004_idempotency.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

@@ -8,6 +8,7 @@
 
 pub mod deployments;
 mod effects;
+mod idempotency;
 pub mod incidents;
 mod insights;
 pub mod migrations;
@@ -23,6 +24,7 @@ use crate::domain::Transition;
 use crate::events::EventSink;
 
 pub use deployments::DeploymentFilter;
+pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 pub use query::{Order, Page, TimeRange};

@@ -103,9 +103,14 @@ impl TestApp {
     }
 
     pub async fn request(&self, method: Method, uri: &str, body: Option<&str>, auth: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        self.request_with(method, uri, body, &headers).await
+    }
+
+    pub async fn request_with(&self, method: Method, uri: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
         let mut builder = Request::builder().method(method).uri(uri);
-        if let Some(auth) = auth {
-            builder = builder.header(header::AUTHORIZATION, auth);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
         let response = self.router.clone().oneshot(builder.body(body).expect("request")).await.expect("infallible");

@@ -208,3 +208,16 @@ async fn an_incident_before_its_deployment_went_live_has_no_detection_time() {
     assert_eq!(reply.body["time_to_detect_seconds"], json!(null));
     assert_eq!(app.event_count(|e| matches!(e, DomainEvent::IncidentCreated { time_to_detect_seconds: None, .. })), 1);
 }
+
+#[tokio::test]
+async fn an_automatic_incident_id_stays_within_200_characters() {
+    let app = TestApp::new();
+    let project = "p".repeat(200);
+    for _ in 0..2 {
+        let reply = app.post("/incidents", json!({"project_id": project})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let id = reply.body["id"].as_str().unwrap_or_default().to_string();
+        assert!(id.chars().count() <= 200 && id.starts_with("incident_p"), "{id}");
+        assert_eq!(app.get(&format!("/incidents/{id}")).await.status, StatusCode::OK);
+    }
+}

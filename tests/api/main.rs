@@ -10,6 +10,7 @@ mod deployments;
 mod durability;
 mod fuzz;
 mod helpers;
+mod idempotency;
 mod incidents;
 mod insights;
 mod limits;
