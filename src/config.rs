@@ -106,6 +106,9 @@ pub struct RawSettings {
     /// How far ahead of the server's clock a given time may be (`1h`, `10m`); further is a 400.
     #[arg(global = true, long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
     pub max_clock_skew: String,
+    /// How long a write may wait in all (queue and database lock) before it gets 503 with Retry-After.
+    #[arg(global = true, long = "write-timeout", env = "EM_METRICS_WRITE_TIMEOUT", default_value = "5s")]
+    pub write_timeout: String,
     /// Comma-separated environments exported under their own name; others as `other`. Default: all.
     #[arg(global = true, long = "environments", env = "EM_METRICS_ENVIRONMENTS")]
     pub environments: Option<String>,
@@ -250,6 +253,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub attribution: Attribution,
     pub max_clock_skew_ms: i64,
+    pub write_timeout: Duration,
 }
 
 impl Settings {
@@ -277,10 +281,15 @@ impl Settings {
         let metrics = metrics_settings(&raw, &default_environment)?;
         let attribution = attribution_settings(&raw.attribution_window, &raw.production_environments)?;
         let max_clock_skew_ms = duration_ms("EM_METRICS_MAX_CLOCK_SKEW", &raw.max_clock_skew, "1h or 10m")?;
+        let write_timeout_ms = duration_ms("EM_METRICS_WRITE_TIMEOUT", &raw.write_timeout, "5s or 500ms")?;
+        if write_timeout_ms <= 0 {
+            return Err(StartupError::new("EM_METRICS_WRITE_TIMEOUT", "must be more than 0"));
+        }
         Ok(Self {
             metrics,
             attribution,
             max_clock_skew_ms,
+            write_timeout: Duration::from_millis(write_timeout_ms as u64),
             host: raw.host,
             port,
             sqlite_db: raw.sqlite_db,

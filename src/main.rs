@@ -36,7 +36,9 @@ fn main() -> ExitCode {
 /// Needs no auth settings: it only writes to the database.
 fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) -> Result<(), StartupError> {
     init_logging(LogFormat::Text);
-    let store = Store::open(&raw.sqlite_db)
+    // A simulated day is one write of up to thousands of deployments: no
+    // request is waiting, so no short deadline applies.
+    let store = Store::open_with(&raw.sqlite_db, std::time::Duration::from_secs(3600))
         .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", raw.sqlite_db.display())))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| StartupError::new("runtime", e.to_string()))?;
     let started = std::time::Instant::now();
@@ -84,7 +86,7 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
             Some(path) => signals::load_config(path.clone()).await.map_err(|e| StartupError::new("CONFIG", e))?,
             None => TeamConfig::default(),
         };
-        let store = Store::open(&settings.sqlite_db)
+        let store = Store::open_with(&settings.sqlite_db, settings.write_timeout)
             .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", settings.sqlite_db.display())))?;
         let listener = listen(&settings.host, settings.port).await?;
         Ok::<_, StartupError>((team_config, store, listener))

@@ -48,6 +48,10 @@ pub enum AppError {
     RequestTimeout,
     #[error("{0}")]
     Unavailable(String),
+    /// The write waited EM_METRICS_WRITE_TIMEOUT and did not run: 503 with
+    /// Retry-After, so clients and proxies back off and try again.
+    #[error("{0}")]
+    Busy(String),
     /// The cause is logged; the client only learns that something failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,7 +73,7 @@ impl AppError {
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, "bad_request"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Unavailable(_) | Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -87,13 +91,23 @@ impl IntoResponse for AppError {
                 tracing::warn!(%cause, "storage unavailable");
                 "storage is unavailable (read-only or full disk?); nothing was written, retry later".to_string()
             }
+            Self::Busy(cause) => {
+                tracing::warn!(%cause, "write timed out");
+                "the database is busy (many writes queued, or locked by another process); nothing was written, \
+                 retry shortly"
+                    .to_string()
+            }
             other => other.to_string(),
         };
         let field = match &self {
             Self::BadRequest { field, .. } => field.clone(),
             _ => None,
         };
+        let busy = matches!(self, Self::Busy(_));
         let mut response = (status, Json(ErrorBody { error, code, field })).into_response();
+        if busy {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Self::Unauthorized { challenge: Some(challenge), .. } = self {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
@@ -131,6 +145,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::Rejected(r) => r.into(),
             StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Busy(m) => Self::Busy(m),
             StoreError::Internal(m) => Self::Internal(m),
         }
     }

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use self::auth::Auth;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 use self::error::{AppError, Result};
 use crate::domain::{Attribution, Context, Transition, Write};
@@ -71,7 +71,7 @@ impl AppState {
     async fn apply<T, F>(&self, step: F) -> Result<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction, &Context) -> StoreResult<Transition<T>> + Send + 'static,
+        F: FnOnce(&Connection, &Context) -> StoreResult<Transition<T>> + Send + 'static,
     {
         let ctx = self.context();
         Ok(self.store.apply(self.events.clone(), move |tx| step(tx, &ctx)).await?)

@@ -13,13 +13,15 @@ pub mod incidents;
 mod insights;
 pub mod migrations;
 mod query;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
 
@@ -37,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The command was refused by the domain rules (400, 404 or 409).
     #[error(transparent)]
@@ -46,6 +48,10 @@ pub enum StoreError {
     /// locked by another process. Nothing was written; a retry may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The write did not get the database within EM_METRICS_WRITE_TIMEOUT
+    /// (queued behind others, or locked by another process). It did not run.
+    #[error("storage busy: {0}")]
+    Busy(String),
     #[error("storage error: {0}")]
     Internal(String),
 }
@@ -78,9 +84,17 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     /// The file the connections opened, to notice it being deleted or replaced.
-    identity: FileIdentity,
-    writer: Mutex<Connection>,
+    file: FileGuard,
+    /// The writer thread's queue: every write goes through it.
+    writer: Queue,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// The database file as it was opened.
+#[derive(Debug, Clone)]
+pub(crate) struct FileGuard {
+    path: PathBuf,
+    identity: FileIdentity,
 }
 
 /// Device and inode of the database file.
@@ -105,12 +119,12 @@ impl FileIdentity {
     }
 }
 
-impl Inner {
+impl FileGuard {
     /// The open connections still write the file at `path`. A file deleted
     /// (or replaced) under a running server keeps working through the open
     /// descriptor, so writes would succeed into a file no one will read
     /// again: they must get 503 instead, and /ready must say so.
-    fn check_file(&self) -> StoreResult<()> {
+    pub(crate) fn check(&self) -> StoreResult<()> {
         match FileIdentity::of(&self.path) {
             Ok(now) if now == self.identity => Ok(()),
             Ok(_) => Err(StoreError::Unavailable(format!(
@@ -125,9 +139,18 @@ impl Inner {
     }
 }
 
+/// The default of EM_METRICS_WRITE_TIMEOUT.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Store {
-    /// Opens (creating the file and its folder if missing) and migrates.
+    /// [`Store::open_with`] the default write timeout.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, DEFAULT_WRITE_TIMEOUT)
+    }
+
+    /// Opens (creating the file and its folder if missing), migrates, and
+    /// starts the writer; a write waits at most `write_timeout` in all.
+    pub fn open_with(path: impl AsRef<Path>, write_timeout: Duration) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -153,41 +176,32 @@ impl Store {
         configure(&writer)?;
         migrations::apply(&mut writer)?;
         let identity = FileIdentity::of(&path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let inner = Inner { path, identity, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) };
-        Ok(Self { inner: Arc::new(inner) })
+        let file = FileGuard { path: path.clone(), identity };
+        let writer = Queue::start(writer, file.clone(), write_timeout)
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { inner: Arc::new(Inner { path, file, writer, readers: Mutex::new(Vec::new()) }) })
     }
 
-    /// The one way a state change is written: runs `step` (load, let the
-    /// domain decide, save) in one immediate transaction on the writer,
-    /// commits, and hands the committed events to `sink`.
-    ///
-    /// All of it runs in one blocking task. Hyper drops a handler's future
-    /// when the client disconnects, but blocking work is never cancelled, so
-    /// a committed change always has its events recorded.
+    /// The one way a state change is written: `step` (load, let the domain
+    /// decide, save) runs on the writer in its own savepoint of the next
+    /// group commit; once that committed, the events go to `sink`, on the
+    /// writer thread, so a client that went away cannot skip them.
     pub async fn apply<T, F>(&self, sink: Arc<dyn EventSink>, step: F) -> StoreResult<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> StoreResult<Transition<T>> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<Transition<T>> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let t = in_transaction(&inner, step)?;
-            sink.record(&t.events);
-            Ok(t)
-        })
-        .await
+        self.inner.writer.execute(step, move |t: &Transition<T>| sink.record(&t.events)).await
     }
 
-    /// Runs `f` in one immediate transaction on the writer connection and
-    /// commits when it returns Ok; an Err rolls everything back. For writes
-    /// that report no events (deletes, the demo's batches).
+    /// Runs `f` on the writer like [`Store::apply`]; an Err rolls back all it
+    /// wrote. For writes that report no events (the demo's batches, keys).
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || in_transaction(&inner, f)).await
+        self.inner.writer.execute(f, |_: &T| {}).await
     }
 
     /// Runs `f` on a read-only connection.
@@ -216,23 +230,13 @@ impl Store {
     /// Whether the database answers a query, from the file it was opened
     /// on: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.inner.check_file()?;
+        self.inner.file.check()?;
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM schema_migrations", [], |_| Ok(()))?;
             Ok(())
         })
         .await
     }
-}
-
-fn in_transaction<T>(inner: &Inner, f: impl FnOnce(&Transaction) -> StoreResult<T>) -> StoreResult<T> {
-    let mut conn = lock(&inner.writer);
-    // Checked under the writer lock, so no write starts on a vanished file.
-    inner.check_file()?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

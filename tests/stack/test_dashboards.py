@@ -49,6 +49,11 @@ STORY = {
 # a bucket boundary: increase() extrapolates counts a little, and a rank that
 # equals a bucket's count could tip into the next bucket.
 DETECT = 600
+# Events are dated two days back, so that even the longest restore (25 h)
+# lies in the past: em-metrics refuses times ahead of its clock. Counters
+# count when an event is posted, whatever its date, so increase() still sees
+# phase B.
+BACK = 2 * 86400
 
 
 def prom_quantile(q, values, bounds):
@@ -131,7 +136,7 @@ scrape_configs:
     def deploy(self, key, lead, minutes_ago=30, kind="release"):
         project, env, _ = key
         self.n += 1
-        now = int(time.time())
+        now = int(time.time()) - BACK
         deployed = now - minutes_ago * 60
         body = {"id": f"d{self.n}", "project_id": project, "environment": env, "kind": kind,
                 "first_commit_at": deployed - lead, "deploy_start_at": deployed - 120, "deployed_at": deployed}
@@ -141,12 +146,12 @@ scrape_configs:
         project, env, _ = key
         self.n += 1
         self.post("/deployments", {"id": f"f{self.n}", "project_id": project, "environment": env,
-                                   "first_commit_at": int(time.time()) - 3600})
+                                   "first_commit_at": int(time.time()) - BACK - 3600})
         self.post(f"/deployments/f{self.n}/failed", {})
 
     def incident(self, key, deployment, restore):
         project, _, _ = key
-        started = int(time.time()) - 20 * 60
+        started = int(time.time()) - BACK - 20 * 60
         body = {"project_id": project, "deployment_id": deployment, "started_at": started}
         if restore is not None:
             body["restored_at"] = started + restore
