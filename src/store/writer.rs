@@ -160,7 +160,10 @@ fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) {
             first_deadline = Some(first_deadline.map_or(job.deadline, |d| d.min(job.deadline)));
             live.push(job.command);
         } else {
+            // Answered, not dropped: its caller's own timer may not have
+            // fired yet, and a closed channel would read as a crash.
             let _ = job.state.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
+            job.command.finish(Err(StoreError::Busy("the write waited longer than EM_METRICS_WRITE_TIMEOUT".into())));
         }
     }
     let Some(first_deadline) = first_deadline else { return };

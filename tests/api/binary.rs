@@ -474,3 +474,75 @@ fn a_long_query_string_over_real_http_gets_the_json_414() {
     assert_eq!((status, body["code"].as_str()), (414, Some("bad_request")), "{body}");
     server.stop();
 }
+
+#[test]
+fn writes_waiting_on_a_lock_held_elsewhere_get_503_in_time_and_probes_keep_answering() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let mut cmd = command(&db);
+    cmd.env("EM_METRICS_WRITE_TIMEOUT", "1s");
+    let server = Server::start(cmd);
+    assert_eq!(
+        server.post("/deployments", json!({"id": "before", "project_id": "api", "first_commit_at": 1714550400})).0,
+        201
+    );
+
+    // Another process (an operator's sqlite3 shell, say) holds the write lock.
+    let holder = rusqlite::Connection::open(&db).expect("open");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+
+    let base = server.base.clone();
+    let started = std::time::Instant::now();
+    let writers: Vec<_> = (0..600)
+        .map(|n| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let r = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("client")
+                    .post(format!("{base}/deployments"))
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .body(
+                        json!({"id": format!("w{n}"), "project_id": "api", "first_commit_at": 1714550400}).to_string(),
+                    )
+                    .send()
+                    .expect("answered");
+                (r.status().as_u16(), r.headers().get("retry-after").is_some())
+            })
+        })
+        .collect();
+    // While they wait, the probes and reads answer at once.
+    std::thread::sleep(Duration::from_millis(300));
+    let probe = std::time::Instant::now();
+    assert_eq!(server.get("/ready").0, 200);
+    assert_eq!(server.get("/deployments/before").0, 200);
+    assert!(probe.elapsed() < Duration::from_millis(500), "probes answered in {:?}", probe.elapsed());
+
+    let answers: Vec<(u16, bool)> = writers.into_iter().map(|w| w.join().expect("writer")).collect();
+    let waited = started.elapsed();
+    if !answers.iter().all(|&(status, retry_after)| status == 503 && retry_after) {
+        let (_, log) = server.stop();
+        let errors: Vec<&String> = log.iter().filter(|l| l.contains("ERROR") || l.contains("failed")).collect();
+        panic!(
+            "not all 503 with Retry-After: {:?}\n{errors:#?}",
+            answers.iter().filter(|a| a.0 != 503).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        waited < Duration::from_secs(4),
+        "every write answered within its 1 s timeout (plus scheduling): {waited:?}"
+    );
+    drop(holder); // rolls back and releases the lock
+
+    // Nothing that got 503 was written, and writes work again.
+    assert_eq!(server.get("/deployments/w0").0, 404);
+    assert_eq!(
+        server.post("/deployments", json!({"id": "after", "project_id": "api", "first_commit_at": 1714550400})).0,
+        201
+    );
+    let stopping = std::time::Instant::now();
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+}

@@ -184,3 +184,51 @@ async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failu
     let live = app.post("/deployments/wip/deployed", serde_json::json!({"deployed_at": 1714572000})).await;
     assert_eq!(live.body["change_count"], 1, "{}", live.body);
 }
+
+/// Commands queued together commit together, each in its own savepoint: one
+/// that writes and then fails leaves nothing, the others all commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_command_in_a_group_commit_rolls_back_only_its_own_writes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("em.db")).expect("store");
+    store
+        .write(|c| {
+            c.execute_batch("CREATE TABLE notes (n INTEGER PRIMARY KEY)")?;
+            Ok(())
+        })
+        .await
+        .expect("table");
+    let tasks: Vec<_> = (0..200)
+        .map(|n: i64| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |c| {
+                        c.execute("INSERT INTO notes (n) VALUES (?1)", [n])?;
+                        if n % 3 == 0 {
+                            return Err(em_metrics::store::StoreError::Internal("refused after writing".into()));
+                        }
+                        Ok(n)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for t in tasks {
+        if let Ok(n) = t.await.expect("task") {
+            ok.push(n);
+        }
+    }
+    let stored: Vec<i64> = store
+        .write(|c| {
+            let mut stmt = c.prepare("SELECT n FROM notes ORDER BY n")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<i64>, _>>()?)
+        })
+        .await
+        .expect("read back");
+    ok.sort_unstable();
+    assert_eq!(stored, ok, "exactly the commands that succeeded");
+    assert_eq!(ok.len(), 133, "200 minus the 67 multiples of 3");
+}
