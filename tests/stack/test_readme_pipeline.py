@@ -7,6 +7,7 @@ then and posts them. Three runs: the first deployment (only HEAD is known),
 a deployment of three new commits (the shallow clone lacks the last deployed
 sha and must fetch it), and a redeploy of the same sha (no new change).
 """
+import json
 import os
 import re
 import subprocess
@@ -93,3 +94,118 @@ def test_the_readme_pipeline_sends_each_new_commit_once_from_a_shallow_clone(ser
     again = run_pipeline(service, origin, tmp_path, "run-3")
     assert again["commit_sha"] == shas[-1]
     assert again["change_count"] == 0, "a redeploy ships no new change"
+
+
+def blocks(heading, language):
+    """The fenced blocks of one README section, in order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def bash(script, cwd, env, timeout=120):
+    result = subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{script}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture()
+def quick_start_server(tmp_path):
+    """What the quick start's first command starts: token change-me, ./em-metrics.db."""
+    binary = os.environ.get("EM_METRICS_BIN", str(ROOT / "target/debug/em-metrics"))
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(tmp_path / "em-metrics.db"),
+           "EM_METRICS_TOKEN_AUTH": "change-me", "PATH": os.environ["PATH"]}
+    proc = subprocess.Popen([binary], env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{port}/ready")[0] == 200, 30, "em-metrics ready")
+        yield port, binary
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_quick_start_blocks_work_in_the_order_written(quick_start_server, tmp_path):
+    port, binary = quick_start_server
+    record, demo = blocks("## Quick start", "sh")[1:3]
+    out = bash(record.replace("localhost:3000", f"localhost:{port}"), tmp_path, dict(os.environ))
+    answers = out.splitlines()
+    assert len(answers) == 3 and all(a.startswith("{") for a in answers), out
+    assert out.endswith("\n")
+    # The demo block, with cargo replaced by the built binary and its port by a free one.
+    demo_port = free_port()
+    script = (demo.replace("cargo run --release --", binary).replace("cargo run --release", binary)
+              .replace("3001", str(demo_port)))
+    script += "\nkill %1\n"
+    # HOST keeps the test server on loopback; the block itself leaves it to the default.
+    out = bash(script, tmp_path, dict(os.environ, RUST_LOG="warn", HOST="127.0.0.1"), timeout=300)
+    dora, breakdown = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert dora["deployment_frequency"]["deployments"] > 0, dora
+    assert len(breakdown["groups"]) == 4, breakdown
+    # The first server still serves its own database.
+    status, one = http("GET", f"http://127.0.0.1:{port}/deployments/run-1", token="change-me")
+    assert status == 200 and one["status"] == "deployed"
+
+
+def test_the_github_actions_steps_record_a_deployment_with_its_commits(service, tmp_path):
+    import yaml
+    steps = yaml.safe_load(blocks("### GitHub Actions", "yaml")[0])
+    assert steps[0]["with"]["fetch-depth"] == 0
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    shas = [commit(origin, name, 1_714_550_400 + 600 * i) for i, name in enumerate("abc")]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{origin}", str(clone)], check=True)
+    actions = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": TOKEN, "DEPLOY_ID": "4711-1", "PROJECT": "shop"}
+    env = dict(os.environ, GITHUB_ACTOR="octocat", GITHUB_SHA=shas[-1])
+    for step in steps[1:]:
+        if step.get("if", "success()") != "success()":
+            continue
+        assert set(step["env"]) <= set(actions), step["env"]
+        bash(step["run"], clone, dict(env, **{k: actions[k] for k in step["env"]}))
+    status, d = http("GET", f"{service}/deployments/4711-1", token=TOKEN)
+    assert status == 200 and d["status"] == "deployed", d
+    assert (d["project_id"], d["commit_sha"], d["username"]) == ("shop", shas[-1], "octocat")
+    assert d["change_count"] == 1, "the first deployment sends HEAD only"
+
+
+def test_the_gitlab_job_records_deployed_and_failed_jobs(service, tmp_path):
+    import yaml
+    job = yaml.safe_load(blocks("### GitLab CI", "yaml")[0])["deploy"]
+    assert job["environment"] == "production"
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    sha = commit(origin, "a", 1_714_550_400)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{origin}", str(clone)], check=True)
+    for job_id, status in (("901", "success"), ("902", "failed")):
+        gitlab = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": TOKEN, "CI_PROJECT_NAME": "shop",
+                  "CI_PROJECT_PATH_SLUG": "acme-shop", "CI_JOB_ID": job_id, "CI_ENVIRONMENT_NAME": job["environment"],
+                  "GITLAB_USER_LOGIN": "dev", "CI_COMMIT_SHA": sha, "CI_JOB_STATUS": status}
+        # GitLab expands $VARIABLES inside `variables:`.
+        expand = lambda v: re.sub(r"\$(\w+)", lambda m: gitlab.get(m.group(1), ""), str(v))  # noqa: E731
+        variables = {k: expand(v) for k, v in job["variables"].items()}
+        env = dict(os.environ, **gitlab, **variables)
+        bash("\n".join(job["before_script"]), clone, env)
+        bash("\n".join(job["after_script"]), clone, env)
+        status_code, d = http("GET", f"{service}/deployments/acme-shop-{job_id}", token=TOKEN)
+        assert status_code == 200, d
+        assert d["status"] == ("deployed" if status == "success" else "failed"), d
+        assert d["environment"] == "production" and d["commit_sha"] == sha
+
+
+def test_the_incident_blocks_work_as_pasted(service, tmp_path):
+    for deployment in ("run-1", "run-7"):
+        body = {"id": deployment, "project_id": "api", "first_commit_at": 1714550400, "deployed_at": 1714554000}
+        assert http("POST", f"{service}/deployments", body, TOKEN)[0] == 201
+    env = dict(os.environ, EM_METRICS_URL=service, EM_METRICS_TOKEN=TOKEN)
+    lifecycle, corrections = blocks("## Incidents", "sh")[0], blocks("### Which deployment caused it", "sh")[0]
+    bash(lifecycle, tmp_path, env)
+    status, incident = http("GET", f"{service}/incidents/INC-42", token=TOKEN)
+    assert status == 200 and incident["status"] == "finished", incident
+    bash(corrections, tmp_path, env)
+    status, incident = http("GET", f"{service}/incidents/INC-42", token=TOKEN)
+    assert (incident["deployment_id"], incident["deployment_link"]) == ("run-7", "explicit"), incident
