@@ -1,6 +1,6 @@
 //! The `em-metrics` binary: read settings, open the store, serve until a signal.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +45,11 @@ fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) 
     let summary = runtime
         .block_on(em_metrics::demo::run(&store, &args, raw.deployment_environment.trim()))
         .map_err(|e| StartupError::new("SQLITE_DB", format!("demo data not written: {e}")))?;
-    println!(
+    // The data is written; a reader that stopped early (`| head -1`) is no
+    // reason to fail, so write errors on stdout are ignored.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "demo: {} deployments ({} failed), {} incidents ({} open) over {} days in {} ({:.1} s)",
         summary.deployments,
         summary.failed,
@@ -55,7 +59,8 @@ fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) 
         raw.sqlite_db.display(),
         started.elapsed().as_secs_f64()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "teams: {}  (add them to your CONFIG to map new events the same way)",
         serde_json::to_string(&summary.teams).unwrap_or_default()
     );
