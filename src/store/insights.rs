@@ -220,11 +220,23 @@ struct Scan {
 
 impl Scan {
     fn sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, group: Option<GroupBy>) -> Select {
+        let group_column = group.map_or_else(|| "NULL".to_string(), |g| format!("{}{}", self.prefix, g.column()));
+        self.over_window(&format!("{}, {group_column}", self.select), from, to, filter)
+    }
+
+    /// `SELECT <group>, count(*) … GROUP BY <group>` over the same rows.
+    fn grouped_sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, by: GroupBy) -> Select {
+        let group = format!("{}{}", self.prefix, by.column());
+        let mut select = self.over_window(&format!("{group}, count(*)"), from, to, filter);
+        select.tail(&format!(" GROUP BY {group}"));
+        select
+    }
+
+    /// `SELECT <columns> FROM <source>` restricted to the window and the filters.
+    fn over_window(&self, columns: &str, from: Timestamp, to: Timestamp, filter: &WindowFilter) -> Select {
         let p = self.prefix;
-        let group_column = group.map_or_else(|| "NULL".to_string(), |g| format!("{p}{}", g.column()));
         let mut select = Select::new(format!(
-            "SELECT {}, {group_column} FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
-            self.select,
+            "SELECT {columns} FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
             self.source,
             self.extra,
             t = self.time_column
@@ -235,26 +247,6 @@ impl Scan {
             .any_of(&format!("{p}project_id"), &filter.project_ids)
             .any_of(&format!("{p}team_id"), &filter.team_ids)
             .any_of(&format!("{p}environment"), &filter.environments);
-        select
-    }
-
-    /// `SELECT <group>, count(*) … GROUP BY <group>` over the same rows.
-    fn grouped_sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, by: GroupBy) -> Select {
-        let p = self.prefix;
-        let group = format!("{p}{}", by.column());
-        let mut select = Select::new(format!(
-            "SELECT {group}, count(*) FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
-            self.source,
-            self.extra,
-            t = self.time_column
-        ));
-        select
-            .bind(from.millis())
-            .bind(to.millis())
-            .any_of(&format!("{p}project_id"), &filter.project_ids)
-            .any_of(&format!("{p}team_id"), &filter.team_ids)
-            .any_of(&format!("{p}environment"), &filter.environments)
-            .tail(&format!(" GROUP BY {group}"));
         select
     }
 
