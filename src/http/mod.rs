@@ -19,10 +19,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-
-use self::auth::Auth;
 use rusqlite::Connection;
 
+use self::auth::Auth;
 use self::error::{AppError, Result};
 use crate::domain::{Attribution, Context, Transition, Write};
 use crate::events::EventSink;

@@ -1,10 +1,16 @@
 //! SQLite storage: connection handling, embedded migrations and queries.
 //!
-//! One writer connection, behind a mutex, takes every write: SQLite allows one
-//! writer at a time anyway, and serialising in process means concurrent
-//! requests never see "database is locked". Reads use a small pool of
-//! read-only connections, which WAL mode lets run beside the writer. All of it
-//! runs on tokio's blocking pool so SQLite never stalls the async runtime.
+//! One writer thread owns the write connection and takes every write, in
+//! group commits ([`writer`]): SQLite allows one writer at a time anyway, and
+//! serialising in process means concurrent requests never see "database is
+//! locked". Reads use a small pool of read-only connections, which WAL mode
+//! lets run beside the writer, on tokio's blocking pool, so SQLite never
+//! stalls the async runtime.
+//!
+//! A tour: [`deployments`] and [`incidents`] load what a decision needs and
+//! save what it decided; `effects` applies the writes a decision implies to
+//! other records; `insights` streams DORA windows; `query` builds filtered
+//! SQL; `idempotency` keeps Idempotency-Key answers; `migrations` the schema.
 
 pub mod deployments;
 mod effects;
