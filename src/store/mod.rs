@@ -1,7 +1,7 @@
 //! SQLite storage: connection handling, embedded migrations and queries.
 //!
 //! One writer thread owns the write connection and takes every write, in
-//! group commits ([`writer`]): SQLite allows one writer at a time anyway, and
+//! group commits (`writer`): SQLite allows one writer at a time anyway, and
 //! serialising in process means concurrent requests never see "database is
 //! locked". Reads use a small pool of read-only connections, which WAL mode
 //! lets run beside the writer, on tokio's blocking pool, so SQLite never
