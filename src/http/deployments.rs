@@ -96,6 +96,9 @@ pub struct CreateDeployment {
     pub environment: Option<Id>,
     /// When given, the deployment is recorded as started and deployed in this one call.
     pub deployed_at: Option<Timestamp>,
+    // These four fields repeat in MarkDeployedBody on purpose: through
+    // #[serde(flatten)], serde_path_to_error no longer names the field at
+    // fault, and deny_unknown_fields stops working.
     /// The commit the deployment runs (1 to 200 characters).
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub commit_sha: Option<Id>,
