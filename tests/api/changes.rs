@@ -435,3 +435,18 @@ async fn bad_commit_lists_and_kinds_are_named() {
     let reply = app.post("/deployments", DeploymentBuilder::new("max").set("commits", limit).json()).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn deleting_a_deployment_deletes_the_changes_it_shipped() {
+    let app = TestApp::new();
+    let two = commits(&[("a", "2024-05-01T06:00:00Z"), ("b", "2024-05-01T07:00:00Z")]);
+    app.start(live("d1", "production", "2024-05-01T10:00:00Z").set("commits", two)).await;
+    app.start(live("d2", "production", "2024-05-01T11:00:00Z")).await;
+    assert_eq!(dora(&app, DAY1).await["lead_time_for_changes"]["samples"], 3);
+    assert_eq!(app.delete("/deployments/d1").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(dora(&app, DAY1).await["lead_time_for_changes"]["samples"], 1, "only d2's change is left");
+    // Its commits are no longer shipped: a new deployment listing them ships them again.
+    let again = commits(&[("a", "2024-05-01T06:00:00Z")]);
+    let d3 = app.start(live("d3", "production", "2024-05-01T12:00:00Z").set("commits", again)).await;
+    assert_eq!(d3["change_count"], 1);
+}
