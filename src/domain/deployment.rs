@@ -31,7 +31,7 @@ impl DeploymentStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+        super::from_name(text)
     }
 }
 
@@ -56,7 +56,7 @@ impl DeploymentKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+        super::from_name(text)
     }
 }
 

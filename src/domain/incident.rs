@@ -38,7 +38,7 @@ impl DeploymentLink {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+        super::from_name(text)
     }
 }
 

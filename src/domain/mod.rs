@@ -252,6 +252,12 @@ impl Default for Attribution {
     }
 }
 
+/// A stored name (`"deployed"`, `"rollback"`, …) read back as its enum, by
+/// the same serde names the API uses, so the two cannot drift apart.
+pub(crate) fn from_name<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).ok()
+}
+
 /// A field that creating a record needs; `when` finishes the sentence
 /// ("" or " when create_if_not_exists is true").
 fn required<T>(field: &str, value: Option<T>, when: &str) -> Result<T, Rejection> {
