@@ -115,6 +115,54 @@ pub struct RawSettings {
     /// Most attribute sets (series) per instrument; one warning names the instrument that reaches it.
     #[arg(global = true, long = "cardinality-limit", env = "EM_METRICS_CARDINALITY_LIMIT", default_value = "2000")]
     pub cardinality_limit: String,
+    /// Enables `POST /webhooks/github`: the secret of the repository webhook (X-Hub-Signature-256).
+    #[arg(
+        global = true,
+        long = "github-webhook-secret",
+        env = "EM_METRICS_GITHUB_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub github_webhook_secret: Option<String>,
+    /// Enables `POST /webhooks/gitlab`: the secret token of the project hook (X-Gitlab-Token).
+    #[arg(
+        global = true,
+        long = "gitlab-webhook-token",
+        env = "EM_METRICS_GITLAB_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
+    pub gitlab_webhook_token: Option<String>,
+    /// Enables `POST /webhooks/pagerduty`: the signing secret of the v3 webhook subscription.
+    #[arg(
+        global = true,
+        long = "pagerduty-webhook-secret",
+        env = "EM_METRICS_PAGERDUTY_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub pagerduty_webhook_secret: Option<String>,
+    /// Enables `POST /webhooks/incident-io`: the endpoint's `whsec_…` signing secret.
+    #[arg(
+        global = true,
+        long = "incident-io-webhook-secret",
+        env = "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub incident_io_webhook_secret: Option<String>,
+    /// The incident.io custom field whose first value names the project.
+    #[arg(
+        global = true,
+        long = "incident-io-project-field",
+        env = "EM_METRICS_INCIDENT_IO_PROJECT_FIELD",
+        default_value = "Affected service"
+    )]
+    pub incident_io_project_field: String,
+    /// When set, `POST /webhooks/alertmanager` also requires Grafana's X-Grafana-Alerting-Signature.
+    #[arg(
+        global = true,
+        long = "grafana-webhook-secret",
+        env = "EM_METRICS_GRAFANA_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub grafana_webhook_secret: Option<String>,
 }
 
 /// Never print the raw settings: they hold secrets.
@@ -254,6 +302,56 @@ pub struct Settings {
     pub attribution: Attribution,
     pub max_clock_skew_ms: i64,
     pub write_timeout: Duration,
+    pub webhooks: WebhookSettings,
+}
+
+/// The webhook sources: each is enabled by its secret.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    pub github_secret: Option<Secret>,
+    pub gitlab_token: Option<Secret>,
+    pub pagerduty_secret: Option<Secret>,
+    /// A Standard Webhooks `whsec_` secret, checked to be base64 at start.
+    pub incident_io_secret: Option<Secret>,
+    pub incident_io_project_field: String,
+    pub grafana_secret: Option<Secret>,
+}
+
+impl WebhookSettings {
+    /// The secret that enables `source` (Grafana's, for Alertmanager: optional).
+    pub fn secret(&self, source: crate::webhooks::Source) -> Option<&Secret> {
+        use crate::webhooks::Source;
+        match source {
+            Source::Github => self.github_secret.as_ref(),
+            Source::Gitlab => self.gitlab_token.as_ref(),
+            Source::Pagerduty => self.pagerduty_secret.as_ref(),
+            Source::IncidentIo => self.incident_io_secret.as_ref(),
+            Source::Alertmanager => self.grafana_secret.as_ref(),
+        }
+    }
+
+    fn from_raw(raw: &RawSettings) -> Result<Self, StartupError> {
+        let secret = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(Secret::new);
+        let incident_io_secret = secret(&raw.incident_io_webhook_secret);
+        if let Some(s) = &incident_io_secret {
+            // Never echo the value: only say what is wrong with it.
+            if standardwebhooks::Webhook::new(s.expose()).is_err() {
+                return Err(StartupError::new(
+                    "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET",
+                    "is not a Standard Webhooks secret: expected `whsec_` followed by base64, as incident.io shows it",
+                ));
+            }
+        }
+        let field = raw.incident_io_project_field.trim();
+        Ok(Self {
+            github_secret: secret(&raw.github_webhook_secret),
+            gitlab_token: secret(&raw.gitlab_webhook_token),
+            pagerduty_secret: secret(&raw.pagerduty_webhook_secret),
+            incident_io_secret,
+            incident_io_project_field: if field.is_empty() { "Affected service".into() } else { field.into() },
+            grafana_secret: secret(&raw.grafana_webhook_secret),
+        })
+    }
 }
 
 impl Settings {
@@ -286,6 +384,7 @@ impl Settings {
             return Err(StartupError::new("EM_METRICS_WRITE_TIMEOUT", "must be more than 0"));
         }
         Ok(Self {
+            webhooks: WebhookSettings::from_raw(&raw)?,
             metrics,
             attribution,
             max_clock_skew_ms,

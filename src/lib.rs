@@ -28,6 +28,7 @@ pub mod store;
 pub mod teams;
 pub mod telemetry;
 pub mod time;
+pub mod webhooks;
 
 pub use http::{router as app, AppState};
 pub use server::run;

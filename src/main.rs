@@ -130,6 +130,7 @@ async fn serve_async(
         max_clock_skew_ms: settings.max_clock_skew_ms,
         events: Arc::new(telemetry.metrics()),
         prometheus: telemetry.prometheus(),
+        webhooks: Arc::new(settings.webhooks.clone()),
     };
     let local = listener.local_addr().map_err(|e| StartupError::new("HOST", e.to_string()))?;
     tracing::info!(address = %local, database = %settings.sqlite_db.display(), "em-metrics ready on http://{local}");

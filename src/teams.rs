@@ -6,13 +6,26 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-/// `{"teams": {"backend": {"projects": [...], "users": [...]}}}`; every part optional.
-/// Unknown keys are rejected so that a typo ("project") fails loudly at start.
+/// `{"teams": {"backend": {"projects": [...], "users": [...]}}, "projects": {"api": {"aliases": [...]}}}`;
+/// every part optional. Unknown keys are rejected so that a typo ("project")
+/// fails loudly at start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     #[serde(default)]
     pub teams: BTreeMap<String, Team>,
+    /// The names webhook sources use for each project (a GitHub repository,
+    /// a PagerDuty service, an alert's `job`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub projects: BTreeMap<String, Project>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Matched case-insensitively: `acme/api`, `Checkout API`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -85,7 +98,44 @@ impl TeamConfig {
                 format!("{path}: {inner}")
             }
         })?;
+        config.check_aliases()?;
         Ok(config)
+    }
+
+    /// One alias must name one project: which one a webhook meant would
+    /// otherwise depend on the order of the file.
+    fn check_aliases(&self) -> Result<(), String> {
+        let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+        for (project, entry) in &self.projects {
+            for alias in &entry.aliases {
+                if alias.trim().is_empty() {
+                    return Err(format!("projects.{project}.aliases: an alias must not be blank"));
+                }
+                match owner.insert(alias.trim().to_lowercase(), project) {
+                    Some(other) if other != project => {
+                        return Err(format!(
+                            "projects: the alias `{alias}` maps to two projects, `{other}` and `{project}`"
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The project a webhook source's names stand for: the project whose
+    /// aliases hold the first of `names` that any alias matches (ignoring
+    /// case), else `fallback` as it is.
+    pub fn project_for(&self, names: &[&str], fallback: &str) -> String {
+        for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+            let found =
+                self.projects.iter().find(|(_, p)| p.aliases.iter().any(|a| a.trim().eq_ignore_ascii_case(name)));
+            if let Some((project, _)) = found {
+                return project.clone();
+            }
+        }
+        fallback.to_string()
     }
 
     /// The team of an event: the project's only team; else the user's only
@@ -180,6 +230,24 @@ mod tests {
                 "b": {"projects": ["api"], "users": ["bob"]}}}"#,
         );
         assert_eq!(c.resolve("api", Some("bob")), None);
+    }
+
+    #[test]
+    fn an_alias_matches_any_case_and_the_first_matching_name_wins() {
+        let c =
+            config(r#"{"projects": {"api": {"aliases": ["acme/api", "Checkout API"]}, "web": {"aliases": ["web"]}}}"#);
+        assert_eq!(c.project_for(&["ACME/Api", "web"], "x"), "api");
+        assert_eq!(c.project_for(&["checkout api"], "x"), "api");
+        assert_eq!(c.project_for(&["acme/other", "web"], "x"), "web");
+        assert_eq!(c.project_for(&["acme/other"], "other"), "other");
+    }
+
+    #[test]
+    fn one_alias_for_two_projects_is_refused() {
+        let err =
+            TeamConfig::parse(r#"{"projects": {"api": {"aliases": ["acme/api"]}, "web": {"aliases": ["ACME/API"]}}}"#)
+                .expect_err("ambiguous alias");
+        assert!(err.contains("`api`") && err.contains("`web`") && err.contains("ACME/API"), "{err}");
     }
 
     #[test]

@@ -318,6 +318,19 @@ pub struct MarkDeployed {
     pub commits: Option<Vec<Commit>>,
     pub kind: Option<DeploymentKind>,
     pub restores_incident: Option<Id>,
+    /// What a Git host's pushes say the deployment ships, learned only when
+    /// it goes live (a webhook deployment starts before that is known).
+    pub learned: Option<Learned>,
+}
+
+/// The commits a Git host deployment ships, from the pushes em-metrics saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learned {
+    /// Known commits not shipped to the environment yet, plus the deployed
+    /// sha itself (so a redeploy ships nothing new).
+    pub commits: Vec<Commit>,
+    /// The earliest of the commits not shipped yet; None when all were.
+    pub first_commit_at: Option<Timestamp>,
 }
 
 pub fn mark_deployed(
@@ -337,14 +350,20 @@ pub fn mark_deployed(
         let earliest_commit = cmd.commits.iter().flatten().map(|c| c.committed_at).min();
         let latest_given = [cmd.first_commit_at.or(earliest_commit), cmd.deploy_start_at].into_iter().flatten().max();
         let deployed_at = cmd.deployed_at.unwrap_or_else(|| latest_given.map_or(ctx.now, |t| t.max(ctx.now)));
+        let (commits, first_commit_at) = match cmd.learned {
+            Some(learned) => {
+                (Some(learned.commits), learned.first_commit_at.map(|t| t.min(deployed_at)).or(cmd.first_commit_at))
+            }
+            None => (cmd.commits, cmd.first_commit_at),
+        };
         let rest = NewDeployment {
-            first_commit_at: cmd.first_commit_at,
+            first_commit_at,
             deploy_start_at: Some(cmd.deploy_start_at.unwrap_or(deployed_at)),
             username: cmd.username,
             environment: cmd.environment,
             deployed_at: Some(deployed_at),
             commit_sha: cmd.commit_sha,
-            commits: cmd.commits,
+            commits,
             kind: cmd.kind,
             restores_incident: cmd.restores_incident,
             ..NewDeployment::default()
@@ -366,7 +385,16 @@ pub fn mark_deployed(
             // moved up to them, as /failed does; a given time is checked as it is.
             let now = ctx.now.max(existing.first_commit_at).max(existing.deploy_start_at);
             deploy(&mut existing, cmd.deployed_at.unwrap_or(now))?;
-            Ok(Transition::new(Write::Update, existing, Vec::new()))
+            let mut t = Transition::new(Write::Update, existing, Vec::new());
+            // Commits a deployment listed when it was created stay what it ships.
+            if let Some(learned) = cmd.learned.filter(|_| stored.commits.as_ref().is_none_or(Vec::is_empty)) {
+                if let Some(first) = learned.first_commit_at {
+                    t.value.first_commit_at = t.value.first_commit_at.min(first);
+                }
+                let commits = normalise(learned.commits);
+                t.effects.push(Effect::RecordCommits { deployment_id: t.value.id.clone(), commits });
+            }
+            Ok(t)
         }
         DeploymentStatus::Deployed => match cmd.deployed_at {
             Some(given) if Some(given) != existing.deployed_at => Err(Rejection::Conflict(format!(

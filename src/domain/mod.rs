@@ -68,7 +68,8 @@ impl<T> Transition<T> {
         Self { write, value, events, effects: Vec::new() }
     }
 
-    fn keep(value: T) -> Self {
+    /// Nothing changes (a retry or a replay).
+    pub fn keep(value: T) -> Self {
         Self::new(Write::Keep, value, Vec::new())
     }
 }

@@ -180,6 +180,7 @@ impl From<MarkDeployedBody> for MarkDeployed {
             commits: body.commits,
             kind: body.kind,
             restores_incident: body.restores_incident,
+            learned: None,
         }
     }
 }

@@ -37,8 +37,9 @@ pub enum AppError {
     Conflict(String),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    #[error("request body is larger than 1 MiB")]
-    PayloadTooLarge,
+    /// The body is over the route's limit, in bytes.
+    #[error("request body is larger than {} MiB", .0 >> 20)]
+    PayloadTooLarge(usize),
     /// Reported as `bad_request`, like [`AppError::RequestTimeout`].
     #[error("the query string is longer than {} bytes", super::MAX_QUERY_BYTES)]
     UriTooLong,
@@ -70,7 +71,7 @@ impl AppError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, "bad_request"),
             Self::Unavailable(_) | Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

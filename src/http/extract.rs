@@ -27,7 +27,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
         let read = tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(req, state));
         let bytes = read.await.map_err(|_| AppError::RequestTimeout)?.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
+                AppError::PayloadTooLarge(super::MAX_BODY_BYTES)
             } else {
                 AppError::BadRequest { message: format!("cannot read the request body: {rejection}"), field: None }
             }

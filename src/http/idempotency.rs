@@ -37,7 +37,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(_) => return AppError::PayloadTooLarge.into_response(),
+        Err(_) => return AppError::PayloadTooLarge(MAX_BODY_BYTES).into_response(),
     };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
     match state.store.claim_key(key.clone(), fingerprint, Timestamp::now()).await {

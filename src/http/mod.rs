@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod insights;
 pub mod openapi;
 pub mod service;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub events: Arc<dyn EventSink>,
     /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
     pub prometheus: Option<prometheus::Registry>,
+    /// The webhook sources' secrets: a source without one answers 404.
+    pub webhooks: Arc<crate::config::WebhookSettings>,
 }
 
 impl AppState {
@@ -107,7 +110,16 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::guard))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), auth::require));
     let probes = Router::new().route("/health", get(service::health)).route("/ready", get(service::ready));
-    let api = probes.merge(protected);
+    // Signed by their senders instead of the API's credentials (Alertmanager
+    // checks those itself), and without Idempotency-Key: deliveries carry
+    // their own ids.
+    let hooks = Router::new()
+        .route("/webhooks/github", post(webhooks::github))
+        .route("/webhooks/gitlab", post(webhooks::gitlab))
+        .route("/webhooks/pagerduty", post(webhooks::pagerduty))
+        .route("/webhooks/incident-io", post(webhooks::incident_io))
+        .route("/webhooks/alertmanager", post(webhooks::alertmanager));
+    let api = probes.merge(hooks).merge(protected);
 
     Router::new()
         .merge(api.clone())

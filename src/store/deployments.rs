@@ -48,7 +48,8 @@ pub fn mark_deployed(
     cmd: MarkDeployed,
     ctx: &Context,
 ) -> StoreResult<Transition<Deployment>> {
-    let stored = read(tx, Some(id), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
+    let with_commits = cmd.commits.is_some() || cmd.learned.is_some();
+    let stored = read(tx, Some(id), with_commits, cmd.restores_incident.as_ref())?;
     let mut t = deployment::mark_deployed(id, stored, cmd, ctx)?;
     save(tx, &mut t, ctx.now)?;
     Ok(t)
@@ -112,7 +113,7 @@ impl Store {
     }
 }
 
-pub(super) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Deployment>> {
+pub(crate) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Deployment>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }
@@ -162,8 +163,8 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
         }
         Write::Update => {
             let mut stmt = conn.prepare_cached(
-                "UPDATE deployments SET status = ?2, deployed_at = ?3, failed_at = ?4, updated_at = ?5 \
-                 WHERE id = ?1",
+                "UPDATE deployments SET status = ?2, deployed_at = ?3, failed_at = ?4, updated_at = ?5, \
+                 first_commit_at = ?6 WHERE id = ?1",
             )?;
             stmt.execute(params![
                 d.id,
@@ -171,6 +172,7 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
                 d.deployed_at.map(Timestamp::millis),
                 d.failed_at.map(Timestamp::millis),
                 now.millis(),
+                d.first_commit_at.millis(),
             ])?;
         }
         Write::Delete => {

@@ -110,7 +110,7 @@ impl Store {
     }
 }
 
-pub(super) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
+pub(crate) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }

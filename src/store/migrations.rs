@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "insights", include_str!("migrations/0002_insights.sql")),
     (3, "changes", include_str!("migrations/0003_changes.sql")),
     (4, "idempotency", include_str!("migrations/0004_idempotency.sql")),
+    (5, "webhooks", include_str!("migrations/0005_webhooks.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

@@ -19,6 +19,7 @@ pub mod incidents;
 mod insights;
 pub mod migrations;
 mod query;
+pub mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

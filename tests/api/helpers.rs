@@ -17,6 +17,23 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-token-3f9a";
+/// The webhook secrets every TestApp enables its sources with.
+pub const GITHUB_SECRET: &str = "gh-secret-7c1e";
+pub const GITLAB_TOKEN: &str = "gl-token-51d0";
+pub const PAGERDUTY_SECRET: &str = "pd-secret-90ab";
+/// A Standard Webhooks secret: `whsec_` and base64.
+pub const INCIDENT_IO_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub fn webhook_settings() -> em_metrics::config::WebhookSettings {
+    em_metrics::config::WebhookSettings {
+        github_secret: Some(Secret::new(GITHUB_SECRET)),
+        gitlab_token: Some(Secret::new(GITLAB_TOKEN)),
+        pagerduty_secret: Some(Secret::new(PAGERDUTY_SECRET)),
+        incident_io_secret: Some(Secret::new(INCIDENT_IO_SECRET)),
+        incident_io_project_field: "Affected service".into(),
+        grafana_secret: None,
+    }
+}
 
 pub struct TestApp {
     pub router: Router,
@@ -98,6 +115,7 @@ impl TestApp {
                 None => events.clone(),
             },
             prometheus: telemetry.and_then(Telemetry::prometheus),
+            webhooks: Arc::new(webhook_settings()),
         };
         Self { router: em_metrics::app(state), events, store, teams, dir }
     }

@@ -1,0 +1,131 @@
+//! GitHub: `ping`, `push`, `deployment` and `deployment_status` events.
+
+use serde::Deserialize;
+
+use super::{id, repository_key, settle, shape, time, Action, DeploymentChange, DeploymentStep};
+use crate::domain::deployment::NewDeployment;
+use crate::domain::Commit;
+use crate::teams::TeamConfig;
+
+#[derive(Deserialize)]
+struct Repository {
+    name: String,
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    commits: Vec<PushedCommit>,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct PushedCommit {
+    id: String,
+    timestamp: String,
+}
+
+#[derive(Deserialize)]
+struct DeploymentEvent {
+    deployment: Deployment,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    id: serde_json::Value,
+    sha: String,
+    environment: String,
+    created_at: String,
+    creator: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusEvent {
+    deployment_status: Status,
+    deployment: Deployment,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    state: String,
+    created_at: String,
+}
+
+/// What a delivery of `event` (the X-GitHub-Event header) means.
+pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Action {
+    settle(match event {
+        "ping" => Ok(Action::Ping),
+        "push" => push(json),
+        "deployment" => shape::<DeploymentEvent>(json, "deployment")
+            .and_then(|e| deployment(&e.deployment, &e.repository, DeploymentChange::Start, teams)),
+        "deployment_status" => shape::<StatusEvent>(json, "deployment_status").and_then(|e| {
+            let at = || time("deployment_status.created_at", &e.deployment_status.created_at);
+            let change = match e.deployment_status.state.as_str() {
+                "queued" | "pending" | "in_progress" => DeploymentChange::Start,
+                "success" => DeploymentChange::Deployed(at()?),
+                "failure" | "error" => DeploymentChange::Failed(at()?),
+                other => return Ok(Action::ignore(format!("deployment_status state `{other}` changes nothing"))),
+            };
+            deployment(&e.deployment, &e.repository, change, teams)
+        }),
+        other => Ok(Action::ignore(format!("GitHub event `{other}` is not one em-metrics uses"))),
+    })
+}
+
+fn push(json: &serde_json::Value) -> Result<Action, Action> {
+    let push: Push = shape(json, "push")?;
+    if !push.reference.starts_with("refs/heads/") {
+        return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
+    }
+    if push.deleted {
+        return Ok(Action::ignore("a branch deletion"));
+    }
+    let commits = push
+        .commits
+        .iter()
+        .map(|c| {
+            Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
+        })
+        .collect::<Result<Vec<_>, Action>>()?;
+    Ok(Action::RememberCommits { repository: repository_key("github", &push.repository.full_name), commits })
+}
+
+fn deployment(
+    d: &Deployment,
+    repo: &Repository,
+    change: DeploymentChange,
+    teams: &TeamConfig,
+) -> Result<Action, Action> {
+    // The REST id is a number; a string is taken as it is.
+    let number = match &d.id {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => return Err(Action::ignore("deployment.id is not a number")),
+    };
+    let started = time("deployment.created_at", &d.created_at)?;
+    let project = teams.project_for(&[&repo.full_name, &repo.name], &repo.name);
+    let new = NewDeployment {
+        id: Some(id("deployment.id", format!("github-{number}"))?),
+        project_id: Some(id("repository.name", project)?),
+        environment: Some(id("deployment.environment", &d.environment)?),
+        commit_sha: Some(id("deployment.sha", &d.sha)?),
+        // Until pushes say which commits it ships: see store::webhooks.
+        first_commit_at: Some(started),
+        deploy_start_at: Some(started),
+        username: d.creator.as_ref().and_then(|u| u.login.clone()).filter(|l| !l.is_empty()),
+        ..NewDeployment::default()
+    };
+    Ok(Action::Deployment(DeploymentStep { new, repository: repository_key("github", &repo.full_name), change }))
+}

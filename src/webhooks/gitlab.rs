@@ -1,0 +1,134 @@
+//! GitLab: `Push Hook` and `Deployment Hook` events.
+
+use chrono::DateTime;
+use serde::Deserialize;
+
+use super::{id, repository_key, settle, shape, time, Action, DeploymentChange, DeploymentStep};
+use crate::domain::deployment::NewDeployment;
+use crate::domain::Commit;
+use crate::teams::TeamConfig;
+use crate::time::Timestamp;
+
+#[derive(Deserialize)]
+struct Project {
+    name: String,
+    path_with_namespace: String,
+}
+
+#[derive(Deserialize)]
+struct Push {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    commits: Vec<PushedCommit>,
+    project: Project,
+}
+
+#[derive(Deserialize)]
+struct PushedCommit {
+    id: String,
+    timestamp: String,
+}
+
+#[derive(Deserialize)]
+struct DeploymentHook {
+    status: String,
+    status_changed_at: String,
+    deployment_id: serde_json::Value,
+    environment: String,
+    commit_url: String,
+    project: Project,
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    username: Option<String>,
+}
+
+/// What a delivery of `event` (the X-Gitlab-Event header) means.
+pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Action {
+    settle(match event {
+        "Push Hook" => push(json),
+        "Deployment Hook" => deployment(json, teams),
+        other => Ok(Action::ignore(format!("GitLab event `{other}` is not one em-metrics uses"))),
+    })
+}
+
+fn push(json: &serde_json::Value) -> Result<Action, Action> {
+    let push: Push = shape(json, "Push Hook")?;
+    if !push.reference.starts_with("refs/heads/") {
+        return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
+    }
+    if !push.after.is_empty() && push.after.bytes().all(|b| b == b'0') {
+        return Ok(Action::ignore("a branch deletion"));
+    }
+    let commits = push
+        .commits
+        .iter()
+        .map(|c| {
+            Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
+        })
+        .collect::<Result<Vec<_>, Action>>()?;
+    Ok(Action::RememberCommits { repository: repository_key("gitlab", &push.project.path_with_namespace), commits })
+}
+
+fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Action> {
+    let hook: DeploymentHook = shape(json, "Deployment Hook")?;
+    let at = gitlab_time("status_changed_at", &hook.status_changed_at)?;
+    let change = match hook.status.as_str() {
+        "running" => DeploymentChange::Start,
+        "success" => DeploymentChange::Deployed(at),
+        "failed" | "canceled" => DeploymentChange::Failed(at),
+        other => return Ok(Action::ignore(format!("deployment status `{other}` changes nothing"))),
+    };
+    let number = match &hook.deployment_id {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => return Err(Action::ignore("deployment_id is not a number")),
+    };
+    let sha = hook.commit_url.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let p = &hook.project;
+    let project = teams.project_for(&[&p.path_with_namespace], &p.name);
+    let new = NewDeployment {
+        id: Some(id("deployment_id", format!("gitlab-{number}"))?),
+        project_id: Some(id("project.name", project)?),
+        environment: Some(id("environment", &hook.environment)?),
+        commit_sha: Some(id("commit_url", sha)?),
+        first_commit_at: Some(at),
+        deploy_start_at: Some(at),
+        username: hook.user.and_then(|u| u.username).filter(|u| !u.is_empty()),
+        ..NewDeployment::default()
+    };
+    Ok(Action::Deployment(DeploymentStep { new, repository: repository_key("gitlab", &p.path_with_namespace), change }))
+}
+
+/// GitLab writes `2021-04-28 21:50:00 +0200` (and sometimes `… UTC`) in
+/// its hooks; RFC 3339 and Unix seconds are taken too.
+pub fn gitlab_time(field: &str, text: &str) -> Result<Timestamp, Action> {
+    let text = text.trim();
+    if let Ok(t) = Timestamp::parse(text) {
+        return Ok(t);
+    }
+    let utc = text.strip_suffix(" UTC").map(|t| format!("{t} +0000"));
+    let parsed = DateTime::parse_from_str(utc.as_deref().unwrap_or(text), "%Y-%m-%d %H:%M:%S %z");
+    parsed.map(|t| Timestamp::from_millis(t.timestamp_millis())).map_err(|_| {
+        Action::ignore(format!("{field}: `{text}` is not a time like 2021-04-28 21:50:00 +0200 or RFC 3339"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitlabs_own_time_format_is_read_with_its_offset() {
+        let t = gitlab_time("status_changed_at", "2021-04-28 21:50:00 +0200").expect("parses");
+        assert_eq!(t, Timestamp::parse("2021-04-28T19:50:00Z").expect("valid"));
+        let t = gitlab_time("status_changed_at", "2021-04-28 19:50:00 UTC").expect("parses");
+        assert_eq!(t, Timestamp::parse("2021-04-28T19:50:00Z").expect("valid"));
+        assert!(gitlab_time("status_changed_at", "yesterday").is_err());
+    }
+}

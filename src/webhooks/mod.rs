@@ -1,0 +1,173 @@
+//! Native webhooks: what a delivery from GitHub, GitLab, PagerDuty,
+//! incident.io or Alertmanager/Grafana means, as the same domain commands the
+//! JSON API runs. Pure code: no I/O.
+//!
+//! A tour: [`signature`] checks who sent a delivery; one module per source
+//! turns its JSON into [`Action`]s; the store runs them (`store::webhooks`)
+//! and `http::webhooks` answers.
+
+pub mod alertmanager;
+pub mod github;
+pub mod gitlab;
+pub mod incident_io;
+pub mod pagerduty;
+pub mod signature;
+
+use serde::de::DeserializeOwned;
+
+use crate::domain::deployment::NewDeployment;
+use crate::domain::incident::NewIncident;
+use crate::domain::{Commit, Id};
+use crate::time::Timestamp;
+
+/// Largest webhook body accepted: push payloads list many commits.
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// How long a delivery id is remembered: a redelivery within it changes nothing.
+pub const DELIVERY_LIFETIME_MS: i64 = 7 * 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Github,
+    Gitlab,
+    Pagerduty,
+    IncidentIo,
+    Alertmanager,
+}
+
+impl Source {
+    /// The route segment, and the name deliveries are kept under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Gitlab => "gitlab",
+            Self::Pagerduty => "pagerduty",
+            Self::IncidentIo => "incident-io",
+            Self::Alertmanager => "alertmanager",
+        }
+    }
+
+    /// The setting that enables the source.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Github => "EM_METRICS_GITHUB_WEBHOOK_SECRET",
+            Self::Gitlab => "EM_METRICS_GITLAB_WEBHOOK_TOKEN",
+            Self::Pagerduty => "EM_METRICS_PAGERDUTY_WEBHOOK_SECRET",
+            Self::IncidentIo => "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET",
+            // Always on: it is guarded by the API's own credentials.
+            Self::Alertmanager => "EM_METRICS_TOKEN_AUTH",
+        }
+    }
+
+    /// The headers that identify one delivery, first found wins.
+    pub fn delivery_headers(self) -> &'static [&'static str] {
+        match self {
+            Self::Github => &["x-github-delivery"],
+            Self::Gitlab => &["idempotency-key", "x-gitlab-event-uuid"],
+            Self::Pagerduty => &["x-webhook-id"],
+            Self::IncidentIo => &["webhook-id"],
+            Self::Alertmanager => &[],
+        }
+    }
+}
+
+/// What one delivery (or one alert of a group) asks for.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Nothing to record; the reason goes back to the sender.
+    Ignore(String),
+    /// GitHub's hello when a webhook is created.
+    Ping,
+    /// A push to a branch: its commits become known commits of the repository.
+    RememberCommits {
+        repository: String,
+        commits: Vec<Commit>,
+    },
+    Deployment(DeploymentStep),
+    Incident(IncidentStep),
+}
+
+impl Action {
+    pub fn ignore(why: impl Into<String>) -> Self {
+        Self::Ignore(why.into())
+    }
+}
+
+/// A deployment a Git host reports.
+#[derive(Debug, Clone)]
+pub struct DeploymentStep {
+    /// How to create it when it was not seen yet: id, project, environment,
+    /// commit and start. Its first_commit_at is its start until pushes say more.
+    pub new: NewDeployment,
+    /// The known-commits key of its repository (`github:acme/api`).
+    pub repository: String,
+    pub change: DeploymentChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeploymentChange {
+    /// Started (created if not seen yet; a later "in progress" changes nothing).
+    Start,
+    Deployed(Timestamp),
+    Failed(Timestamp),
+}
+
+/// An incident an incident tool or an alert reports.
+#[derive(Debug, Clone)]
+pub struct IncidentStep {
+    /// How to create it when it was not seen yet (with restored_at and
+    /// finished_at set when the first sight is already resolved).
+    pub new: NewIncident,
+    pub change: IncidentChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IncidentChange {
+    Open,
+    Restore(Timestamp),
+    /// Finished, and restored if it was not.
+    Finish(Timestamp),
+    /// It turned out not to be an incident (declined, canceled, merged).
+    Delete,
+}
+
+impl IncidentStep {
+    pub fn id(&self) -> Option<&Id> {
+        self.new.id.as_ref()
+    }
+}
+
+/// A payload read into `T`; a shape that does not fit is a reason to ignore
+/// the delivery (it was valid JSON, so the sender should not retry it).
+pub(crate) fn shape<T: DeserializeOwned>(json: &serde_json::Value, what: &str) -> Result<T, Action> {
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        Action::ignore(format!("not a {what} payload em-metrics understands: {path}: {}", e.into_inner()))
+    })
+}
+
+/// An id, project or environment from a payload, checked like the JSON API's.
+pub(crate) fn id(field: &str, text: impl Into<String>) -> Result<Id, Action> {
+    Id::parse(text.into()).map_err(|why| Action::ignore(format!("{field} {why}")))
+}
+
+/// A time from a payload.
+pub(crate) fn time(field: &str, text: &str) -> Result<Timestamp, Action> {
+    Timestamp::parse(text).map_err(|why| Action::ignore(format!("{field}: {why}")))
+}
+
+/// The known-commits key of a repository: the host and its path, lower-cased
+/// (both hosts treat repository paths case-insensitively).
+pub(crate) fn repository_key(host: &str, path: &str) -> String {
+    format!("{host}:{}", path.to_lowercase())
+}
+
+/// Runs a parser that returns early with an [`Action`] on the first problem.
+pub(crate) fn settle(result: Result<Action, Action>) -> Action {
+    result.unwrap_or_else(|action| action)
+}
+
+/// A title from a payload, cut to the longest the API keeps: a long alert
+/// summary is no reason to lose the incident.
+pub(crate) fn title(text: Option<String>) -> Option<String> {
+    text.map(|t| t.chars().take(crate::domain::MAX_TITLE_CHARS).collect())
+}
