@@ -58,7 +58,7 @@ impl TestApp {
     pub fn with_attribution(attribution: em_metrics::domain::Attribution) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        Self::assemble_with(store, dir, TeamConfig::default(), token_auth(), None, attribution)
+        Self::assemble_with(store, dir, TeamConfig::default(), token_auth(), None, attribution, webhook_settings())
     }
 
     pub fn with_teams(json: &str) -> Self {
@@ -90,7 +90,15 @@ impl TestApp {
         auth: AuthSettings,
         telemetry: Option<&Telemetry>,
     ) -> Self {
-        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default())
+        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default(), webhook_settings())
+    }
+
+    /// The production metrics sink, this team config and these webhook secrets.
+    pub fn with_webhooks(teams: &str, telemetry: &Telemetry, webhooks: em_metrics::config::WebhookSettings) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
+        let teams = TeamConfig::parse(teams).expect("valid team config");
+        Self::assemble_with(store, dir, teams, token_auth(), Some(telemetry), Default::default(), webhooks)
     }
 
     fn assemble_with(
@@ -100,6 +108,7 @@ impl TestApp {
         auth: AuthSettings,
         telemetry: Option<&Telemetry>,
         attribution: em_metrics::domain::Attribution,
+        webhooks: em_metrics::config::WebhookSettings,
     ) -> Self {
         let events = Arc::new(Collect::default());
         let teams = Teams::new(teams);
@@ -115,7 +124,7 @@ impl TestApp {
                 None => events.clone(),
             },
             prometheus: telemetry.and_then(Telemetry::prometheus),
-            webhooks: Arc::new(webhook_settings()),
+            webhooks: Arc::new(webhooks),
         };
         Self { router: em_metrics::app(state), events, store, teams, dir }
     }

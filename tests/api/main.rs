@@ -19,3 +19,4 @@ mod outage;
 mod receiver;
 mod storage;
 mod teams;
+mod webhooks;

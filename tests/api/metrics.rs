@@ -35,7 +35,7 @@ fn settings(endpoint: String, protocol: OtlpProtocol) -> MetricsSettings {
 }
 
 /// Telemetry is built and flushed off the async threads: the exporters block.
-async fn telemetry(settings: MetricsSettings) -> Arc<Telemetry> {
+pub(crate) async fn telemetry(settings: MetricsSettings) -> Arc<Telemetry> {
     let t = tokio::task::spawn_blocking(move || Telemetry::start(&settings).expect("telemetry")).await.expect("task");
     Arc::new(t)
 }
@@ -221,7 +221,7 @@ async fn prometheus_text_holds_the_catalog_names_and_values() {
     assert!(!text.contains("d1") && !text.contains("i1"), "no ids in metric labels");
 }
 
-async fn metrics_text(app: &TestApp) -> String {
+pub(crate) async fn metrics_text(app: &TestApp) -> String {
     use tower::ServiceExt;
     let request = axum::http::Request::builder()
         .uri("/api/v1/metrics")
