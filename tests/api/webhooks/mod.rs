@@ -3,6 +3,7 @@
 //! story holds together. Every expected figure is worked out in the comments.
 
 mod git_hosts;
+mod incident_tools;
 
 use axum::http::{Method, StatusCode};
 use em_metrics::config::MetricsSettings;
