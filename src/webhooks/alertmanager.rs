@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{id, shape, time, Action, IncidentChange, IncidentStep};
+use super::{id, shape, skip, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -36,7 +36,7 @@ struct Alert {
 pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Vec<Action> {
     let group: Group = match shape(json, "Alertmanager") {
         Ok(group) => group,
-        Err(ignored) => return vec![ignored],
+        Err(ignored) => return vec![ignored.into()],
     };
     if group.alerts.is_empty() {
         return vec![Action::ignore("the group lists no alerts")];
@@ -44,15 +44,12 @@ pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Vec<Action> {
     group.alerts.iter().map(|a| super::settle(alert(a, teams))).collect()
 }
 
-fn alert(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Action> {
+fn alert(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
     let alert: Alert = shape(json, "alert")?;
     let label = |names: &[&str]| names.iter().find_map(|n| alert.labels.get(*n)).filter(|v| !v.trim().is_empty());
     let started_at = time("startsAt", &alert.starts_at)?;
-    let fingerprint = alert
-        .fingerprint
-        .as_deref()
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| Action::ignore("the alert has no fingerprint"))?;
+    let fingerprint =
+        alert.fingerprint.as_deref().filter(|f| !f.is_empty()).ok_or_else(|| skip("the alert has no fingerprint"))?;
     let project = match label(&["project_id", "service", "job"]) {
         Some(name) => teams.project_for(&[name], name),
         None => DEFAULT_PROJECT.to_string(),

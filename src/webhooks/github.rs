@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{id, repository_key, settle, shape, time, Action, DeploymentChange, DeploymentStep};
+use super::{id, repository_key, settle, shape, skip, time, Action, DeploymentChange, DeploymentStep, Skip};
 use crate::domain::deployment::NewDeployment;
 use crate::domain::Commit;
 use crate::teams::TeamConfig;
@@ -84,7 +84,7 @@ pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Act
     })
 }
 
-fn push(json: &serde_json::Value) -> Result<Action, Action> {
+fn push(json: &serde_json::Value) -> Result<Action, Skip> {
     let push: Push = shape(json, "push")?;
     if !push.reference.starts_with("refs/heads/") {
         return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
@@ -98,21 +98,16 @@ fn push(json: &serde_json::Value) -> Result<Action, Action> {
         .map(|c| {
             Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
         })
-        .collect::<Result<Vec<_>, Action>>()?;
+        .collect::<Result<Vec<_>, Skip>>()?;
     Ok(Action::RememberCommits { repository: repository_key("github", &push.repository.full_name), commits })
 }
 
-fn deployment(
-    d: &Deployment,
-    repo: &Repository,
-    change: DeploymentChange,
-    teams: &TeamConfig,
-) -> Result<Action, Action> {
+fn deployment(d: &Deployment, repo: &Repository, change: DeploymentChange, teams: &TeamConfig) -> Result<Action, Skip> {
     // The REST id is a number; a string is taken as it is.
     let number = match &d.id {
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::String(s) => s.clone(),
-        _ => return Err(Action::ignore("deployment.id is not a number")),
+        _ => return Err(skip("deployment.id is not a number")),
     };
     let started = time("deployment.created_at", &d.created_at)?;
     let project = teams.project_for(&[&repo.full_name, &repo.name], &repo.name);

@@ -3,7 +3,7 @@
 use chrono::DateTime;
 use serde::Deserialize;
 
-use super::{id, repository_key, settle, shape, time, Action, DeploymentChange, DeploymentStep};
+use super::{id, repository_key, settle, shape, skip, time, Action, DeploymentChange, DeploymentStep, Skip};
 use crate::domain::deployment::NewDeployment;
 use crate::domain::Commit;
 use crate::teams::TeamConfig;
@@ -57,7 +57,7 @@ pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Act
     })
 }
 
-fn push(json: &serde_json::Value) -> Result<Action, Action> {
+fn push(json: &serde_json::Value) -> Result<Action, Skip> {
     let push: Push = shape(json, "Push Hook")?;
     if !push.reference.starts_with("refs/heads/") {
         return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
@@ -71,11 +71,11 @@ fn push(json: &serde_json::Value) -> Result<Action, Action> {
         .map(|c| {
             Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
         })
-        .collect::<Result<Vec<_>, Action>>()?;
+        .collect::<Result<Vec<_>, Skip>>()?;
     Ok(Action::RememberCommits { repository: repository_key("gitlab", &push.project.path_with_namespace), commits })
 }
 
-fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Action> {
+fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
     let hook: DeploymentHook = shape(json, "Deployment Hook")?;
     let at = gitlab_time("status_changed_at", &hook.status_changed_at)?;
     let change = match hook.status.as_str() {
@@ -87,7 +87,7 @@ fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Ac
     let number = match &hook.deployment_id {
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::String(s) => s.clone(),
-        _ => return Err(Action::ignore("deployment_id is not a number")),
+        _ => return Err(skip("deployment_id is not a number")),
     };
     let sha = hook.commit_url.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
     let p = &hook.project;
@@ -107,16 +107,16 @@ fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Ac
 
 /// GitLab writes `2021-04-28 21:50:00 +0200` (and sometimes `… UTC`) in
 /// its hooks; RFC 3339 and Unix seconds are taken too.
-pub fn gitlab_time(field: &str, text: &str) -> Result<Timestamp, Action> {
+pub fn gitlab_time(field: &str, text: &str) -> Result<Timestamp, Skip> {
     let text = text.trim();
     if let Ok(t) = Timestamp::parse(text) {
         return Ok(t);
     }
     let utc = text.strip_suffix(" UTC").map(|t| format!("{t} +0000"));
     let parsed = DateTime::parse_from_str(utc.as_deref().unwrap_or(text), "%Y-%m-%d %H:%M:%S %z");
-    parsed.map(|t| Timestamp::from_millis(t.timestamp_millis())).map_err(|_| {
-        Action::ignore(format!("{field}: `{text}` is not a time like 2021-04-28 21:50:00 +0200 or RFC 3339"))
-    })
+    parsed
+        .map(|t| Timestamp::from_millis(t.timestamp_millis()))
+        .map_err(|_| skip(format!("{field}: `{text}` is not a time like 2021-04-28 21:50:00 +0200 or RFC 3339")))
 }
 
 #[cfg(test)]

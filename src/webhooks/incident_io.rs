@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep};
+use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -87,7 +87,7 @@ pub fn actions(json: &serde_json::Value, teams: &TeamConfig, project_field: &str
     settle(action(json, teams, project_field))
 }
 
-fn action(json: &serde_json::Value, teams: &TeamConfig, project_field: &str) -> Result<Action, Action> {
+fn action(json: &serde_json::Value, teams: &TeamConfig, project_field: &str) -> Result<Action, Skip> {
     let event_type = json.get("event_type").and_then(|e| e.as_str()).unwrap_or_default();
     if !event_type.starts_with("public_incident.incident_") {
         return Ok(Action::ignore(format!("incident.io event `{event_type}` is not an incident change")));

@@ -136,23 +136,38 @@ impl IncidentStep {
     }
 }
 
+/// Why a payload maps to nothing: parsers stop at the first one with `?`,
+/// and it becomes [`Action::Ignore`].
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl From<Skip> for Action {
+    fn from(skip: Skip) -> Self {
+        Action::Ignore(skip.0)
+    }
+}
+
+pub(crate) fn skip(why: impl Into<String>) -> Skip {
+    Skip(why.into())
+}
+
 /// A payload read into `T`; a shape that does not fit is a reason to ignore
 /// the delivery (it was valid JSON, so the sender should not retry it).
-pub(crate) fn shape<T: DeserializeOwned>(json: &serde_json::Value, what: &str) -> Result<T, Action> {
+pub(crate) fn shape<T: DeserializeOwned>(json: &serde_json::Value, what: &str) -> Result<T, Skip> {
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
-        Action::ignore(format!("not a {what} payload em-metrics understands: {path}: {}", e.into_inner()))
+        skip(format!("not a {what} payload em-metrics understands: {path}: {}", e.into_inner()))
     })
 }
 
 /// An id, project or environment from a payload, checked like the JSON API's.
-pub(crate) fn id(field: &str, text: impl Into<String>) -> Result<Id, Action> {
-    Id::parse(text.into()).map_err(|why| Action::ignore(format!("{field} {why}")))
+pub(crate) fn id(field: &str, text: impl Into<String>) -> Result<Id, Skip> {
+    Id::parse(text.into()).map_err(|why| skip(format!("{field} {why}")))
 }
 
 /// A time from a payload.
-pub(crate) fn time(field: &str, text: &str) -> Result<Timestamp, Action> {
-    Timestamp::parse(text).map_err(|why| Action::ignore(format!("{field}: {why}")))
+pub(crate) fn time(field: &str, text: &str) -> Result<Timestamp, Skip> {
+    Timestamp::parse(text).map_err(|why| skip(format!("{field}: {why}")))
 }
 
 /// The known-commits key of a repository: the host and its path, lower-cased
@@ -161,9 +176,9 @@ pub(crate) fn repository_key(host: &str, path: &str) -> String {
     format!("{host}:{}", path.to_lowercase())
 }
 
-/// Runs a parser that returns early with an [`Action`] on the first problem.
-pub(crate) fn settle(result: Result<Action, Action>) -> Action {
-    result.unwrap_or_else(|action| action)
+/// A parser's result as the action to run.
+pub(crate) fn settle(result: Result<Action, Skip>) -> Action {
+    result.unwrap_or_else(Action::from)
 }
 
 /// A title from a payload, cut to the longest the API keeps: a long alert

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep};
+use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -38,7 +38,7 @@ pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Action {
     settle(action(json, teams))
 }
 
-fn action(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Action> {
+fn action(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
     let delivery: Delivery = shape(json, "PagerDuty v3")?;
     let event = delivery.event;
     let resolved = match event.event_type.as_str() {

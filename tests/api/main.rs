@@ -2,7 +2,7 @@
 
 mod auth;
 mod bad_input;
-mod binary;
+pub mod binary;
 mod changes;
 mod collector;
 mod demo;
@@ -14,7 +14,7 @@ mod idempotency;
 mod incidents;
 mod insights;
 mod limits;
-mod metrics;
+pub mod metrics;
 mod outage;
 mod receiver;
 mod storage;

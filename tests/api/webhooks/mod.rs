@@ -2,8 +2,10 @@
 //! tests/fixtures/webhooks), changing only ids, shas and times so that each
 //! story holds together. Every expected figure is worked out in the comments.
 
+mod alerts;
 mod git_hosts;
 mod incident_tools;
+mod rules;
 
 use axum::http::{Method, StatusCode};
 use em_metrics::config::MetricsSettings;
