@@ -3,10 +3,12 @@
 # (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq
-#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator;
+#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator,
+#           incident-io (payload models) and standardwebhooks (the signer);
 #           checkov and schemathesis, each in its own virtualenv (checkov
 #           would replace python-hcl2's module)
-#   npm:    @grafana/schema and typescript, in tests/stack/schema
+#   npm:    @grafana/schema and typescript, in tests/stack/schema;
+#           @octokit/webhooks-examples and @octokit/webhooks-methods, in tests/stack/webhooks
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,8 @@ python3 -c 'import rotel' 2>/dev/null || { echo "== installing rotel"; pip_insta
 python3 -c 'import pytest, yaml' 2>/dev/null || { echo "== installing pytest, pyyaml"; pip_install pytest pyyaml; }
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || { echo "== installing openapi-spec-validator"; pip_install openapi-spec-validator==0.9.0; }
+python3 -c 'import incident_io, standardwebhooks' 2>/dev/null \
+  || { echo "== installing incident-io, standardwebhooks"; pip_install incident-io==2.29.0 standardwebhooks==1.1.0; }
 python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
   || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
 if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then
@@ -46,6 +50,10 @@ fi
 if [ ! -d tests/stack/schema/node_modules/@grafana/schema ]; then
   echo "== installing @grafana/schema, typescript (npm)"
   npm ci --prefix tests/stack/schema --no-audit --no-fund --silent
+fi
+if [ ! -d tests/stack/webhooks/node_modules/@octokit/webhooks-methods ]; then
+  echo "== installing @octokit/webhooks-examples, @octokit/webhooks-methods (npm)"
+  npm ci --prefix tests/stack/webhooks --no-audit --no-fund --silent
 fi
 
 echo "== cargo test"
