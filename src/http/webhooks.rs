@@ -51,9 +51,10 @@ pub struct WebhookAnswer {
 
 #[derive(Serialize, ToSchema)]
 pub struct KnownCommits {
+    /// `github:` or `gitlab:` and the repository's path, lower-cased.
     pub repository: String,
-    /// Commits not known before.
-    pub new: usize,
+    /// The commits the push listed.
+    pub commits: usize,
 }
 
 #[utoipa::path(post, path = "/webhooks/github", tag = "webhooks", operation_id = "github_webhook",
@@ -147,18 +148,20 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
         tracing::warn!(source = source.name(), reason = %refused, "webhook delivery refused");
         return Err(AppError::Unauthorized { message: refused.to_string(), challenge: None });
     }
-    let json: Value = serde_json::from_slice(&bytes)
+    // Checked without building a tree: each source reads only what it uses.
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
         .map_err(|e| AppError::BadRequest { message: format!("the body is not JSON: {e}"), field: None })?;
+    let json = &bytes[..];
     let teams = state.teams.get();
     let event = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string();
     let actions = match source {
-        Source::Github => vec![github::actions(&event("x-github-event"), &json, &teams)],
-        Source::Gitlab => vec![gitlab::actions(&event("x-gitlab-event"), &json, &teams)],
-        Source::Pagerduty => vec![pagerduty::actions(&json, &teams)],
+        Source::Github => vec![github::actions(&event("x-github-event"), json, &teams)],
+        Source::Gitlab => vec![gitlab::actions(&event("x-gitlab-event"), json, &teams)],
+        Source::Pagerduty => vec![pagerduty::actions(json, &teams)],
         Source::IncidentIo => {
-            vec![incident_io::actions(&json, &teams, &state.webhooks.incident_io_project_field)]
+            vec![incident_io::actions(json, &teams, &state.webhooks.incident_io_project_field)]
         }
-        Source::Alertmanager => alertmanager::actions(&json, &teams),
+        Source::Alertmanager => alertmanager::actions(json, &teams),
     };
     let delivery_id = source.delivery_headers().iter().map(|h| event(h)).find(|id| !id.is_empty());
     let source_name = source.name();
@@ -230,8 +233,8 @@ fn one(outcome: Outcome) -> (StatusCode, Value) {
     match outcome {
         Outcome::Ignored(why) => (StatusCode::ACCEPTED, json!({ "ignored": why })),
         Outcome::Ping => (StatusCode::OK, json!({ "ping": "pong" })),
-        Outcome::KnownCommits { repository, new } => {
-            (StatusCode::OK, json!({ "known_commits": { "repository": repository, "new": new } }))
+        Outcome::KnownCommits { repository, commits } => {
+            (StatusCode::OK, json!({ "known_commits": { "repository": repository, "commits": commits } }))
         }
         Outcome::Deployment { created: c, deployment } => {
             (created(c), json!({ "deployment": DeploymentView::from(deployment) }))

@@ -18,9 +18,19 @@ use crate::webhooks::{Action, DeploymentChange, DeploymentStep, IncidentChange, 
 pub enum Outcome {
     Ignored(String),
     Ping,
-    KnownCommits { repository: String, new: usize },
-    Deployment { created: bool, deployment: Deployment },
-    Incident { created: bool, incident: Incident },
+    /// A push kept: its repository and how many commits it listed.
+    KnownCommits {
+        repository: String,
+        commits: usize,
+    },
+    Deployment {
+        created: bool,
+        deployment: Deployment,
+    },
+    Incident {
+        created: bool,
+        incident: Incident,
+    },
     IncidentDeleted(Incident),
 }
 
@@ -53,8 +63,8 @@ pub fn run(
             Action::Ignore(why) => Outcome::Ignored(why),
             Action::Ping => Outcome::Ping,
             Action::RememberCommits { repository, commits } => {
-                let new = remember(tx, &repository, &commits)?;
-                Outcome::KnownCommits { repository, new }
+                let listed = remember(tx, &repository, &commits, ctx.now)?;
+                Outcome::KnownCommits { repository, commits: listed }
             }
             Action::Deployment(step) => match attempt(tx, || deployment(tx, step, ctx))? {
                 Ok(t) => {
@@ -124,21 +134,20 @@ fn attempt<T>(tx: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreResul
     }
 }
 
-/// The commits of a push to a branch become known commits of the
-/// repository, numbered by the push; returns how many were new.
-fn remember(tx: &Connection, repository: &str, commits: &[Commit]) -> StoreResult<usize> {
-    let push: i64 = tx
-        .prepare_cached("SELECT coalesce(max(push_seq), 0) + 1 FROM known_commits WHERE repository = ?1")?
-        .query_row([repository], |r| r.get(0))?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO known_commits (repository, sha, committed_at, push_seq) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (repository, sha) DO NOTHING",
-    )?;
-    let mut new = 0;
-    for c in commits {
-        new += insert.execute(params![repository, c.sha.as_str(), c.committed_at.millis(), push])?;
+/// A push to a branch is kept as one row, numbered after the repository's
+/// previous push; returns how many commits it listed.
+fn remember(tx: &Connection, repository: &str, commits: &[Commit], now: Timestamp) -> StoreResult<usize> {
+    if commits.is_empty() {
+        return Ok(0);
     }
-    Ok(new)
+    let push: i64 = tx
+        .prepare_cached("SELECT coalesce(max(push_seq), 0) + 1 FROM pushes WHERE repository = ?1")?
+        .query_row([repository], |r| r.get(0))?;
+    let list: Vec<(&str, i64)> = commits.iter().map(|c| (c.sha.as_str(), c.committed_at.millis())).collect();
+    let json = serde_json::to_string(&list).map_err(|e| StoreError::Internal(e.to_string()))?;
+    tx.prepare_cached("INSERT INTO pushes (repository, push_seq, commits, received_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![repository, push, json, now.millis()])?;
+    Ok(commits.len())
 }
 
 fn required_id(id: Option<&Id>) -> StoreResult<Id> {
@@ -215,9 +224,13 @@ fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResu
     }
 }
 
+/// Most pushes searched for the one that carried a deployed sha: a sha
+/// pushed longer ago than this counts as never seen.
+const MAX_PUSHES_SEARCHED: i64 = 10_000;
+
 /// What the pushes say a deployment of `sha` ships to `project` and
-/// `environment`, and the push that carried `sha`; None when `sha` was
-/// never seen in a push (then no commits are known).
+/// `environment`, and the push that carried `sha`; None when no push did
+/// (then no commits are known).
 fn learn(
     tx: &Connection,
     repository: &str,
@@ -225,39 +238,72 @@ fn learn(
     project: &str,
     environment: &str,
 ) -> StoreResult<Option<(Learned, i64)>> {
-    let carried: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT push_seq, committed_at FROM known_commits WHERE repository = ?1 AND sha = ?2")?
-        .query_row(params![repository, sha], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((through, deployed_commit_at)) = carried else { return Ok(None) };
     let shipped_through: i64 = tx
         .prepare_cached(
             "SELECT coalesce(max(through_push), 0) FROM shipped_pushes \
              WHERE repository = ?1 AND project_id = ?2 AND environment = ?3",
         )?
         .query_row(params![repository, project, environment], |r| r.get(0))?;
-    // Only the pushes after the last one shipped there can hold commits
-    // not shipped yet; the changes index settles each of those.
-    let mut stmt = tx.prepare_cached(
-        "SELECT sha, committed_at FROM known_commits k \
-         WHERE repository = ?1 AND push_seq > ?2 AND push_seq <= ?3 \
-         AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.project_id = ?4 AND c.environment = ?5 AND c.sha = k.sha) \
-         ORDER BY push_seq DESC, committed_at DESC LIMIT ?6",
+    // The first push after the last one shipped here that lists the sha, found
+    // in the stored JSON text (the quotes make it match whole shas only).
+    let needle = serde_json::to_string(sha).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let carried: Option<i64> = tx
+        .prepare_cached(
+            "SELECT push_seq FROM pushes WHERE repository = ?1 AND push_seq > ?2 \
+             AND push_seq > (SELECT coalesce(max(push_seq), 0) FROM pushes WHERE repository = ?1) - ?4 \
+             AND instr(commits, ?3) > 0 ORDER BY push_seq LIMIT 1",
+        )?
+        .query_row(params![repository, shipped_through, needle, MAX_PUSHES_SEARCHED], |r| r.get(0))
+        .optional()?;
+    let mut shipped = tx.prepare_cached(
+        "SELECT committed_at FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3 LIMIT 1",
     )?;
-    let rows = stmt.query_map(
-        params![repository, shipped_through, through, project, environment, (MAX_COMMITS - 1) as i64],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+    let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("deployed sha {why}")))?;
+    let Some(through) = carried else {
+        // Every commit of the pushes up to shipped_through was shipped here:
+        // a sha shipped before is a redeploy (or a rollback), and ships
+        // nothing new; any other sha was never seen in a push.
+        let before: Option<i64> =
+            shipped.query_row(params![project, environment, sha.as_str()], |r| r.get(0)).optional()?;
+        return Ok(before.map(|at| {
+            let commits = vec![Commit { sha, committed_at: Timestamp::from_millis(at) }];
+            (Learned { commits, first_commit_at: None }, shipped_through)
+        }));
+    };
+    // The pushes after the last one shipped here, up to the one that carried
+    // the sha, newest first, until MAX_COMMITS.
+    let mut rows = tx.prepare_cached(
+        "SELECT commits FROM pushes WHERE repository = ?1 AND push_seq > ?2 AND push_seq <= ?3 \
+         ORDER BY push_seq DESC",
     )?;
-    let mut commits = Vec::new();
-    for row in rows {
-        let (sha, at) = row?;
-        let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("known commit sha {why}")))?;
-        commits.push(Commit { sha, committed_at: Timestamp::from_millis(at) });
+    let mut listed: Vec<(String, i64)> = Vec::new();
+    for json in rows.query_map(params![repository, shipped_through, through], |r| r.get::<_, String>(0))? {
+        let push: Vec<(String, i64)> =
+            serde_json::from_str(&json?).map_err(|e| StoreError::Internal(format!("stored push: {e}")))?;
+        listed.extend(push);
+        if listed.len() >= MAX_COMMITS - 1 {
+            listed.truncate(MAX_COMMITS - 1);
+            break;
+        }
+    }
+    let mut commits = Vec::with_capacity(listed.len() + 1);
+    let mut deployed_at_commit = None;
+    for (listed_sha, at) in listed {
+        let at = Timestamp::from_millis(at);
+        if listed_sha == sha.as_str() {
+            deployed_at_commit = Some(deployed_at_commit.map_or(at, |t: Timestamp| t.min(at)));
+        }
+        if shipped.exists(params![project, environment, listed_sha])? {
+            continue;
+        }
+        let listed_sha = Id::parse(listed_sha).map_err(|why| StoreError::Internal(format!("pushed sha {why}")))?;
+        commits.push(Commit { sha: listed_sha, committed_at: at });
     }
     let first_commit_at = commits.iter().map(|c| c.committed_at).min();
     // The deployed sha itself is always listed: a redeploy then ships nothing new.
-    let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("deployed sha {why}")))?;
-    commits.push(Commit { sha, committed_at: Timestamp::from_millis(deployed_commit_at) });
+    if let Some(at) = deployed_at_commit {
+        commits.push(Commit { sha, committed_at: at });
+    }
     Ok(Some((Learned { commits, first_commit_at }, through)))
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{id, shape, skip, time, Action, IncidentChange, IncidentStep, Skip};
+use super::{id, shape, shape_value, skip, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -33,8 +33,8 @@ struct Alert {
 }
 
 /// One action per alert, in the order the group lists them.
-pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Vec<Action> {
-    let group: Group = match shape(json, "Alertmanager") {
+pub fn actions(body: &[u8], teams: &TeamConfig) -> Vec<Action> {
+    let group: Group = match shape(body, "Alertmanager") {
         Ok(group) => group,
         Err(ignored) => return vec![ignored.into()],
     };
@@ -45,7 +45,7 @@ pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Vec<Action> {
 }
 
 fn alert(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
-    let alert: Alert = shape(json, "alert")?;
+    let alert: Alert = shape_value(json, "alert")?;
     let label = |names: &[&str]| names.iter().find_map(|n| alert.labels.get(*n)).filter(|v| !v.trim().is_empty());
     let started_at = time("startsAt", &alert.starts_at)?;
     let fingerprint =

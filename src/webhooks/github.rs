@@ -64,13 +64,13 @@ struct Status {
 }
 
 /// What a delivery of `event` (the X-GitHub-Event header) means.
-pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Action {
+pub fn actions(event: &str, body: &[u8], teams: &TeamConfig) -> Action {
     settle(match event {
         "ping" => Ok(Action::Ping),
-        "push" => push(json),
-        "deployment" => shape::<DeploymentEvent>(json, "deployment")
+        "push" => push(body),
+        "deployment" => shape::<DeploymentEvent>(body, "deployment")
             .and_then(|e| deployment(&e.deployment, &e.repository, DeploymentChange::Start, teams)),
-        "deployment_status" => shape::<StatusEvent>(json, "deployment_status").and_then(|e| {
+        "deployment_status" => shape::<StatusEvent>(body, "deployment_status").and_then(|e| {
             let at = || time("deployment_status.created_at", &e.deployment_status.created_at);
             let change = match e.deployment_status.state.as_str() {
                 "queued" | "pending" | "in_progress" => DeploymentChange::Start,
@@ -84,8 +84,8 @@ pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Act
     })
 }
 
-fn push(json: &serde_json::Value) -> Result<Action, Skip> {
-    let push: Push = shape(json, "push")?;
+fn push(body: &[u8]) -> Result<Action, Skip> {
+    let push: Push = shape(body, "push")?;
     if !push.reference.starts_with("refs/heads/") {
         return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
     }

@@ -49,16 +49,16 @@ struct User {
 }
 
 /// What a delivery of `event` (the X-Gitlab-Event header) means.
-pub fn actions(event: &str, json: &serde_json::Value, teams: &TeamConfig) -> Action {
+pub fn actions(event: &str, body: &[u8], teams: &TeamConfig) -> Action {
     settle(match event {
-        "Push Hook" => push(json),
-        "Deployment Hook" => deployment(json, teams),
+        "Push Hook" => push(body),
+        "Deployment Hook" => deployment(body, teams),
         other => Ok(Action::ignore(format!("GitLab event `{other}` is not one em-metrics uses"))),
     })
 }
 
-fn push(json: &serde_json::Value) -> Result<Action, Skip> {
-    let push: Push = shape(json, "Push Hook")?;
+fn push(body: &[u8]) -> Result<Action, Skip> {
+    let push: Push = shape(body, "Push Hook")?;
     if !push.reference.starts_with("refs/heads/") {
         return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
     }
@@ -75,8 +75,8 @@ fn push(json: &serde_json::Value) -> Result<Action, Skip> {
     Ok(Action::RememberCommits { repository: repository_key("gitlab", &push.project.path_with_namespace), commits })
 }
 
-fn deployment(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
-    let hook: DeploymentHook = shape(json, "Deployment Hook")?;
+fn deployment(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
+    let hook: DeploymentHook = shape(body, "Deployment Hook")?;
     let at = gitlab_time("status_changed_at", &hook.status_changed_at)?;
     let change = match hook.status.as_str() {
         "running" => DeploymentChange::Start,

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep, Skip};
+use super::{id, settle, shape, shape_value, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -83,19 +83,20 @@ impl FieldValue {
 }
 
 /// `project_field` is EM_METRICS_INCIDENT_IO_PROJECT_FIELD.
-pub fn actions(json: &serde_json::Value, teams: &TeamConfig, project_field: &str) -> Action {
-    settle(action(json, teams, project_field))
+pub fn actions(body: &[u8], teams: &TeamConfig, project_field: &str) -> Action {
+    settle(action(body, teams, project_field))
 }
 
-fn action(json: &serde_json::Value, teams: &TeamConfig, project_field: &str) -> Result<Action, Skip> {
+fn action(body: &[u8], teams: &TeamConfig, project_field: &str) -> Result<Action, Skip> {
+    let json: serde_json::Value = shape(body, "incident.io")?;
     let event_type = json.get("event_type").and_then(|e| e.as_str()).unwrap_or_default();
     if !event_type.starts_with("public_incident.incident_") {
         return Ok(Action::ignore(format!("incident.io event `{event_type}` is not an incident change")));
     }
-    let body = json.get(event_type).cloned().unwrap_or_default();
+    let event = json.get(event_type).cloned().unwrap_or_default();
     // The status event wraps the incident with its previous and new status.
-    let incident = body.get("incident").cloned().unwrap_or(body);
-    let incident: Incident = shape(&incident, "incident.io incident")?;
+    let incident = event.get("incident").cloned().unwrap_or(event);
+    let incident: Incident = shape_value(&incident, "incident.io incident")?;
     if let Some(mode @ ("test" | "tutorial")) = incident.mode.as_deref() {
         return Ok(Action::ignore(format!("a {mode} incident")));
     }

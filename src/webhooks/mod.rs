@@ -151,13 +151,25 @@ pub(crate) fn skip(why: impl Into<String>) -> Skip {
     Skip(why.into())
 }
 
-/// A payload read into `T`; a shape that does not fit is a reason to ignore
-/// the delivery (it was valid JSON, so the sender should not retry it).
-pub(crate) fn shape<T: DeserializeOwned>(json: &serde_json::Value, what: &str) -> Result<T, Skip> {
-    serde_path_to_error::deserialize(json).map_err(|e| {
-        let path = e.path().to_string();
-        skip(format!("not a {what} payload em-metrics understands: {path}: {}", e.into_inner()))
-    })
+/// A payload read straight from the body into `T` (no `Value` tree: push
+/// payloads are large and mostly fields em-metrics does not use). A shape
+/// that does not fit is a reason to ignore the delivery: the body was
+/// checked to be JSON, so the sender should not retry it.
+pub(crate) fn shape<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Skip> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| not_understood(what, e))
+}
+
+/// [`shape`] for a part of a payload already read as a `Value`.
+pub(crate) fn shape_value<T: DeserializeOwned>(json: &serde_json::Value, what: &str) -> Result<T, Skip> {
+    serde_path_to_error::deserialize(json).map_err(|e| not_understood(what, e))
+}
+
+fn not_understood(what: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Skip {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    let inner = inner.split(" at line ").next().unwrap_or(&inner);
+    skip(format!("not a {what} payload em-metrics understands: {path}: {inner}"))
 }
 
 /// An id, project or environment from a payload, checked like the JSON API's.

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{id, settle, shape, time, Action, IncidentChange, IncidentStep, Skip};
+use super::{id, settle, shape, shape_value, time, Action, IncidentChange, IncidentStep, Skip};
 use crate::domain::incident::NewIncident;
 use crate::teams::TeamConfig;
 
@@ -34,12 +34,12 @@ struct Service {
     summary: Option<String>,
 }
 
-pub fn actions(json: &serde_json::Value, teams: &TeamConfig) -> Action {
-    settle(action(json, teams))
+pub fn actions(body: &[u8], teams: &TeamConfig) -> Action {
+    settle(action(body, teams))
 }
 
-fn action(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> {
-    let delivery: Delivery = shape(json, "PagerDuty v3")?;
+fn action(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
+    let delivery: Delivery = shape(body, "PagerDuty v3")?;
     let event = delivery.event;
     let resolved = match event.event_type.as_str() {
         "incident.triggered" => false,
@@ -47,7 +47,7 @@ fn action(json: &serde_json::Value, teams: &TeamConfig) -> Result<Action, Skip> 
         other => return Ok(Action::ignore(format!("PagerDuty event `{other}` changes nothing"))),
     };
     let data = event.data.unwrap_or_default();
-    let incident: Incident = shape(&data, "PagerDuty incident")?;
+    let incident: Incident = shape_value(&data, "PagerDuty incident")?;
     let service = incident.service.and_then(|s| s.summary).filter(|s| !s.trim().is_empty());
     let project = match &service {
         Some(name) => teams.project_for(&[name], name),

@@ -108,7 +108,7 @@ def test_github_examples_signed_by_octokit_make_a_deployment_with_its_pushed_com
 
     assert github(url, "ping", "g-0", ping) == (200, {"ping": "pong"})
     status, body = github(url, "push", "g-1", push)
-    assert (status, body["known_commits"]["new"]) == (200, 1), body
+    assert (status, body["known_commits"]["commits"]) == (200, 1), body
     status, body = github(url, "deployment", "g-2", deployment)
     assert status == 201, body
     assert body["deployment"]["id"] == "github-5001" and body["deployment"]["project_id"] == repo

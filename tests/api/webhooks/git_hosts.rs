@@ -82,7 +82,7 @@ async fn a_github_story_gives_deployments_per_change_lead_times_and_failures() {
     let p1 =
         github(&app, "push", "d-p1", &push(&[("c1", "2024-05-01T08:00:00Z"), ("c2", "2024-05-01T09:00:00Z")])).await;
     assert_eq!(p1.status, StatusCode::OK, "{}", p1.body);
-    assert_eq!(p1.body["known_commits"], json!({"repository": "github:codertocat/hello-world", "new": 2}));
+    assert_eq!(p1.body["known_commits"], json!({"repository": "github:codertocat/hello-world", "commits": 2}));
     github(&app, "push", "d-p2", &push(&[("c3", "2024-05-01T10:00:00Z")])).await;
 
     let started =
@@ -240,7 +240,7 @@ async fn a_gitlab_story_gives_deployments_and_lead_times_from_pushes() {
     p["commits"][0]["timestamp"] = json!("2024-05-01T11:00:00+02:00");
     p["commits"][1]["timestamp"] = json!("2024-05-01T12:00:00+02:00");
     let pushed = gitlab(&app, "Push Hook", "u-1", &p).await;
-    assert_eq!(pushed.body["known_commits"]["new"], 2, "{}", pushed.body);
+    assert_eq!(pushed.body["known_commits"]["commits"], 2, "{}", pushed.body);
     let sha = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
     let running =
         gitlab(&app, "Deployment Hook", "u-2", &gitlab_deployment(15, "running", sha, "2024-05-01 13:00:00 +0200"))

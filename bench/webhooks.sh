@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Webhook benchmark on loopback: signed GitHub deliveries against the release
+# build, with wrk on the same machine (16 connections). Every delivery is
+# unique (its own delivery id, deployment id and shas), signed beforehand so
+# the load generator does no HMAC. Targets: deployment_status ≥ 5,000/s;
+# push of 20 commits ≥ 2,000/s.
+#
+# usage: bench/webhooks.sh [SECONDS]      (default 5 s per run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+conns=16
+work=${BENCH_DIR:-target/bench}
+port=${BENCH_PORT:-39099}
+secret=bench-webhook-secret
+mkdir -p "$work"
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet
+bin=target/release/em-metrics
+
+pid=
+start() {
+  rm -f "$work/webhooks.db" "$work/webhooks.db-wal" "$work/webhooks.db-shm"
+  EM_METRICS_TOKEN_AUTH=bench EM_METRICS_GITHUB_WEBHOOK_SECRET=$secret HOST=127.0.0.1 PORT=$port \
+    SQLITE_DB=$work/webhooks.db "$bin" >"$work/webhooks.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && return
+    sleep 0.02
+  done
+  echo "server did not start" >&2; exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+trap stop EXIT
+rss() { grep -E 'VmHWM' /proc/$pid/status | awk '{printf "peak RSS %.1f MiB", $2/1024}'; }
+run() { # event, count
+  local event=$1 count=$2
+  echo "== signing $count $event deliveries"
+  python3 bench/webhook_deliveries.py "$event" "$count" 2 "$secret" "$work/deliveries-$event"
+  start
+  echo "== POST /webhooks/github, X-GitHub-Event: $event ($conns connections, $secs s)"
+  wrk -t2 -c$conns -d${secs}s --latency -s bench/wrk/webhook.lua "http://127.0.0.1:$port" -- \
+    "$work/deliveries-$event" "$event" | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors|requests in|WARNING'
+  echo "   $(rss)"
+  python3 - "$work/webhooks.db" "$event" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+if sys.argv[2] == "push":
+    pushes, commits = db.execute("SELECT count(*), coalesce(sum(json_array_length(commits)), 0) FROM pushes").fetchone()
+    print("   stored: %d pushes, %d commits" % (pushes, commits))
+else:
+    print("   stored: %d deployed deployments" % db.execute("SELECT count(*) FROM deployments WHERE status = 'deployed'").fetchone())
+PY
+  stop
+  rm -f "$work"/deliveries-"$event".*
+}
+
+echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs); wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+run deployment_status $((secs * 20000))
+run push $((secs * 40000))
