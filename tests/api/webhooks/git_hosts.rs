@@ -233,6 +233,8 @@ fn gitlab_deployment(id: u64, status: &str, sha: &str, at: &str) -> Value {
 /// GitLab's push carries b65 (09:00) and da1 (10:00); deployment 15 of da1
 /// runs at 11:00 and succeeds at 11:30 (GitLab writes 13:30 +0200):
 /// changes b65 9000 s and da1 5400 s → median 7200. Deployment 16 fails.
+/// An incident at 12:00, restored 12:45, is attributed to deployment 15:
+/// change failure rate 1/1, recovery 12:45 − 11:30 = 4500 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitlab_story_gives_deployments_and_lead_times_from_pushes() {
     let (app, _telemetry) = app_with_metrics(TEAMS).await;
@@ -260,9 +262,17 @@ async fn a_gitlab_story_gives_deployments_and_lead_times_from_pushes() {
             .await;
     assert_eq!(failed.body["deployment"]["status"], "failed", "{}", failed.body);
 
+    // An incident 30 minutes after it went live, restored 45 minutes later.
+    let incident = app
+        .post("/incidents", json!({"project_id": "diaspora", "started_at": "2024-05-01T12:00:00Z", "restored_at": "2024-05-01T12:45:00Z"}))
+        .await;
+    assert_eq!(incident.body["deployment_id"], "gitlab-15", "{}", incident.body);
+
     let r = dora(&app, DAY).await;
     assert_eq!(r["deployment_frequency"]["deployments"], 1);
     close(&r["lead_time_for_changes"]["median_seconds"], 7200.0);
+    close(&r["change_failure_rate"]["rate"], 1.0);
+    close(&r["failed_deployment_recovery_time"]["median_seconds"], 4500.0);
 
     let wrong = deliver(
         &app,
