@@ -2,9 +2,11 @@
 
 use serde::Deserialize;
 
-use super::{id, repository_key, settle, shape, skip, time, Action, DeploymentChange, DeploymentStep, Skip};
+use super::{
+    id, remember_push, repository_key, settle, shape, skip, time, Action, DeploymentChange, DeploymentStep,
+    PushedCommit, Skip,
+};
 use crate::domain::deployment::NewDeployment;
-use crate::domain::Commit;
 use crate::teams::TeamConfig;
 
 #[derive(Deserialize)]
@@ -22,12 +24,6 @@ struct Push {
     #[serde(default)]
     commits: Vec<PushedCommit>,
     repository: Repository,
-}
-
-#[derive(Deserialize)]
-struct PushedCommit {
-    id: String,
-    timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -86,20 +82,7 @@ pub fn actions(event: &str, body: &[u8], teams: &TeamConfig) -> Action {
 
 fn push(body: &[u8]) -> Result<Action, Skip> {
     let push: Push = shape(body, "push")?;
-    if !push.reference.starts_with("refs/heads/") {
-        return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
-    }
-    if push.deleted {
-        return Ok(Action::ignore("a branch deletion"));
-    }
-    let commits = push
-        .commits
-        .iter()
-        .map(|c| {
-            Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
-        })
-        .collect::<Result<Vec<_>, Skip>>()?;
-    Ok(Action::RememberCommits { repository: repository_key("github", &push.repository.full_name), commits })
+    remember_push("github", &push.repository.full_name, &push.reference, push.deleted, &push.commits)
 }
 
 fn deployment(d: &Deployment, repo: &Repository, change: DeploymentChange, teams: &TeamConfig) -> Result<Action, Skip> {

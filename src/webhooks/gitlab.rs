@@ -3,9 +3,11 @@
 use chrono::DateTime;
 use serde::Deserialize;
 
-use super::{id, repository_key, settle, shape, skip, time, Action, DeploymentChange, DeploymentStep, Skip};
+use super::{
+    id, remember_push, repository_key, settle, shape, skip, Action, DeploymentChange, DeploymentStep, PushedCommit,
+    Skip,
+};
 use crate::domain::deployment::NewDeployment;
-use crate::domain::Commit;
 use crate::teams::TeamConfig;
 use crate::time::Timestamp;
 
@@ -24,12 +26,6 @@ struct Push {
     #[serde(default)]
     commits: Vec<PushedCommit>,
     project: Project,
-}
-
-#[derive(Deserialize)]
-struct PushedCommit {
-    id: String,
-    timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -59,20 +55,9 @@ pub fn actions(event: &str, body: &[u8], teams: &TeamConfig) -> Action {
 
 fn push(body: &[u8]) -> Result<Action, Skip> {
     let push: Push = shape(body, "Push Hook")?;
-    if !push.reference.starts_with("refs/heads/") {
-        return Ok(Action::ignore(format!("a push to {}, not to a branch", push.reference)));
-    }
-    if !push.after.is_empty() && push.after.bytes().all(|b| b == b'0') {
-        return Ok(Action::ignore("a branch deletion"));
-    }
-    let commits = push
-        .commits
-        .iter()
-        .map(|c| {
-            Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
-        })
-        .collect::<Result<Vec<_>, Skip>>()?;
-    Ok(Action::RememberCommits { repository: repository_key("gitlab", &push.project.path_with_namespace), commits })
+    // GitLab says a branch was deleted with an all-zero `after`.
+    let deleted = !push.after.is_empty() && push.after.bytes().all(|b| b == b'0');
+    remember_push("gitlab", &push.project.path_with_namespace, &push.reference, deleted, &push.commits)
 }
 
 fn deployment(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {

@@ -182,6 +182,37 @@ pub(crate) fn time(field: &str, text: &str) -> Result<Timestamp, Skip> {
     Timestamp::parse(text).map_err(|why| skip(format!("{field}: {why}")))
 }
 
+/// A commit as both Git hosts list it in a push.
+#[derive(serde::Deserialize)]
+pub(crate) struct PushedCommit {
+    id: String,
+    timestamp: String,
+}
+
+/// A push of `commits` to `reference` in a Git host's `repository`: known
+/// commits, unless it is not to a branch (a tag) or deletes the branch.
+pub(crate) fn remember_push(
+    host: &str,
+    repository: &str,
+    reference: &str,
+    deleted: bool,
+    commits: &[PushedCommit],
+) -> Result<Action, Skip> {
+    if !reference.starts_with("refs/heads/") {
+        return Ok(Action::ignore(format!("a push to {reference}, not to a branch")));
+    }
+    if deleted {
+        return Ok(Action::ignore("a branch deletion"));
+    }
+    let commits = commits
+        .iter()
+        .map(|c| {
+            Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
+        })
+        .collect::<Result<Vec<_>, Skip>>()?;
+    Ok(Action::RememberCommits { repository: repository_key(host, repository), commits })
+}
+
 /// The known-commits key of a repository: the host and its path, lower-cased
 /// (both hosts treat repository paths case-insensitively).
 pub(crate) fn repository_key(host: &str, path: &str) -> String {

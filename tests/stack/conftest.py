@@ -1,7 +1,10 @@
-"""Helpers for the stack checks: free ports, JSON over HTTP, waiting."""
+"""Helpers for the stack checks: free ports, JSON over HTTP, waiting, the binary."""
+import contextlib
 import json
+import os
 import pathlib
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -45,3 +48,26 @@ def wait_until(predicate, timeout, what):
             pass
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def em_metrics(folder, token, env=None, release=False):
+    """The real binary on a free loopback port with a fresh database in
+    `folder`, until the block ends; yields (base URL, log file)."""
+    variable, build = ("EM_METRICS_RELEASE_BIN", ["--release"]) if release else ("EM_METRICS_BIN", [])
+    binary = os.environ.get(variable, str(ROOT / ("target/release/em-metrics" if release else "target/debug/em-metrics")))
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--quiet", *build], cwd=ROOT, check=True)
+    port = free_port()
+    log = pathlib.Path(folder) / "em.log"
+    full_env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(pathlib.Path(folder) / "em.db"),
+                "EM_METRICS_TOKEN_AUTH": token, "RUST_LOG": "warn", "PATH": os.environ["PATH"], **(env or {})}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([binary], env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http("GET", f"{base}/ready")[0] == 200, 30, "em-metrics ready")
+        yield base, log
+    finally:
+        proc.terminate()
+        proc.wait(15)

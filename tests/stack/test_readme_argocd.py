@@ -1,14 +1,12 @@
 """The README's Argo CD notifications config, rendered the way Argo CD would
 for a made-up application and posted to the real binary as pasted."""
 import json
-import os
 import re
-import subprocess
 
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, http, wait_until
+from conftest import ROOT, em_metrics, http
 
 TOKEN = "argocd-readme-token-8d3"
 
@@ -42,20 +40,8 @@ def app(started, revision="8f2c1e0"):
 
 @pytest.fixture()
 def service(tmp_path):
-    binary = os.environ.get("EM_METRICS_BIN", str(ROOT / "target/debug/em-metrics"))
-    if not os.path.exists(binary):
-        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
-    port = free_port()
-    env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(tmp_path / "em.db"),
-           "EM_METRICS_TOKEN_AUTH": TOKEN, "RUST_LOG": "warn", "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen([binary], env=env, stderr=open(tmp_path / "em.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http("GET", f"{url}/ready")[0] == 200, 30, "em-metrics ready")
+    with em_metrics(tmp_path, TOKEN) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def send(url, data, template, application):

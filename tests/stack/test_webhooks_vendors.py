@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port, http, wait_until
+from conftest import ROOT, em_metrics, http
 
 TOKEN = "webhook-stack-token-2b7"
 GITHUB_SECRET = "github-stack-secret-5e0"
@@ -37,23 +37,9 @@ def need(ok, what):
 
 @pytest.fixture()
 def service(tmp_path):
-    binary = os.environ.get("EM_METRICS_BIN", str(ROOT / "target/debug/em-metrics"))
-    if not os.path.exists(binary):
-        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
-    port = free_port()
-    env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(tmp_path / "em.db"),
-           "EM_METRICS_TOKEN_AUTH": TOKEN, "RUST_LOG": "warn", "PATH": os.environ["PATH"],
-           "EM_METRICS_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
-           "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET": INCIDENT_IO_SECRET}
-    log = tmp_path / "em.log"
-    proc = subprocess.Popen([binary], env=env, stderr=open(log, "w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http("GET", f"{url}/ready")[0] == 200, 30, "em-metrics ready")
-        yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    env = {"EM_METRICS_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET": INCIDENT_IO_SECRET}
+    with em_metrics(tmp_path, TOKEN, env) as running:
+        yield running
 
 
 def post(url, body_text, headers):
