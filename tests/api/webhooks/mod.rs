@@ -3,6 +3,7 @@
 //! story holds together. Every expected figure is worked out in the comments.
 
 mod alerts;
+mod fuzz;
 mod git_hosts;
 mod incident_tools;
 mod rules;
