@@ -600,6 +600,19 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_source_is_on_only_with_its_secret_and_a_bad_incident_io_secret_stops_the_start() {
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--github-webhook-secret", ""])).expect("ok");
+        assert!(s.webhooks.github_secret.is_none(), "an empty secret (compose's default) leaves it off");
+        let s = Settings::from_raw(raw(&["--token-auth", "t", "--gitlab-webhook-token", "tok"])).expect("ok");
+        assert!(s.webhooks.gitlab_token.is_some());
+        assert_eq!(s.webhooks.incident_io_project_field, "Affected service");
+        let err = Settings::from_raw(raw(&["--token-auth", "t", "--incident-io-webhook-secret", "whsec_not*base64"]))
+            .expect_err("not base64");
+        assert_eq!(err.variable, "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET");
+        assert!(!err.message.contains("not*base64"), "the value is never echoed: {}", err.message);
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug_output() {
         let s = Settings::from_raw(raw(&["--token-auth", "hunter2"])).expect("ok");
         assert!(!format!("{s:?}").contains("hunter2"));
