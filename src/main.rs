@@ -172,8 +172,11 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     // A request's log line is handed to a logging thread instead of written
     // on the request's path: one system call less per request. Lines are
     // never dropped (lossy off); a full buffer makes requests wait instead.
-    let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    // The logging thread writes through a buffer it flushes whenever it has
+    // drained what is queued: one write for a burst of lines, not one each.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
