@@ -18,20 +18,7 @@ cargo build --release --quiet --example sqlite_ceiling
 bin=target/release/em-metrics
 export BENCH_TOKEN=bench
 
-pid=
-start() {
-  rm -f "$work/api.db" "$work/api.db-wal" "$work/api.db-shm"
-  EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN HOST=127.0.0.1 PORT=$port SQLITE_DB=$work/api.db "$bin" >"$work/api.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && return
-    sleep 0.02
-  done
-  echo "server did not start" >&2; exit 1
-}
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-trap stop EXIT
-rss() { grep -E 'VmHWM' /proc/$pid/status | awk '{printf "peak RSS %.1f MiB", $2/1024}'; }
+. bench/server.sh
 load() { # name, script, args...
   local name=$1 script=$2; shift 2
   echo "== $name ($conns connections, $secs s)"
@@ -43,13 +30,13 @@ load() { # name, script, args...
 echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs), $(free -g | awk '/Mem/ {print $2}') GiB; wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
 echo "   server logs at the default level (info, one line per request) to a file"
 
-start; load "POST /deployments, new deployment each" new_deployment.lua; stop
-start; load "POST /deployments with deployed_at (single call)" new_deployment.lua deployed; stop
-start; load "start, then /deployed (pairs)" start_then_deployed.lua; stop
-start; load "POST /deployments carrying 20 commits each" new_deployment_commits.lua; stop
-start; load "POST /deployments carrying 20 commits, deployed in the same call" new_deployment_commits.lua deployed; stop
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN; load "POST /deployments, new deployment each" new_deployment.lua; stop
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN; load "POST /deployments with deployed_at (single call)" new_deployment.lua deployed; stop
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN; load "start, then /deployed (pairs)" start_then_deployed.lua; stop
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN; load "POST /deployments carrying 20 commits each" new_deployment_commits.lua; stop
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN; load "POST /deployments carrying 20 commits, deployed in the same call" new_deployment_commits.lua deployed; stop
 
-start
+start api EM_METRICS_TOKEN_AUTH=$BENCH_TOKEN
 echo "== seeding 10000 deployments r-0 .. r-9999 for the reads"
 python3 - "$port" <<'PY'
 import http.client, sys

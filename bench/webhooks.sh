@@ -18,26 +18,12 @@ command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exi
 cargo build --release --quiet
 bin=target/release/em-metrics
 
-pid=
-start() {
-  rm -f "$work/webhooks.db" "$work/webhooks.db-wal" "$work/webhooks.db-shm"
-  EM_METRICS_TOKEN_AUTH=bench EM_METRICS_GITHUB_WEBHOOK_SECRET=$secret HOST=127.0.0.1 PORT=$port \
-    SQLITE_DB=$work/webhooks.db "$bin" >"$work/webhooks.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && return
-    sleep 0.02
-  done
-  echo "server did not start" >&2; exit 1
-}
-stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-trap stop EXIT
-rss() { grep -E 'VmHWM' /proc/$pid/status | awk '{printf "peak RSS %.1f MiB", $2/1024}'; }
+. bench/server.sh
 run() { # event, count
   local event=$1 count=$2
   echo "== signing $count $event deliveries"
   python3 bench/webhook_deliveries.py "$event" "$count" 2 "$secret" "$work/deliveries-$event"
-  start
+  start webhooks EM_METRICS_TOKEN_AUTH=bench EM_METRICS_GITHUB_WEBHOOK_SECRET=$secret
   echo "== POST /webhooks/github, X-GitHub-Event: $event ($conns connections, $secs s)"
   wrk -t2 -c$conns -d${secs}s --latency -s bench/wrk/webhook.lua "http://127.0.0.1:$port" -- \
     "$work/deliveries-$event" "$event" | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors|requests in|WARNING'

@@ -153,17 +153,17 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
         .map_err(|e| AppError::BadRequest { message: format!("the body is not JSON: {e}"), field: None })?;
     let json = &bytes[..];
     let teams = state.teams.get();
-    let event = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string();
     let actions = match source {
-        Source::Github => vec![github::actions(&event("x-github-event"), json, &teams)],
-        Source::Gitlab => vec![gitlab::actions(&event("x-gitlab-event"), json, &teams)],
+        Source::Github => vec![github::actions(&header("x-github-event"), json, &teams)],
+        Source::Gitlab => vec![gitlab::actions(&header("x-gitlab-event"), json, &teams)],
         Source::Pagerduty => vec![pagerduty::actions(json, &teams)],
         Source::IncidentIo => {
             vec![incident_io::actions(json, &teams, &state.webhooks.incident_io_project_field)]
         }
         Source::Alertmanager => alertmanager::actions(json, &teams),
     };
-    let delivery_id = source.delivery_headers().iter().map(|h| event(h)).find(|id| !id.is_empty());
+    let delivery_id = source.delivery_headers().iter().map(|h| header(h)).find(|id| !id.is_empty());
     let source_name = source.name();
     let t = state
         .apply(move |tx, ctx| crate::store::webhooks::run(tx, source_name, delivery_id.as_deref(), actions, ctx))
