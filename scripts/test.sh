@@ -2,13 +2,15 @@
 # Runs all the tests: the Rust suite (cargo test), then the stack checks
 # (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
 # First installs the test tools a fresh machine lacks, each only if missing:
-#   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq
+#   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq,
+#           chromium and chromium-driver (the dashboard's browser tests)
 #   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator,
-#           incident-io (payload models) and standardwebhooks (the signer);
+#           incident-io (payload models), standardwebhooks (the signer), selenium;
 #           checkov and schemathesis, each in its own virtualenv (checkov
 #           would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema;
-#           @octokit/webhooks-examples and @octokit/webhooks-methods, in tests/stack/webhooks
+#           @octokit/webhooks-examples and @octokit/webhooks-methods, in tests/stack/webhooks;
+#           axe-core, in tests/stack/ui
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ missing_apt=()
 command -v prometheus >/dev/null || missing_apt+=(prometheus)
 command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
 command -v jq >/dev/null || missing_apt+=(jq)  # the README's pipeline snippet uses it
+command -v chromium >/dev/null || missing_apt+=(chromium)
+command -v chromedriver >/dev/null || missing_apt+=(chromium-driver)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "== installing ${missing_apt[*]} (apt)"
   if [ "$(id -u)" -ne 0 ]; then
@@ -35,6 +39,7 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || { echo "== installing openapi-spec-validator"; pip_install openapi-spec-validator==0.9.0; }
 python3 -c 'import incident_io, standardwebhooks' 2>/dev/null \
   || { echo "== installing incident-io, standardwebhooks"; pip_install incident-io==2.29.0 standardwebhooks==1.1.0; }
+python3 -c 'import selenium' 2>/dev/null || { echo "== installing selenium"; pip_install selenium==4.51.0; }
 python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
   || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
 if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then
@@ -54,6 +59,11 @@ fi
 if [ ! -d tests/stack/webhooks/node_modules/@octokit/webhooks-methods ]; then
   echo "== installing @octokit/webhooks-examples, @octokit/webhooks-methods (npm)"
   npm ci --prefix tests/stack/webhooks --no-audit --no-fund --silent
+fi
+
+if [ ! -f tests/stack/ui/node_modules/axe-core/axe.min.js ]; then
+  echo "== installing axe-core (npm)"
+  npm ci --prefix tests/stack/ui --no-audit --no-fund --silent
 fi
 
 echo "== cargo test"

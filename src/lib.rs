@@ -8,7 +8,8 @@
 //! - [`store`]: SQLite. Runs each decision in one transaction.
 //! - [`events`]: where committed events go; [`metrics`] is the production sink,
 //!   the DORA metric catalog; [`telemetry`] exports it over OTLP and `/metrics`.
-//! - [`insights`]: the DORA report, trend and breakdown computed from the store.
+//! - [`insights`]: the DORA report, trend and breakdown computed from the store;
+//!   [`ui`] shows them as the built-in dashboard at `/ui`.
 //! - [`teams`]: the team config and how a project and user map to a team.
 //! - [`config`]: settings from the environment and flags, checked at start.
 //! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
@@ -28,6 +29,7 @@ pub mod store;
 pub mod teams;
 pub mod telemetry;
 pub mod time;
+pub mod ui;
 pub mod webhooks;
 
 pub use http::{router as app, AppState};

@@ -117,21 +117,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
-        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if let Some(unknown) = unknown_field(&path, &inner.to_string()) {
-                return unknown;
-            }
-            if path == "." || path == "?" {
-                AppError::BadRequest { message: format!("invalid query string: {inner}"), field: None }
-            } else {
-                AppError::bad_field(path.clone(), format!("{path}: {inner}"))
-            }
-        })
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
     }
+}
+
+/// A query string as a `T`, with [`Query`]'s errors; for a handler that must
+/// check something (credentials) before it reads the parameters.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
+    let de = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if let Some(unknown) = unknown_field(&path, &inner.to_string()) {
+            return unknown;
+        }
+        if path == "." || path == "?" {
+            AppError::BadRequest { message: format!("invalid query string: {inner}"), field: None }
+        } else {
+            AppError::bad_field(path.clone(), format!("{path}: {inner}"))
+        }
+    })
 }
 
 /// A list parameter, repeated (`?status=a&status=b`) or comma-separated

@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod insights;
 pub mod openapi;
 pub mod service;
+pub mod session;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api.clone())
         .nest("/api/v1", api)
+        .merge(crate::ui::router())
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -141,11 +143,12 @@ async fn errors_in_json(request: Request, next: Next) -> Response {
     }
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON already, or one of the dashboard's own pages (a sign-in prompt).
+    let is_ours = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }
     let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();

@@ -197,6 +197,11 @@ impl Buckets {
         Self { bounds, accumulators }
     }
 
+    /// Each bucket's bounds and accumulator, in order.
+    pub fn into_parts(self) -> impl Iterator<Item = ((i64, i64), Accumulator)> {
+        self.bounds.into_iter().zip(self.accumulators)
+    }
+
     fn at(&mut self, time: i64) -> Option<&mut Accumulator> {
         let i = self.bounds.partition_point(|&(_, end)| end <= time);
         let &(start, end) = self.bounds.get(i)?;

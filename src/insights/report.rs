@@ -160,6 +160,22 @@ impl Accumulator {
         }
     }
 
+    /// Takes in every sample of `other`: the accumulator of a window made of
+    /// two adjacent windows (the dashboard adds up its day buckets this way).
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.deploy_days.extend(&other.deploy_days);
+        self.deployments += other.deployments;
+        self.lead_seconds.extend_from_slice(&other.lead_seconds);
+        self.duration_seconds.extend_from_slice(&other.duration_seconds);
+        self.change_failures += other.change_failures;
+        self.rework += other.rework;
+        self.recovery_seconds.extend_from_slice(&other.recovery_seconds);
+        self.failed += other.failed;
+        self.restore_seconds.extend_from_slice(&other.restore_seconds);
+        self.open_incidents += other.open_incidents;
+        self.detect_seconds.extend_from_slice(&other.detect_seconds);
+    }
+
     /// Deployments deployed in the window so far.
     pub fn deployments(&self) -> u64 {
         self.deployments

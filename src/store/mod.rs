@@ -10,8 +10,9 @@
 //! A tour: [`deployments`] and [`incidents`] load what a decision needs and
 //! save what it decided; `effects` applies the writes a decision implies to
 //! other records; `insights` streams DORA windows; `query` builds filtered
-//! SQL; `idempotency` keeps Idempotency-Key answers; `migrations` the schema.
+//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency` keeps Idempotency-Key answers; `migrations` the schema.
 
+mod catalog;
 pub mod deployments;
 mod effects;
 mod idempotency;
@@ -32,6 +33,7 @@ use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
 
+pub use catalog::{FilterValues, MAX_FILTER_VALUES};
 pub use deployments::DeploymentFilter;
 pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};

@@ -44,6 +44,12 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+pub struct TextReply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
@@ -135,6 +141,25 @@ impl TestApp {
     }
 
     pub async fn request_with(&self, method: Method, uri: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+        let TextReply { status, headers, text } = self.request_text(method, uri, body, headers).await;
+        let bytes = text.as_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|_| panic!("JSON body, got {:?}", String::from_utf8_lossy(bytes)))
+        };
+        Reply { status, headers, body }
+    }
+
+    /// A request whose answer is read as text (the dashboard's HTML).
+    pub async fn request_text(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> TextReply {
         let mut builder = Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
@@ -144,16 +169,10 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("JSON body, got {:?}", String::from_utf8_lossy(&bytes)))
-        };
-        Reply { status, headers, body }
+        TextReply { status, headers, text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body") }
     }
 
-    fn bearer() -> String {
+    pub fn bearer() -> String {
         format!("Bearer {TOKEN}")
     }
 

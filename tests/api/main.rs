@@ -19,4 +19,5 @@ mod outage;
 mod receiver;
 mod storage;
 mod teams;
+mod ui;
 mod webhooks;

@@ -1,0 +1,147 @@
+//! What one dashboard page shows, read from the store in one go.
+//!
+//! The numbers come from the same window scans and accumulators as `/dora`,
+//! `/dora/trend` and `/dora/breakdown`, so the page can never disagree with
+//! the JSON. The current window is scanned once: each row goes both to its
+//! trend bucket and to its breakdown group, and the tiles are the buckets
+//! added up (the same samples as one `/dora` over the window).
+
+use crate::domain::{Deployment, DeploymentStatus, Incident};
+use crate::insights::{
+    self, Accumulator, Breakdown, Buckets, DoraMetrics, Groups, Interval, Whole, Window, DEFAULT_BREAKDOWN_LIMIT,
+};
+use crate::store::{
+    ChangeRow, DeployedRow, DeploymentFilter, FailedRow, FilterValues, GroupBy, IncidentFilter, IncidentRow,
+    IncidentState, Order, Page, Store, StoreResult, TimeRange, WindowFilter, WindowSink,
+};
+use crate::time::Timestamp;
+
+/// Latest deployments and open incidents listed.
+pub const LIST_LENGTH: u32 = 20;
+/// Windows of up to this many days get daily buckets, longer ones weekly.
+pub const MAX_DAILY_DAYS: i64 = 31;
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Everything one page shows.
+pub struct Dashboard {
+    pub window: Window,
+    /// The window of the same length just before, for the tiles' change.
+    pub previous_window: Window,
+    pub interval: Interval,
+    pub current: DoraMetrics,
+    pub previous: DoraMetrics,
+    /// Each trend bucket's bounds (milliseconds) and metrics, in order.
+    pub buckets: Vec<(i64, i64, DoraMetrics)>,
+    pub breakdown: Breakdown,
+    pub open_incidents: Vec<Incident>,
+    pub latest_deployments: Vec<Deployment>,
+    pub filter_values: FilterValues,
+    /// Whether any deployment was ever recorded (else the first-steps state).
+    pub has_deployments: bool,
+}
+
+/// Daily buckets for a month or less, weekly ones beyond.
+pub fn interval_for(window: Window) -> Interval {
+    if window.to.millis() - window.from.millis() <= MAX_DAILY_DAYS * MS_PER_DAY {
+        Interval::Day
+    } else {
+        Interval::Week
+    }
+}
+
+/// The window of the same length that ends where `window` starts.
+pub fn previous(window: Window) -> Window {
+    let length = window.to.millis() - window.from.millis();
+    Window { from: Timestamp::from_millis(window.from.millis() - length), to: window.from }
+}
+
+/// Reads the page's data; the independent reads run side by side on the
+/// read pool.
+pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: GroupBy) -> StoreResult<Dashboard> {
+    let interval = interval_for(window);
+    // The UI chooses among windows of at most a year (weekly: 53 buckets),
+    // and a custom window is checked by the caller, so this always fits.
+    let bounds = insights::buckets(window, interval).unwrap_or_default();
+    let previous_window = previous(window);
+
+    let current = async {
+        let sizes = store.group_sizes(window.from, window.to, filter.clone(), by).await?;
+        let (groups, omitted) = insights::largest_groups(sizes, DEFAULT_BREAKDOWN_LIMIT);
+        let sink = BucketsAndGroups { buckets: Buckets::new(bounds), groups };
+        let both = store.scan_window(window.from, window.to, filter.clone(), Some(by), sink).await?;
+        StoreResult::Ok((both, omitted))
+    };
+    let before = store.scan_window(previous_window.from, previous_window.to, filter.clone(), None, Whole::default());
+    let incidents = store.incidents(IncidentFilter {
+        state: Some(IncidentState::InProgress),
+        project_ids: filter.project_ids.clone(),
+        team_ids: filter.team_ids.clone(),
+        environments: filter.environments.clone(),
+        range: TimeRange::default(),
+        page: Page { limit: LIST_LENGTH, offset: 0, order: Order::Desc },
+    });
+    let deployments = store.deployments(DeploymentFilter {
+        project_ids: filter.project_ids.clone(),
+        team_ids: filter.team_ids.clone(),
+        environments: filter.environments.clone(),
+        statuses: Vec::<DeploymentStatus>::new(),
+        range: TimeRange { from: None, to: Some(window.to) },
+        page: Page { limit: LIST_LENGTH, offset: 0, order: Order::Desc },
+    });
+    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments) =
+        tokio::try_join!(current, before, incidents, deployments, store.filter_values(), store.has_deployments())?;
+
+    let (both, omitted) = current;
+    let mut whole = Accumulator::default();
+    let buckets = both
+        .buckets
+        .into_parts()
+        .map(|((start, end), acc)| {
+            whole.merge(&acc);
+            (start, end, acc.finish(end - start))
+        })
+        .collect();
+    let length = window.to.millis() - window.from.millis();
+    Ok(Dashboard {
+        window,
+        previous_window,
+        interval,
+        current: whole.finish(length),
+        previous: before.0.finish(length),
+        buckets,
+        breakdown: both.groups.breakdown(window, by, &filter, omitted),
+        open_incidents,
+        latest_deployments,
+        filter_values,
+        has_deployments,
+    })
+}
+
+/// Sends each row of the window to its trend bucket and to its breakdown
+/// group: one scan for both.
+struct BucketsAndGroups {
+    buckets: Buckets,
+    groups: Groups,
+}
+
+impl WindowSink for BucketsAndGroups {
+    fn deployed(&mut self, row: DeployedRow, group: Option<&str>) {
+        self.buckets.deployed(row, group);
+        self.groups.deployed(row, group);
+    }
+    fn change(&mut self, row: ChangeRow, group: Option<&str>) {
+        self.buckets.change(row, group);
+        self.groups.change(row, group);
+    }
+    fn places_changes_in_time(&self) -> bool {
+        true
+    }
+    fn failed(&mut self, row: FailedRow, group: Option<&str>) {
+        self.buckets.failed(row, group);
+        self.groups.failed(row, group);
+    }
+    fn incident(&mut self, row: IncidentRow, group: Option<&str>) {
+        self.buckets.incident(row, group);
+        self.groups.incident(row, group);
+    }
+}
