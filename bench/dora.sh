@@ -11,22 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
 work=${BENCH_DIR:-target/bench}
-db=$work/million-changes.db
 port=${BENCH_PORT:-39097}
 mkdir -p "$work"
 
 cargo build --release --quiet
 bin=target/release/em-metrics
 
-if [ ! -f "$db" ]; then
-  echo "== generating $db"
-  started=$(date +%s)
-  "$bin" --sqlite-db "$db" demo --days 1095 --teams 10 --projects 50 \
-    --deploys-per-day 15.5 --incident-scale 2.5 --seed 1 --until "$(date -u +%F)" | head -1
-  echo "   generated in $(( $(date +%s) - started )) s"
-fi
-sqlite3_count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$db" "$1"; }
-echo "== data: $(sqlite3_count 'SELECT count(*) FROM deployments') deployments, $(sqlite3_count 'SELECT count(*) FROM changes') changes, $(sqlite3_count 'SELECT count(*) FROM incidents') incidents, $(du -h "$db" | cut -f1)"
+. bench/million.sh
 
 EM_METRICS_TOKEN_AUTH=bench HOST=127.0.0.1 PORT=$port SQLITE_DB=$db RUST_LOG=warn "$bin" &
 pid=$!
