@@ -29,6 +29,8 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Exit 0 when the running server's /health answers 200, else 1 (for container health checks).
     Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Copy SQLITE_DB to FILE, consistently, even while a server writes; exit 0, or 1 with the reason.
+    Backup(crate::backup::BackupArgs),
 }
 
 /// Settings as given; [`Settings::from_raw`] validates them.

@@ -11,10 +11,12 @@
 //! - [`insights`]: the DORA report, trend and breakdown computed from the store;
 //!   [`ui`] shows them as the built-in dashboard at `/ui`.
 //! - [`teams`]: the team config and how a project and user map to a team.
-//! - [`config`]: settings from the environment and flags, checked at start.
+//! - [`config`]: settings from the environment and flags, checked at start;
+//!   [`backup`] is the `backup` subcommand.
 //! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
 //! - [`time`]: the two accepted time forms and how times are stored.
 
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod domain;

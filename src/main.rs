@@ -20,6 +20,23 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => exit_on_startup_error(serve(cli.settings)),
         Command::Demo(args) => exit_on_startup_error(demo(cli.settings, args)),
+        Command::Backup(args) => match em_metrics::backup::run(&cli.settings.sqlite_db, &args.file) {
+            Ok(done) => {
+                println!(
+                    "backup: {} ({} bytes, {} deployments, {} incidents, integrity ok) in {:.1} s",
+                    args.file.display(),
+                    done.bytes,
+                    done.deployments,
+                    done.incidents,
+                    done.elapsed.as_secs_f64()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("em-metrics backup: {why}");
+                ExitCode::from(1)
+            }
+        },
         Command::Healthcheck(args) => {
             let url = args.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/health", cli.settings.port.trim()));
             match em_metrics::healthcheck::check(&url) {

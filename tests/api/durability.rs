@@ -162,3 +162,80 @@ fn a_full_disk_turns_writes_into_503_and_they_recover_without_a_restart() {
     assert_eq!(stored as usize, acked.len() + 1, "every acknowledged write, the one after, nothing else");
     eprintln!("{} writes before the limit; 503 while full; recovered", acked.len());
 }
+
+/// `em-metrics backup` while 8 writers post: the copy passes integrity_check,
+/// holds every write acknowledged before the backup started, and a server
+/// starts on it (the restore is a file copy). Then once more with no server
+/// running, and the one-line refusal when there is nothing to back up.
+#[test]
+fn a_backup_under_write_load_restores_every_write_acknowledged_before_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let server = Server::start(command(&db));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (base, stop, acked) = (server.base.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || writer(base, w, stop, acked))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("lock").len() < 400 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = acked.lock().expect("lock").clone();
+    let backup = dir.path().join("backups/em-backup.db");
+    std::fs::create_dir_all(backup.parent().expect("folder")).expect("folder");
+    let out = backup_command(&db, &backup).output().expect("backup runs");
+    let during = acked.lock().expect("lock").len();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("integrity ok"), "{stdout}");
+    assert!(during > before.len(), "the writers kept writing while the backup ran");
+
+    let restored = dir.path().join("restored.db");
+    std::fs::copy(&backup, &restored).expect("restore by copying");
+    let conn = rusqlite::Connection::open(&restored).expect("open the copy");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
+    assert_eq!(check, "ok");
+    for (kind, id) in &before {
+        let table = if kind == "incident" { "incidents" } else { "deployments" };
+        let found: bool = conn
+            .query_row(&format!("SELECT count(*) > 0 FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+            .expect("query");
+        assert!(found, "{kind} {id} was acknowledged before the backup and is missing from it");
+    }
+    drop(conn);
+    let on_copy = Server::start(command(&restored));
+    let (kind, id) = &before[before.len() - 1];
+    let path = if kind == "incident" { "incidents" } else { "deployments" };
+    assert_eq!(on_copy.get(&format!("/{path}/{id}")).0, 200);
+    assert_eq!(on_copy.stop().0, Some(0));
+
+    // With no server running, over the previous backup.
+    assert_eq!(server.stop().0, Some(0));
+    let again = backup_command(&db, &backup).output().expect("backup runs");
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    let leftovers: Vec<_> = std::fs::read_dir(backup.parent().expect("folder")).expect("list").collect();
+    assert_eq!(leftovers.len(), 1, "no partial file is left beside the backup");
+
+    let missing = backup_command(&dir.path().join("none.db"), &backup).output().expect("backup runs");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(backup.exists(), "a failed backup leaves the previous one alone");
+    eprintln!("backup held all {} writes acknowledged before it; {during} were acknowledged by its end", before.len());
+}
+
+fn backup_command(db: &std::path::Path, file: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_em-metrics"));
+    cmd.env_clear().env("SQLITE_DB", db).arg("backup").arg(file);
+    cmd
+}
