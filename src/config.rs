@@ -111,6 +111,13 @@ pub struct RawSettings {
     /// How long a write may wait in all (queue and database lock) before it gets 503 with Retry-After.
     #[arg(global = true, long = "write-timeout", env = "EM_METRICS_WRITE_TIMEOUT", default_value = "5s")]
     pub write_timeout: String,
+    /// Delete events older than this (`730d`, `90d`; at least a day), at start and once a day.
+    /// Unset keeps everything.
+    #[arg(global = true, long = "retention", env = "EM_METRICS_RETENTION")]
+    pub retention: Option<String>,
+    /// `false` stores no username (the only personal data kept); the team is still resolved from it.
+    #[arg(global = true, long = "store-usernames", env = "EM_METRICS_STORE_USERNAMES", default_value = "true")]
+    pub store_usernames: String,
     /// Comma-separated environments exported under their own name; others as `other`. Default: all.
     #[arg(global = true, long = "environments", env = "EM_METRICS_ENVIRONMENTS")]
     pub environments: Option<String>,
@@ -305,6 +312,10 @@ pub struct Settings {
     pub max_clock_skew_ms: i64,
     pub write_timeout: Duration,
     pub webhooks: WebhookSettings,
+    /// Events older than this are deleted; None keeps everything.
+    pub retention: Option<Duration>,
+    /// Whether deployments keep their username.
+    pub store_usernames: bool,
 }
 
 /// The webhook sources: each is enabled by its secret.
@@ -385,7 +396,25 @@ impl Settings {
         if write_timeout_ms <= 0 {
             return Err(StartupError::new("EM_METRICS_WRITE_TIMEOUT", "must be more than 0"));
         }
+        let retention = match raw.retention.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            None => None,
+            Some(text) => {
+                let ms = duration_ms("EM_METRICS_RETENTION", text, "730d or 90d")?;
+                if ms < crate::store::MIN_RETENTION.as_millis() as i64 {
+                    return Err(StartupError::new(
+                        "EM_METRICS_RETENTION",
+                        format!("`{text}` is shorter than a day; unset it to keep everything"),
+                    ));
+                }
+                Some(Duration::from_millis(ms as u64))
+            }
+        };
+        let store_usernames = truthy(&raw.store_usernames).ok_or_else(|| {
+            StartupError::new("EM_METRICS_STORE_USERNAMES", format!("`{}` is not true or false", raw.store_usernames))
+        })?;
         Ok(Self {
+            retention,
+            store_usernames,
             webhooks: WebhookSettings::from_raw(&raw)?,
             metrics,
             attribution,

@@ -148,7 +148,11 @@ async fn serve_async(
         events: Arc::new(telemetry.metrics()),
         prometheus: telemetry.prometheus(),
         webhooks: Arc::new(settings.webhooks.clone()),
+        store_usernames: settings.store_usernames,
     };
+    if let Some(retention) = settings.retention {
+        em_metrics::store::keep_for(state.store.clone(), retention);
+    }
     let local = listener.local_addr().map_err(|e| StartupError::new("HOST", e.to_string()))?;
     tracing::info!(address = %local, database = %settings.sqlite_db.display(), "em-metrics ready on http://{local}");
     server::run(listener, em_metrics::app(state), signals::shutdown())

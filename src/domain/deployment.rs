@@ -209,7 +209,7 @@ pub fn start(stored: Stored, mut cmd: NewDeployment, ctx: &Context) -> Result<Tr
     let restores = stored.restores;
     let new = creation(id, project_id, cmd, "", ctx)?;
     if let Some(existing) = stored.deployment {
-        compare("deployment", &existing, &new, stored.commits)?;
+        compare("deployment", &existing, &new, stored.commits, ctx)?;
         return Ok(Transition::keep(existing));
     }
     create(new, restores, ctx)
@@ -221,6 +221,7 @@ fn compare(
     stored: &Deployment,
     new: &Creation,
     stored_commits: Option<Vec<Commit>>,
+    ctx: &Context,
 ) -> Result<(), Rejection> {
     let cmd = &new.rest;
     let text = |id: &Option<Id>| id.as_ref().map(|i| i.to_string());
@@ -228,7 +229,10 @@ fn compare(
     diff.check("project_id", Some(&new.project_id.to_string()), &stored.project_id);
     diff.check("first_commit_at", Some(&new.first_commit_at), &stored.first_commit_at);
     diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
-    diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
+    // Without stored usernames there is nothing to compare a retry's with.
+    if ctx.store_usernames {
+        diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
+    }
     diff.check("environment", text(&cmd.environment).as_ref(), &stored.environment);
     if let Some(given) = cmd.deployed_at {
         if stored.deployed_at != Some(given) {
@@ -269,7 +273,8 @@ fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Tr
         id: id.into_string(),
         project_id: project_id.into_string(),
         environment: cmd.environment.map_or_else(|| ctx.default_environment.clone(), Id::into_string),
-        username: cmd.username,
+        // The team is resolved from the username above; keep the name only if allowed.
+        username: cmd.username.filter(|_| ctx.store_usernames),
         status: DeploymentStatus::Started,
         first_commit_at,
         deploy_start_at,

@@ -184,6 +184,9 @@ pub struct Context {
     pub attribution: Attribution,
     /// EM_METRICS_MAX_CLOCK_SKEW: how far ahead of `now` a given time may be.
     pub max_clock_skew_ms: i64,
+    /// EM_METRICS_STORE_USERNAMES: false resolves the team from a username
+    /// and then drops it.
+    pub store_usernames: bool,
 }
 
 /// The default of EM_METRICS_MAX_CLOCK_SKEW: one hour.
@@ -199,6 +202,7 @@ impl Context {
             teams: Arc::default(),
             attribution: Attribution::default(),
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
+            store_usernames: true,
         }
     }
 

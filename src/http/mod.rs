@@ -10,6 +10,7 @@ pub mod insights;
 pub mod openapi;
 pub mod service;
 pub mod session;
+pub mod usernames;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub prometheus: Option<prometheus::Registry>,
     /// The webhook sources' secrets: a source without one answers 404.
     pub webhooks: Arc<crate::config::WebhookSettings>,
+    /// EM_METRICS_STORE_USERNAMES.
+    pub store_usernames: bool,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             teams: self.teams.get(),
             attribution: self.attribution.clone(),
             max_clock_skew_ms: self.max_clock_skew_ms,
+            store_usernames: self.store_usernames,
         }
     }
 
@@ -99,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete).patch(incidents::correct))
         .route("/incidents/{id}/restored", post(incidents::restored))
         .route("/incidents/{id}/finished", post(incidents::finished))
+        .route("/usernames/{username}", axum::routing::delete(usernames::clear))
         .route("/dora", get(insights::dora))
         .route("/dora/trend", get(insights::trend))
         .route("/dora/breakdown", get(insights::breakdown))

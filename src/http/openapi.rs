@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{deployments, incidents, insights, service, webhooks};
+use super::{deployments, incidents, insights, service, usernames, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::{deployments, incidents, insights, service, webhooks};
         insights::dora, insights::trend, insights::breakdown,
         service::health, service::ready, service::version, service::config, service::openapi, service::metrics,
         webhooks::github, webhooks::gitlab, webhooks::pagerduty, webhooks::incident_io, webhooks::alertmanager,
+        usernames::clear,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = [])),

@@ -10,7 +10,8 @@
 //! A tour: [`deployments`] and [`incidents`] load what a decision needs and
 //! save what it decided; `effects` applies the writes a decision implies to
 //! other records; `insights` streams DORA windows; `query` builds filtered
-//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency` keeps Idempotency-Key answers; `migrations` the schema.
+//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency` keeps Idempotency-Key answers; `retention` deletes old events
+//! and usernames; `migrations` the schema.
 
 mod catalog;
 pub mod deployments;
@@ -20,6 +21,7 @@ pub mod incidents;
 mod insights;
 pub mod migrations;
 mod query;
+mod retention;
 pub mod webhooks;
 mod writer;
 
@@ -39,6 +41,7 @@ pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 pub use query::{Order, Page, TimeRange};
+pub use retention::{keep_for, Purged, BATCH_BUDGET, MIN_RETENTION};
 
 use crate::domain::Rejection;
 

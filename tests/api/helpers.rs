@@ -64,7 +64,16 @@ impl TestApp {
     pub fn with_attribution(attribution: em_metrics::domain::Attribution) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        Self::assemble_with(store, dir, TeamConfig::default(), token_auth(), None, attribution, webhook_settings())
+        Self::assemble_with(
+            store,
+            dir,
+            TeamConfig::default(),
+            token_auth(),
+            None,
+            attribution,
+            webhook_settings(),
+            true,
+        )
     }
 
     pub fn with_teams(json: &str) -> Self {
@@ -96,7 +105,7 @@ impl TestApp {
         auth: AuthSettings,
         telemetry: Option<&Telemetry>,
     ) -> Self {
-        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default(), webhook_settings())
+        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default(), webhook_settings(), true)
     }
 
     /// The production metrics sink, this team config and these webhook secrets.
@@ -104,9 +113,18 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
         let teams = TeamConfig::parse(teams).expect("valid team config");
-        Self::assemble_with(store, dir, teams, token_auth(), Some(telemetry), Default::default(), webhooks)
+        Self::assemble_with(store, dir, teams, token_auth(), Some(telemetry), Default::default(), webhooks, true)
     }
 
+    /// EM_METRICS_STORE_USERNAMES=false, with this team config.
+    pub fn without_stored_usernames(teams: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
+        let teams = TeamConfig::parse(teams).expect("valid team config");
+        Self::assemble_with(store, dir, teams, token_auth(), None, Default::default(), webhook_settings(), false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn assemble_with(
         store: Store,
         dir: tempfile::TempDir,
@@ -115,6 +133,7 @@ impl TestApp {
         telemetry: Option<&Telemetry>,
         attribution: em_metrics::domain::Attribution,
         webhooks: em_metrics::config::WebhookSettings,
+        store_usernames: bool,
     ) -> Self {
         let events = Arc::new(Collect::default());
         let teams = Teams::new(teams);
@@ -131,6 +150,7 @@ impl TestApp {
             },
             prometheus: telemetry.and_then(Telemetry::prometheus),
             webhooks: Arc::new(webhooks),
+            store_usernames,
         };
         Self { router: em_metrics::app(state), events, store, teams, dir }
     }

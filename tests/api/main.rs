@@ -16,6 +16,7 @@ mod insights;
 mod limits;
 pub mod metrics;
 mod outage;
+mod privacy;
 mod receiver;
 mod storage;
 mod teams;

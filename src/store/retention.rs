@@ -1,0 +1,202 @@
+//! EM_METRICS_RETENTION: deleting events older than the retention, and
+//! clearing usernames (the only personal data stored).
+//!
+//! A purge is many small write commands, not one: each deletes rows until
+//! [`BATCH_BUDGET`] has passed and then lets the writer take the requests
+//! queued behind it, so a purge of millions of rows never holds the writer
+//! for long. Deployments go by `deploy_start_at` with their changes;
+//! incidents by `started_at`; idempotency keys, webhook delivery ids and
+//! pushes by when they were received. A deployment an incident that is kept
+//! still links to is kept too (the link would otherwise break).
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Store, StoreResult};
+use crate::time::Timestamp;
+
+/// The shortest retention accepted: less would delete today's events.
+pub const MIN_RETENTION: Duration = Duration::from_secs(86_400);
+/// How long one purge command deletes before it hands the writer back; its
+/// commit comes on top, and the whole stays well under 50 ms.
+pub const BATCH_BUDGET: Duration = Duration::from_millis(15);
+/// Rows deleted between two looks at the clock.
+const CHUNK: i64 = 200;
+
+/// What a purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub deployments: u64,
+    pub changes: u64,
+    pub incidents: u64,
+    pub idempotency_keys: u64,
+    pub webhook_deliveries: u64,
+    pub pushes: u64,
+}
+
+impl Purged {
+    fn add(&mut self, other: Purged) {
+        self.deployments += other.deployments;
+        self.changes += other.changes;
+        self.incidents += other.incidents;
+        self.idempotency_keys += other.idempotency_keys;
+        self.webhook_deliveries += other.webhook_deliveries;
+        self.pushes += other.pushes;
+    }
+}
+
+/// Where a purge has got to: the deployments are walked in (start, id)
+/// order, so ones kept for a linked incident are not read again.
+#[derive(Debug, Clone, Default)]
+struct Cursor {
+    after: Option<(i64, String)>,
+    deployments_done: bool,
+    done: bool,
+}
+
+/// The records kept for retries and deliveries, with their age column and key.
+const SIDE_TABLES: [(&str, &str, &str); 3] = [
+    ("idempotency_keys", "created_at", "key"),
+    ("webhook_deliveries", "received_at", "source, delivery_id"),
+    ("pushes", "received_at", "repository, push_seq"),
+];
+
+impl Store {
+    /// Deletes every event that started before `cutoff`, batch by batch.
+    pub async fn purge_before(&self, cutoff: Timestamp) -> StoreResult<Purged> {
+        let mut total = Purged::default();
+        let mut cursor = Cursor::default();
+        while !cursor.done {
+            let (purged, next) = self.write(move |tx| purge_batch(tx, cutoff.millis(), cursor)).await?;
+            total.add(purged);
+            cursor = next;
+            // Let writes queued meanwhile go first, even on a busy writer.
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+
+    /// Removes `username` from every stored deployment; the teams resolved
+    /// from it stay. Returns how many deployments held it.
+    pub async fn clear_username(&self, username: String) -> StoreResult<u64> {
+        self.write(move |tx| {
+            Ok(tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])? as u64)
+        })
+        .await
+    }
+}
+
+/// One batch: incidents first (so the deployments they link to may go),
+/// then deployments with their changes, then the records kept for retries.
+/// Each step stops when the budget is spent; the cursor says where to go on.
+fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<(Purged, Cursor)> {
+    let started = Instant::now();
+    let mut purged = Purged::default();
+    let in_time = || started.elapsed() < BATCH_BUDGET;
+    let incidents = "DELETE FROM incidents WHERE id IN
+        (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2)";
+    if !drain(tx, incidents, cutoff, &mut purged.incidents, &in_time)? {
+        return Ok((purged, cursor));
+    }
+    while !cursor.deployments_done && in_time() {
+        let ids = next_deployments(tx, cutoff, &cursor)?;
+        let Some(last) = ids.last() else {
+            cursor.deployments_done = true;
+            break;
+        };
+        cursor.after = Some(last.clone());
+        for (_, id) in &ids {
+            let linked: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            if linked.is_some() {
+                continue;
+            }
+            purged.changes += tx.prepare_cached("DELETE FROM changes WHERE deployment_id = ?1")?.execute([id])? as u64;
+            purged.deployments += tx.prepare_cached("DELETE FROM deployments WHERE id = ?1")?.execute([id])? as u64;
+        }
+    }
+    if !cursor.deployments_done {
+        return Ok((purged, cursor));
+    }
+    let mut counts = [0u64; 3];
+    let mut drained = true;
+    for ((table, age, key), count) in SIDE_TABLES.into_iter().zip(&mut counts) {
+        let sql = format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {age} < ?1 LIMIT ?2)");
+        drained = drain(tx, &sql, cutoff, count, &in_time)?;
+        if !drained {
+            break;
+        }
+    }
+    [purged.idempotency_keys, purged.webhook_deliveries, purged.pushes] = counts;
+    cursor.done = drained;
+    Ok((purged, cursor))
+}
+
+/// Runs a chunked delete until it deletes less than a chunk (true: drained)
+/// or the budget is spent (false).
+fn drain(tx: &Connection, sql: &str, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
+    loop {
+        let n = tx.prepare_cached(sql)?.execute(params![cutoff, CHUNK])? as u64;
+        *count += n;
+        if n < CHUNK as u64 {
+            return Ok(true);
+        }
+        if !in_time() {
+            return Ok(false);
+        }
+    }
+}
+
+/// The next [`CHUNK`] deployments that started before `cutoff`, after the cursor.
+fn next_deployments(tx: &Connection, cutoff: i64, cursor: &Cursor) -> StoreResult<Vec<(i64, String)>> {
+    let (after_start, after_id) = cursor.after.clone().unwrap_or((i64::MIN, String::new()));
+    let mut stmt = tx.prepare_cached(
+        "SELECT deploy_start_at, id FROM deployments INDEXED BY deployments_by_start
+         WHERE deploy_start_at < ?1 AND (deploy_start_at, id) > (?2, ?3)
+         ORDER BY deploy_start_at, id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![cutoff, after_start, after_id, CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How often the retention runs after the run at start.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(86_400);
+/// How soon a purge that stopped on an error (a busy database) is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Deletes events older than `retention` now and once a day, in the
+/// background, logging one line with the counts each time.
+pub fn keep_for(store: Store, retention: Duration) {
+    tokio::spawn(async move {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            let cutoff = Timestamp::from_millis(Timestamp::now().millis().saturating_sub(retention_ms));
+            let started = Instant::now();
+            let wait = match store.purge_before(cutoff).await {
+                Ok(p) => {
+                    tracing::info!(
+                        %cutoff,
+                        deployments = p.deployments,
+                        changes = p.changes,
+                        incidents = p.incidents,
+                        idempotency_keys = p.idempotency_keys,
+                        webhook_deliveries = p.webhook_deliveries,
+                        pushes = p.pushes,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "retention: deleted the events that started before {cutoff} (EM_METRICS_RETENTION={})",
+                        humantime::format_duration(retention)
+                    );
+                    RETENTION_EVERY
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: the purge stopped; trying again in a minute");
+                    RETRY_AFTER
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    });
+}
