@@ -70,6 +70,8 @@ echo "== cargo test"
 # The tools are installed above, so no test may skip for want of one.
 export EM_METRICS_REQUIRE_TOOLS=1
 cargo test "$@"
+echo "== timing tests, alone (cargo test -- --ignored --test-threads=1)"
+cargo test --test api "$@" -- --ignored --test-threads=1
 
 echo "== stack checks"
 # The contract checks run against the release binary, as users run it.

@@ -15,7 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "changes", include_str!("migrations/0003_changes.sql")),
     (4, "idempotency", include_str!("migrations/0004_idempotency.sql")),
     (5, "webhooks", include_str!("migrations/0005_webhooks.sql")),
-    (6, "retention", include_str!("migrations/0006_retention.sql")),
+    (6, "retention_and_dashboard", include_str!("migrations/0006_retention_and_dashboard.sql")),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

@@ -187,7 +187,7 @@ pub fn keep_for(store: Store, retention: Duration) {
                         pushes = p.pushes,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "retention: deleted the events that started before {cutoff} (EM_METRICS_RETENTION={})",
-                        humantime::format_duration(retention)
+                        days_or_duration(retention)
                     );
                     RETENTION_EVERY
                 }
@@ -199,4 +199,14 @@ pub fn keep_for(store: Store, retention: Duration) {
             tokio::time::sleep(wait).await;
         }
     });
+}
+
+/// `730d` for whole days, as the setting is usually written.
+fn days_or_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs.is_multiple_of(86_400) {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
 }

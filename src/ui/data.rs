@@ -64,13 +64,11 @@ pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: Group
     let bounds = insights::buckets(window, interval).unwrap_or_default();
     let previous_window = previous(window);
 
-    let current = async {
-        let sizes = store.group_sizes(window.from, window.to, filter.clone(), by).await?;
-        let (groups, omitted) = insights::largest_groups(sizes, DEFAULT_BREAKDOWN_LIMIT);
-        let sink = BucketsAndGroups { buckets: Buckets::new(bounds), groups };
-        let both = store.scan_window(window.from, window.to, filter.clone(), Some(by), sink).await?;
-        StoreResult::Ok((both, omitted))
-    };
+    // Every group is accumulated, then the page keeps the largest: one scan
+    // instead of /dora/breakdown's two. The samples a group keeps are its
+    // share of the window's, so memory grows with the window, not the groups.
+    let sink = BucketsAndGroups { buckets: Buckets::new(bounds), groups: Groups::default() };
+    let current = store.scan_window(window.from, window.to, filter.clone(), Some(by), sink);
     let before = store.scan_window(previous_window.from, previous_window.to, filter.clone(), None, Whole::default());
     let incidents = store.incidents(IncidentFilter {
         state: Some(IncidentState::InProgress),
@@ -91,7 +89,7 @@ pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: Group
     let (current, before, open_incidents, latest_deployments, filter_values, has_deployments) =
         tokio::try_join!(current, before, incidents, deployments, store.filter_values(), store.has_deployments())?;
 
-    let (both, omitted) = current;
+    let both = current;
     let mut whole = Accumulator::default();
     let buckets = both
         .buckets
@@ -109,12 +107,20 @@ pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: Group
         current: whole.finish(length),
         previous: before.0.finish(length),
         buckets,
-        breakdown: both.groups.breakdown(window, by, &filter, omitted),
+        breakdown: largest(both.groups.breakdown(window, by, &filter, 0), DEFAULT_BREAKDOWN_LIMIT),
         open_incidents,
         latest_deployments,
         filter_values,
         has_deployments,
     })
+}
+
+/// The `limit` groups with most deployments (the breakdown's own order),
+/// counting the others as omitted, as `/dora/breakdown?limit=` does.
+fn largest(mut breakdown: Breakdown, limit: usize) -> Breakdown {
+    breakdown.omitted_groups = breakdown.groups.len().saturating_sub(limit) as u64;
+    breakdown.groups.truncate(limit);
+    breakdown
 }
 
 /// Sends each row of the window to its trend bucket and to its breakdown

@@ -89,6 +89,19 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Waits for a log line containing `needle` and returns it.
+    pub fn wait_for_log(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no `{needle}` in the log within {within:?}"));
+            self.log.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
     /// Sends SIGTERM, waits for exit, and returns the exit code and the whole log.
     pub fn stop(mut self) -> (Option<i32>, Vec<String>) {
         self.signal("TERM");

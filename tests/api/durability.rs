@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use em_metrics::time::Timestamp;
 use serde_json::json;
 
 use crate::binary::{command, Server, TOKEN};
@@ -238,4 +239,79 @@ fn backup_command(db: &std::path::Path, file: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_em-metrics"));
     cmd.env_clear().env("SQLITE_DB", db).arg("backup").arg(file);
     cmd
+}
+
+/// EM_METRICS_RETENTION on a database holding 1,000,000 deployments (and
+/// their changes) older than the retention: the purge at start deletes them
+/// in small batches while 4 writers post, and no write waits more than
+/// 100 ms. A timing test: scripts/test.sh runs it alone, after the others.
+#[test]
+#[ignore = "timing: scripts/test.sh runs it alone (cargo test -- --ignored --test-threads=1)"]
+fn a_purge_of_a_million_old_deployments_never_holds_writes_back_100_ms() {
+    const OLD: i64 = 1_000_000;
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("em.db");
+    let filled = Instant::now();
+    {
+        let mut conn = rusqlite::Connection::open(&db).expect("db");
+        em_metrics::store::migrations::apply(&mut conn).expect("schema");
+        conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        // Three years ago, one a minute; each with one change.
+        let start = Timestamp::parse("2023-01-01T00:00:00Z").expect("time").millis() - 3 * 365 * 86_400_000;
+        conn.execute_batch(&format!(
+            "BEGIN;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {OLD})
+             INSERT INTO deployments (id, project_id, team_id, environment, status, first_commit_at,
+                                      deploy_start_at, deployed_at, created_at, updated_at, change_count)
+             SELECT 'old-' || i, 'p' || (i % 50), 't' || (i % 10), 'production', 'deployed',
+                    {start} + i * 60000 - 3600000, {start} + i * 60000, {start} + i * 60000 + 300000,
+                    {start}, {start}, 1 FROM n;
+             INSERT INTO changes (deployment_id, sha, project_id, team_id, environment, committed_at, deployed_at, lead_time_ms)
+             SELECT id, NULL, project_id, team_id, environment, first_commit_at, deployed_at, deployed_at - first_commit_at
+             FROM deployments;
+             COMMIT;"
+        ))
+        .expect("fill");
+    }
+    eprintln!("filled {OLD} old deployments in {:.1} s", filled.elapsed().as_secs_f64());
+
+    let mut cmd = command(&db);
+    cmd.env("EM_METRICS_RETENTION", "730d");
+    let mut server = Server::start(cmd);
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (base, stop, latencies) = (server.base.clone(), stop.clone(), latencies.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let body = json!({"id": format!("new-{w}-{n}"), "project_id": "api", "first_commit_at": "2024-05-01T08:00:00Z"});
+                    let started = Instant::now();
+                    let r = client.post(format!("{base}/deployments")).bearer_auth(TOKEN).body(body.to_string()).send();
+                    let took = started.elapsed();
+                    assert_eq!(r.expect("answer").status().as_u16(), 201);
+                    latencies.lock().expect("lock").push(took);
+                }
+            })
+        })
+        .collect();
+    let line = server.wait_for_log("retention: deleted", Duration::from_secs(600));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let mut latencies = latencies.lock().expect("lock").clone();
+    latencies.sort();
+    let (count, max) = (latencies.len(), latencies.last().copied().unwrap_or_default());
+    let p99 = latencies[count * 99 / 100];
+    eprintln!("{line}\n{count} writes during the purge: p99 {p99:?}, max {max:?}");
+    assert!(line.contains(&format!("deployments={OLD}")) && line.contains(&format!("changes={OLD}")), "{line}");
+    assert!(count > 100, "the writers kept writing during the purge");
+    assert!(max < Duration::from_millis(100), "a write waited {max:?} on the purge");
+    let (_, body) = server.get("/deployments?limit=1");
+    assert!(body[0]["id"].as_str().is_some_and(|id| id.starts_with("new-")), "only the new ones are left: {body}");
+    assert_eq!(server.stop().0, Some(0));
 }

@@ -325,3 +325,29 @@ async fn without_auth_configured_the_dashboard_is_open_and_has_no_login() {
     assert_eq!(page(&app, "/ui", &[]).await.status, StatusCode::OK);
     assert_eq!(page(&app, "/ui/login", &[]).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_breakdown_keeps_the_largest_groups_as_dora_breakdown_does() {
+    let app = TestApp::new();
+    // 103 projects: p0 has 3 deployments, p1 and p2 two, the others one.
+    for p in 0..103 {
+        let n = match p {
+            0 => 3,
+            1 | 2 => 2,
+            _ => 1,
+        };
+        for k in 0..n {
+            let d = DeploymentBuilder::new(&format!("d{p}-{k}")).project(&format!("p{p}")).deployed_at("2024-05-02T10:00:00Z");
+            app.start(d).await;
+        }
+    }
+    let auth = bearer();
+    let ui = page(&app, &format!("/ui?{WINDOW}&by=project_id"), &[("authorization", &auth)]).await;
+    let rows: Vec<&str> = ui.text.split("<th scope=\"row\">").skip(1).map(|r| r.split('<').next().unwrap_or_default()).collect();
+    let json = app.get(&format!("/dora/breakdown?{WINDOW}&by=project_id")).await.body;
+    let keys: Vec<&str> = json["groups"].as_array().expect("groups").iter().filter_map(|g| g["key"].as_str()).collect();
+    assert_eq!(rows.len(), 100);
+    assert_eq!(rows, keys, "the same 100 groups in the same order");
+    assert_eq!(json["omitted_groups"], 3);
+    assert!(ui.text.contains("3 smaller groups are not shown"), "the page says so too");
+}
