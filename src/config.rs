@@ -89,6 +89,10 @@ pub struct RawSettings {
     /// `service.name` of the metrics resource. OTEL_RESOURCE_ATTRIBUTES adds more attributes.
     #[arg(global = true, long = "service-name", env = "OTEL_SERVICE_NAME", default_value = "em_metrics")]
     pub service_name: String,
+    /// Where metrics go, comma-separated: `otlp` (the default when an endpoint is set),
+    /// `prometheus` (/metrics), `console` (every export as a JSON line on stdout), `none`.
+    #[arg(global = true, long = "metrics-exporter", env = "OTEL_METRICS_EXPORTER")]
+    pub metrics_exporter: Option<String>,
     /// Serve the Prometheus text format at /metrics (behind auth): true or false.
     #[arg(global = true, long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
     pub prometheus: String,
@@ -261,6 +265,8 @@ pub struct MetricsSettings {
     pub otlp: Option<OtlpSettings>,
     /// Serve /metrics.
     pub prometheus: bool,
+    /// OTEL_METRICS_EXPORTER has `console`: print every export to stdout.
+    pub console: Option<Duration>,
     pub service_name: String,
     pub environment: String,
     pub bounds: AttributeBounds,
@@ -291,6 +297,7 @@ impl MetricsSettings {
         Self {
             otlp: None,
             prometheus: true,
+            console: None,
             service_name: "em_metrics".into(),
             environment: environment.into(),
             bounds: AttributeBounds::default(),
@@ -462,6 +469,17 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
             format!("`{}` is not a positive number of milliseconds", raw.metric_export_interval),
         )
     })?;
+    let exporters = Exporters::parse(raw.metrics_exporter.as_deref())?;
+    let endpoint = match (exporters.otlp, endpoint) {
+        (Some(true), None) => {
+            return Err(StartupError::new(
+                "OTEL_METRICS_EXPORTER",
+                "`otlp` needs an endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_COLLECTOR_URL)",
+            ))
+        }
+        (Some(false), _) => None,
+        (_, endpoint) => endpoint,
+    };
     let otlp = match endpoint {
         None => None,
         Some((variable, endpoint)) => {
@@ -475,7 +493,8 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
     };
     let prometheus = truthy(&raw.prometheus).ok_or_else(|| {
         StartupError::new("EM_METRICS_PROMETHEUS", format!("`{}` is not true or false", raw.prometheus))
-    })?;
+    })? && exporters.prometheus;
+    let console = exporters.console.then_some(Duration::from_millis(interval_ms));
     let service_name = match raw.service_name.trim() {
         "" => "em_metrics".to_string(),
         name => name.to_string(),
@@ -493,7 +512,39 @@ fn metrics_settings(raw: &RawSettings, environment: &str) -> Result<MetricsSetti
             )
         })?;
     let bounds = AttributeBounds { environments, cardinality_limit };
-    Ok(MetricsSettings { otlp, prometheus, service_name, environment: environment.to_string(), bounds })
+    Ok(MetricsSettings { otlp, prometheus, console, service_name, environment: environment.to_string(), bounds })
+}
+
+/// OTEL_METRICS_EXPORTER, the OpenTelemetry variable: which exporters run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Exporters {
+    /// Some(true): listed; Some(false): the list leaves it out; None: no
+    /// list, so OTLP runs when an endpoint is set.
+    otlp: Option<bool>,
+    prometheus: bool,
+    console: bool,
+}
+
+impl Exporters {
+    fn parse(list: Option<&str>) -> Result<Self, StartupError> {
+        let names: Vec<&str> =
+            list.map(|l| l.split(',').map(str::trim).filter(|n| !n.is_empty()).collect()).unwrap_or_default();
+        if names.is_empty() {
+            return Ok(Self { otlp: None, prometheus: true, console: false });
+        }
+        let bad = |why: String| StartupError::new("OTEL_METRICS_EXPORTER", why);
+        if let Some(unknown) = names.iter().find(|n| !["otlp", "prometheus", "console", "none"].contains(n)) {
+            return Err(bad(format!("`{unknown}` is not otlp, prometheus, console or none")));
+        }
+        if names.contains(&"none") && names.len() > 1 {
+            return Err(bad("`none` cannot be combined with other exporters".into()));
+        }
+        Ok(Self {
+            otlp: Some(names.contains(&"otlp")),
+            prometheus: names.contains(&"prometheus"),
+            console: names.contains(&"console"),
+        })
+    }
 }
 
 /// A duration setting such as `30m`, `24h` or `7d`, in milliseconds.

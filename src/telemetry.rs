@@ -12,6 +12,7 @@ use std::time::Duration;
 use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -67,6 +68,17 @@ impl Telemetry {
                 "no OTLP endpoint configured (OTEL_COLLECTOR_URL, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or \
                  OTEL_EXPORTER_OTLP_ENDPOINT): metrics are not pushed"
             ),
+        }
+        if let Some(interval) = settings.console {
+            let reader = PeriodicReader::builder(ConsoleExporter).with_interval(interval).build();
+            builder = builder.with_reader(reader);
+            tracing::info!(
+                interval_ms = interval.as_millis() as u64,
+                "printing every metrics export to stdout (console)"
+            );
+        }
+        if !settings.prometheus {
+            tracing::info!("/metrics is off (OTEL_METRICS_EXPORTER or EM_METRICS_PROMETHEUS)");
         }
         let prometheus = if settings.prometheus {
             let registry = prometheus::Registry::new();
@@ -139,6 +151,37 @@ struct LoggedExporter<E> {
 impl<E> LoggedExporter<E> {
     fn new(inner: E, endpoint: &str) -> Self {
         Self { inner, failing: AtomicBool::new(false), endpoint: endpoint.to_string() }
+    }
+}
+
+/// OTEL_METRICS_EXPORTER=console: each export as one line of OTLP/JSON on
+/// stdout, built by the same conversion the OTLP exporter sends (the
+/// official `ExportMetricsServiceRequest`), so an operator sees exactly
+/// what would leave the machine, and can decode it with any OTLP tool.
+struct ConsoleExporter;
+
+impl PushMetricExporter for ConsoleExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        use std::io::Write;
+        let request = ExportMetricsServiceRequest::from(metrics);
+        let line = serde_json::to_string(&request)
+            .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string()))?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(format!("stdout: {e}")))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> Temporality {
+        Temporality::Cumulative
     }
 }
 

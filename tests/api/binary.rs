@@ -79,6 +79,11 @@ impl Server {
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
+    /// The server's stdout, when the command piped it.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -94,7 +99,8 @@ impl Server {
         let deadline = std::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no `{needle}` in the log within {within:?}"));
+            let line =
+                self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no `{needle}` in the log within {within:?}"));
             self.log.push(line.clone());
             if line.contains(needle) {
                 return line;

@@ -8,6 +8,7 @@ mod collector;
 mod demo;
 mod deployments;
 mod durability;
+mod exporters;
 mod fuzz;
 mod helpers;
 mod idempotency;

@@ -337,13 +337,16 @@ async fn the_breakdown_keeps_the_largest_groups_as_dora_breakdown_does() {
             _ => 1,
         };
         for k in 0..n {
-            let d = DeploymentBuilder::new(&format!("d{p}-{k}")).project(&format!("p{p}")).deployed_at("2024-05-02T10:00:00Z");
+            let d = DeploymentBuilder::new(&format!("d{p}-{k}"))
+                .project(&format!("p{p}"))
+                .deployed_at("2024-05-02T10:00:00Z");
             app.start(d).await;
         }
     }
     let auth = bearer();
     let ui = page(&app, &format!("/ui?{WINDOW}&by=project_id"), &[("authorization", &auth)]).await;
-    let rows: Vec<&str> = ui.text.split("<th scope=\"row\">").skip(1).map(|r| r.split('<').next().unwrap_or_default()).collect();
+    let rows: Vec<&str> =
+        ui.text.split("<th scope=\"row\">").skip(1).map(|r| r.split('<').next().unwrap_or_default()).collect();
     let json = app.get(&format!("/dora/breakdown?{WINDOW}&by=project_id")).await.body;
     let keys: Vec<&str> = json["groups"].as_array().expect("groups").iter().filter_map(|g| g["key"].as_str()).collect();
     assert_eq!(rows.len(), 100);
