@@ -7,6 +7,7 @@ mod changes;
 mod collector;
 mod demo;
 mod deployments;
+mod docs;
 mod durability;
 mod exporters;
 mod fuzz;
