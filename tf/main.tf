@@ -178,6 +178,81 @@ resource "kubernetes_stateful_set_v1" "this" {
           }
         }
 
+        # Litestream (var.litestream_replica_url): first restore the replica
+        # onto an empty volume (a new node, a lost disk), then replicate
+        # every write beside the server. Both run as the server's user.
+        dynamic "init_container" {
+          for_each = var.litestream_replica_url == "" ? [] : [1]
+          content {
+            name              = "litestream-restore"
+            image             = var.litestream_image
+            image_pull_policy = "IfNotPresent"
+            args              = ["restore", "-if-db-not-exists", "-if-replica-exists", "-o", "${local.data_dir}/em-metrics.db", var.litestream_replica_url]
+            dynamic "env_from" {
+              for_each = var.litestream_secret == "" ? [] : [1]
+              content {
+                secret_ref {
+                  name = var.litestream_secret
+                }
+              }
+            }
+            resources {
+              requests = { cpu = "50m", memory = "64Mi" }
+              limits   = { cpu = "500m", memory = "256Mi" }
+            }
+            security_context {
+              allow_privilege_escalation = false
+              privileged                 = false
+              read_only_root_filesystem  = true
+              run_as_non_root            = true
+              run_as_user                = 65532
+              capabilities {
+                drop = ["ALL"]
+              }
+            }
+            volume_mount {
+              name       = "data"
+              mount_path = local.data_dir
+            }
+          }
+        }
+
+        dynamic "container" {
+          for_each = var.litestream_replica_url == "" ? [] : [1]
+          content {
+            name              = "litestream"
+            image             = var.litestream_image
+            image_pull_policy = "IfNotPresent"
+            args              = ["replicate", "${local.data_dir}/em-metrics.db", var.litestream_replica_url]
+            dynamic "env_from" {
+              for_each = var.litestream_secret == "" ? [] : [1]
+              content {
+                secret_ref {
+                  name = var.litestream_secret
+                }
+              }
+            }
+            resources {
+              requests = { cpu = "50m", memory = "64Mi" }
+              limits   = { cpu = "500m", memory = "256Mi" }
+            }
+            security_context {
+              allow_privilege_escalation = false
+              privileged                 = false
+              read_only_root_filesystem  = true
+              run_as_non_root            = true
+              run_as_user                = 65532
+              capabilities {
+                drop = ["ALL"]
+              }
+            }
+            volume_mount {
+              name       = "data"
+              mount_path = local.data_dir
+            }
+          }
+        }
+
         volume {
           name = "teams"
           config_map {

@@ -60,3 +60,21 @@ variable "resources" {
     memory_limit   = "256Mi"
   }
 }
+
+variable "litestream_replica_url" {
+  description = "A Litestream replica URL (s3://bucket/path, gcs://, abs://, sftp://, file://). Set, it adds a Litestream sidecar that replicates the SQLite file continuously, and an init container that restores it onto an empty volume. Empty (the default): off."
+  type        = string
+  default     = ""
+}
+
+variable "litestream_image" {
+  description = "The Litestream image of the sidecar."
+  type        = string
+  default     = "litestream/litestream:0.5.17"
+}
+
+variable "litestream_secret" {
+  description = "A Secret in the namespace whose keys become the sidecar's environment (LITESTREAM_ACCESS_KEY_ID, LITESTREAM_SECRET_ACCESS_KEY, ...). Empty: none."
+  type        = string
+  default     = ""
+}

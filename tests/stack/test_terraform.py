@@ -114,3 +114,22 @@ def test_checkov_finds_no_failed_check():
     for check in skipped:
         reason = re.search(rf"#checkov:skip={check['check_id']}:(.+)", sources)
         assert reason and reason.group(1).strip(), f"{check['check_id']} skipped without a reason"
+
+
+def test_the_litestream_sidecar_is_off_by_default_and_replicates_the_database_when_set():
+    tf = load()
+    variable = tf["variable"]["litestream_replica_url"]
+    assert variable["default"] == "", "off unless a replica URL is given"
+    assert tf["variable"]["litestream_image"]["default"].startswith("litestream/litestream:0."), "a pinned image"
+    pod = one(one(one(tf["resource"]["kubernetes_stateful_set_v1.this"]["spec"])["template"])["spec"])
+    dynamic = {name: block for entry in pod["dynamic"] for name, block in entry.items()}
+    for name, verb in [("container", "replicate"), ("init_container", "restore")]:
+        block = dynamic[name]
+        assert block["for_each"] == '${var.litestream_replica_url == "" ? [] : [1]}', block["for_each"]
+        content = one(block["content"])
+        assert content["args"][0] == verb and content["args"][-1] == "${var.litestream_replica_url}"
+        assert "${local.data_dir}/em-metrics.db" in content["args"]
+        security = one(content["security_context"])
+        assert security["run_as_non_root"] is True and security["read_only_root_filesystem"] is True
+        assert one(content["resources"])["limits"], name
+        assert one(content["volume_mount"])["mount_path"] == "${local.data_dir}"
