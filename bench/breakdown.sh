@@ -20,13 +20,8 @@ if [ ! -f "$db" ]; then
   "$bin" demo --days 3 --teams 12 --projects 50000 --deploys-per-day 1.0 --seed 1 --sqlite-db "$db" >"$work/demo.out"
   head -c 300 "$work/demo.out"; echo
 fi
-EM_METRICS_TOKEN_AUTH=bench HOST=127.0.0.1 PORT=$port SQLITE_DB=$db RUST_LOG=warn "$bin" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && break
-  sleep 0.05
-done
+. bench/server.sh
+serve "$db" EM_METRICS_TOKEN_AUTH=bench RUST_LOG=warn
 python3 - "$port" "$pid" <<'PY'
 import http.client, json, sys, threading, time
 port, pid = int(sys.argv[1]), sys.argv[2]

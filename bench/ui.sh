@@ -17,13 +17,8 @@ bin=target/release/em-metrics
 
 . bench/million.sh
 
-EM_METRICS_TOKEN_AUTH=bench HOST=127.0.0.1 PORT=$port SQLITE_DB=$db RUST_LOG=warn "$bin" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.1)" 2>/dev/null && break
-  sleep 0.05
-done
+. bench/server.sh
+serve "$db" EM_METRICS_TOKEN_AUTH=bench RUST_LOG=warn
 
 echo "== $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs), sequential requests, first one discarded"
 python3 bench/measure.py "http://127.0.0.1:$port" bench "$pid" "$runs" \

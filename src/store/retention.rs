@@ -33,10 +33,19 @@ pub struct Purged {
     pub idempotency_keys: u64,
     pub webhook_deliveries: u64,
     pub pushes: u64,
+    /// The longest a batch deleted inside the writer (its commit comes on
+    /// top): what the purge held other writes back by, at most.
+    pub longest_batch: Duration,
 }
 
 impl Purged {
+    /// Rows deleted in all.
+    pub fn rows(&self) -> u64 {
+        self.deployments + self.changes + self.incidents + self.idempotency_keys + self.webhook_deliveries + self.pushes
+    }
+
     fn add(&mut self, other: Purged) {
+        self.longest_batch = self.longest_batch.max(other.longest_batch);
         self.deployments += other.deployments;
         self.changes += other.changes;
         self.incidents += other.incidents;
@@ -97,6 +106,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
     let incidents = "DELETE FROM incidents WHERE id IN
         (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2)";
     if !drain(tx, incidents, cutoff, &mut purged.incidents, &in_time)? {
+        purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
     while !cursor.deployments_done && in_time() {
@@ -119,6 +129,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
         }
     }
     if !cursor.deployments_done {
+        purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
     let mut counts = [0u64; 3];
@@ -132,6 +143,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
     }
     [purged.idempotency_keys, purged.webhook_deliveries, purged.pushes] = counts;
     cursor.done = drained;
+    purged.longest_batch = started.elapsed();
     Ok((purged, cursor))
 }
 
@@ -185,6 +197,7 @@ pub fn keep_for(store: Store, retention: Duration) {
                         idempotency_keys = p.idempotency_keys,
                         webhook_deliveries = p.webhook_deliveries,
                         pushes = p.pushes,
+                        longest_batch_ms = p.longest_batch.as_millis() as u64,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "retention: deleted the events that started before {cutoff} (EM_METRICS_RETENTION={})",
                         days_or_duration(retention)

@@ -8,7 +8,7 @@ use super::charts::{self, Series, Unit};
 use super::data::Dashboard;
 use super::format;
 use super::params::{Direction, SortKey, View, WINDOW_DAYS};
-use crate::domain::{Deployment, DeploymentStatus, Incident};
+use crate::domain::{Deployment, Incident};
 use crate::insights::{BreakdownGroup, DoraMetrics, Interval, Level};
 use crate::store::GroupBy;
 use crate::time::Timestamp;
@@ -512,7 +512,7 @@ fn latest_deployments(deployments: &[Deployment]) -> Markup {
                         @for d in deployments {
                             tr {
                                 td { a href=(json_link("deployments", &d.id)) { (d.id) } }
-                                td { span class={ "status status-" (d.status.as_str()) } { (status(d.status)) } }
+                                td { span class={ "status status-" (d.status.as_str()) } { (d.status.as_str()) } }
                                 td { (d.project_id) }
                                 td { (d.environment) }
                                 td { (opt(d.lead_time_seconds(), format::duration)) }
@@ -527,14 +527,6 @@ fn latest_deployments(deployments: &[Deployment]) -> Markup {
                 } }
             }
         }
-    }
-}
-
-fn status(s: DeploymentStatus) -> &'static str {
-    match s {
-        DeploymentStatus::Started => "started",
-        DeploymentStatus::Deployed => "deployed",
-        DeploymentStatus::Failed => "failed",
     }
 }
 

@@ -14,6 +14,50 @@ fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client")
 }
 
+/// 8 writers posting deployments and incidents, each recording what got a 2xx.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+    writers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts the writers and returns once `at_least` writes were acknowledged.
+    fn start(base: &str, at_least: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let writers = (0..8)
+            .map(|w| {
+                let (base, stop, acked) = (base.to_string(), stop.clone(), acked.clone());
+                std::thread::spawn(move || writer(base, w, stop, acked))
+            })
+            .collect();
+        let load = Self { stop, acked, writers };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while load.acked().len() < at_least {
+            assert!(Instant::now() < deadline, "the load never got going");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        load
+    }
+
+    /// (kind, id) of every write acknowledged so far.
+    fn acked(&self) -> Vec<(String, String)> {
+        self.acked.lock().expect("lock").clone()
+    }
+
+    /// Stops the writers and returns every acknowledged write.
+    fn stop(self) -> Vec<(String, String)> {
+        let Self { stop, acked, writers } = self;
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().expect("writer");
+        }
+        let acked = acked.lock().expect("lock").clone();
+        acked
+    }
+}
+
 /// Posts until the server stops answering; returns the ids that got a 2xx.
 fn writer(base: String, worker: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<(String, String)>>>) {
     let client = client();
@@ -51,26 +95,10 @@ fn a_server_killed_under_load_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("em.db");
     let server = Server::start(command(&db));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            let (base, stop, acked) = (server.base.clone(), stop.clone(), acked.clone());
-            std::thread::spawn(move || writer(base, w, stop, acked))
-        })
-        .collect();
     // Kill it mid-load, once a good number of writes went through.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().expect("lock").len() < 400 {
-        assert!(Instant::now() < deadline, "the load never got going");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let load = Load::start(&server.base, 400);
     server.signal("KILL");
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().expect("writer");
-    }
-    let acked = acked.lock().expect("lock").clone();
+    let acked = load.stop();
 
     let conn = rusqlite::Connection::open(&db).expect("open after the crash");
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check");
@@ -173,28 +201,13 @@ fn a_backup_under_write_load_restores_every_write_acknowledged_before_it() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("em.db");
     let server = Server::start(command(&db));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            let (base, stop, acked) = (server.base.clone(), stop.clone(), acked.clone());
-            std::thread::spawn(move || writer(base, w, stop, acked))
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().expect("lock").len() < 400 {
-        assert!(Instant::now() < deadline, "the load never got going");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let before = acked.lock().expect("lock").clone();
+    let load = Load::start(&server.base, 400);
+    let before = load.acked();
     let backup = dir.path().join("backups/em-backup.db");
     std::fs::create_dir_all(backup.parent().expect("folder")).expect("folder");
     let out = backup_command(&db, &backup).output().expect("backup runs");
-    let during = acked.lock().expect("lock").len();
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().expect("writer");
-    }
+    let during = load.acked().len();
+    load.stop();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("integrity ok"), "{stdout}");
@@ -311,6 +324,13 @@ fn a_purge_of_a_million_old_deployments_never_holds_writes_back_100_ms() {
     assert!(line.contains(&format!("deployments={OLD}")) && line.contains(&format!("changes={OLD}")), "{line}");
     assert!(count > 100, "the writers kept writing during the purge");
     assert!(max < Duration::from_millis(100), "a write waited {max:?} on the purge");
+    let longest: u64 = line
+        .split("longest_batch_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the log line says how long the longest batch held the writer");
+    assert!(longest < 50, "a batch held the writer for {longest} ms");
     let (_, body) = server.get("/deployments?limit=1");
     assert!(body[0]["id"].as_str().is_some_and(|id| id.starts_with("new-")), "only the new ones are left: {body}");
     assert_eq!(server.stop().0, Some(0));

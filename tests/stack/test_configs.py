@@ -32,7 +32,7 @@ def run(*args):
 def test_docker_compose_accepts_the_compose_file():
     run("docker-compose", "-f", "docker-compose.yml", "config", "--quiet")
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert set(services) == {"em-metrics", "otel-collector", "prometheus", "grafana"}
+    assert set(services) == {"em-metrics", "litestream", "otel-collector", "prometheus", "grafana"}
     for name, service in services.items():
         image = service.get("image", "")
         if name != "em-metrics":
@@ -40,6 +40,23 @@ def test_docker_compose_accepts_the_compose_file():
             assert ":" in image and tag not in ("latest", ""), f"{name}: pin the image tag ({image})"
     assert int(services["grafana"]["image"].split(":")[1].split(".")[0]) >= 11, "Grafana 11 or newer"
     assert services["prometheus"]["image"].split(":v")[1].startswith("3.")
+
+
+def test_the_litestream_sidecar_replicates_the_database_the_server_writes():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    sidecar = services["litestream"]
+    assert sidecar["image"].startswith("litestream/litestream:0."), "pinned"
+    assert sidecar["command"][:1] == ["replicate"]
+    data = next(v for v in services["em-metrics"]["volumes"] if v.endswith(":/data"))
+    assert data in sidecar["volumes"], "the same volume as the server's /data"
+    assert "./config/litestream.yml:/etc/litestream.yml:ro" in sidecar["volumes"]
+    config = yaml.safe_load((ROOT / "config/litestream.yml").read_text())
+    (db,) = config["dbs"]
+    assert db["path"] == "/data/em-metrics.db", "the Dockerfile's SQLITE_DB"
+    assert "SQLITE_DB=/data/em-metrics.db" in (ROOT / "Dockerfile").read_text()
+    replica = db["replica"]
+    assert replica["type"] == "file" and f"litestream-replica:{replica['path']}" in sidecar["volumes"]
+    assert "s3" in (ROOT / "config/litestream.yml").read_text(), "the S3 settings sit beside it, commented"
 
 
 def test_promtool_accepts_the_prometheus_config():
