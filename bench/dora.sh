@@ -10,17 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
-work=${BENCH_DIR:-target/bench}
 port=${BENCH_PORT:-39097}
-mkdir -p "$work"
-
-cargo build --release --quiet
-bin=target/release/em-metrics
-
-. bench/million.sh
-
-. bench/server.sh
-serve "$db" EM_METRICS_TOKEN_AUTH=bench RUST_LOG=warn
+. bench/million.sh  # builds, makes the database once, serves it as $pid
 
 now=$(date +%s)
 year=$((now - 365 * 86400))

@@ -8,17 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
-work=${BENCH_DIR:-target/bench}
 port=${BENCH_PORT:-39098}
-mkdir -p "$work"
-
-cargo build --release --quiet
-bin=target/release/em-metrics
-
-. bench/million.sh
-
-. bench/server.sh
-serve "$db" EM_METRICS_TOKEN_AUTH=bench RUST_LOG=warn
+. bench/million.sh  # builds, makes the database once, serves it as $pid
 
 echo "== $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs), sequential requests, first one discarded"
 python3 bench/measure.py "http://127.0.0.1:$port" bench "$pid" "$runs" \
