@@ -7,7 +7,7 @@ use super::{Store, StoreResult};
 
 /// Most values a filter list offers; a store with more is better filtered
 /// through the API than through a select box.
-pub const MAX_FILTER_VALUES: usize = 500;
+const MAX_FILTER_VALUES: usize = 500;
 
 /// The distinct teams, projects and environments of the stored deployments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

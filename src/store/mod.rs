@@ -35,7 +35,7 @@ use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
 
-pub use catalog::{FilterValues, MAX_FILTER_VALUES};
+pub use catalog::FilterValues;
 pub use deployments::DeploymentFilter;
 pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};

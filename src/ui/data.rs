@@ -25,10 +25,9 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// Everything one page shows.
 pub struct Dashboard {
     pub window: Window,
-    /// The window of the same length just before, for the tiles' change.
-    pub previous_window: Window,
     pub interval: Interval,
     pub current: DoraMetrics,
+    /// The window of the same length just before, for the tiles' change.
     pub previous: DoraMetrics,
     /// Each trend bucket's bounds (milliseconds) and metrics, in order.
     pub buckets: Vec<(i64, i64, DoraMetrics)>,
@@ -102,7 +101,6 @@ pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: Group
     let length = window.to.millis() - window.from.millis();
     Ok(Dashboard {
         window,
-        previous_window,
         interval,
         current: whole.finish(length),
         previous: before.0.finish(length),
