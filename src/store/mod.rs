@@ -10,10 +10,13 @@
 //! A tour: [`deployments`] and [`incidents`] load what a decision needs and
 //! save what it decided; `effects` applies the writes a decision implies to
 //! other records; `insights` streams DORA windows; `query` builds filtered
-//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency` keeps Idempotency-Key answers; `retention` deletes old events
-//! and usernames; `migrations` the schema.
+//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency`
+//! keeps Idempotency-Key answers; `retention` deletes old events and
+//! usernames; `checkpointer` copies the WAL back into the database off the
+//! writer's path; `migrations` the schema.
 
 mod catalog;
+mod checkpointer;
 pub mod deployments;
 mod effects;
 mod idempotency;
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use self::checkpointer::Checkpointer;
 use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
@@ -186,10 +190,14 @@ impl Store {
         // process dies; only a power cut or kernel crash can lose the last ones.
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         configure(&writer)?;
+        // A thread of its own does most checkpoints (see `checkpointer`);
+        // the writer's automatic ones only restart the WAL.
+        writer.pragma_update(None, "wal_autocheckpoint", checkpointer::WRITER_CHECKPOINT_PAGES)?;
         migrations::apply(&mut writer)?;
         let identity = FileIdentity::of(&path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let file = FileGuard { path: path.clone(), identity };
-        let writer = Queue::start(writer, file.clone(), write_timeout)
+        let checkpointer = Checkpointer::start(&path)?;
+        let writer = Queue::start(writer, file.clone(), checkpointer, write_timeout)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { inner: Arc::new(Inner { path, file, writer, readers: Mutex::new(Vec::new()) }) })
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpointer::Checkpointer;
 use super::{FileGuard, StoreError, StoreResult};
 
 /// Most commands committed in one transaction.
@@ -96,10 +97,18 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Starts the writer thread on `conn`; it ends when the store is dropped.
-    pub fn start(conn: Connection, file: FileGuard, timeout: Duration) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`; it ends when the store is dropped,
+    /// and the checkpoint thread with it.
+    pub fn start(
+        conn: Connection,
+        file: FileGuard,
+        checkpointer: Checkpointer,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        std::thread::Builder::new().name("em-metrics-writer".into()).spawn(move || run(conn, file, receiver))?;
+        std::thread::Builder::new()
+            .name("em-metrics-writer".into())
+            .spawn(move || run(conn, file, checkpointer, receiver))?;
         Ok(Self { sender, timeout })
     }
 
@@ -135,7 +144,7 @@ impl Queue {
 }
 
 /// Until the store (and so the last sender) is dropped.
-fn run(mut conn: Connection, file: FileGuard, mut receiver: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, file: FileGuard, checkpointer: Checkpointer, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -144,11 +153,14 @@ fn run(mut conn: Connection, file: FileGuard, mut receiver: mpsc::Receiver<Job>)
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, &file, group);
+        if commit_group(&mut conn, &file, group) {
+            checkpointer.committed();
+        }
     }
 }
 
-fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) {
+/// Runs and commits one group; true when a transaction committed.
+fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) -> bool {
     let now = Instant::now();
     // Claim each job; one whose caller gave up (or whose deadline passed) never runs.
     let mut live: Vec<Box<dyn Command>> = Vec::with_capacity(group.len());
@@ -166,7 +178,7 @@ fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) {
             job.command.finish(Err(StoreError::Busy("the write waited longer than EM_METRICS_WRITE_TIMEOUT".into())));
         }
     }
-    let Some(first_deadline) = first_deadline else { return };
+    let Some(first_deadline) = first_deadline else { return false };
     // No write starts on a file that was deleted or replaced under us. The
     // lock may be held by another process: wait at most until the earliest
     // deadline of the group.
@@ -183,22 +195,33 @@ fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) {
         for command in live {
             command.finish(Err(e.clone()));
         }
-        return;
+        return false;
     }
     for command in live.iter_mut() {
-        let savepoint = conn.execute_batch("SAVEPOINT command").map_err(StoreError::from);
+        // Cached statements: parsing these two again for every command cost
+        // more than running them.
+        let savepoint = run_cached(conn, "SAVEPOINT command");
         let ok = savepoint.is_ok() && command.run(conn);
-        // A failed command takes back only its own writes.
-        let end = if ok { "RELEASE command" } else { "ROLLBACK TO command; RELEASE command" };
         if savepoint.is_ok() {
-            let _ = conn.execute_batch(end);
+            // A failed command takes back only its own writes.
+            if ok {
+                let _ = run_cached(conn, "RELEASE command");
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO command; RELEASE command");
+            }
         }
     }
     let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    let ok = committed.is_ok();
     for command in live {
         command.finish(committed.clone());
     }
+    ok
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
