@@ -185,19 +185,25 @@ async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failu
     assert_eq!(live.body["change_count"], 1, "{}", live.body);
 }
 
+/// A store whose database also has a table of test notes.
+async fn store_with_notes(db: &std::path::Path) -> Store {
+    let store = Store::open(db).expect("store");
+    store
+        .write(|c| {
+            c.execute_batch("CREATE TABLE notes (n INTEGER PRIMARY KEY, body TEXT)")?;
+            Ok(())
+        })
+        .await
+        .expect("table");
+    store
+}
+
 /// Commands queued together commit together, each in its own savepoint: one
 /// that writes and then fails leaves nothing, the others all commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_command_in_a_group_commit_rolls_back_only_its_own_writes() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = Store::open(dir.path().join("em.db")).expect("store");
-    store
-        .write(|c| {
-            c.execute_batch("CREATE TABLE notes (n INTEGER PRIMARY KEY)")?;
-            Ok(())
-        })
-        .await
-        .expect("table");
+    let store = store_with_notes(&dir.path().join("em.db")).await;
     let tasks: Vec<_> = (0..200)
         .map(|n: i64| {
             let store = store.clone();
@@ -253,14 +259,7 @@ fn rows_in_the_main_file(db: &std::path::Path, copy: &std::path::Path) -> Option
 async fn commits_are_copied_into_the_database_file_in_the_background() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("em.db");
-    let store = Store::open(&db).expect("store");
-    store
-        .write(|c| {
-            c.execute_batch("CREATE TABLE notes (n INTEGER PRIMARY KEY, body TEXT)")?;
-            Ok(())
-        })
-        .await
-        .expect("table");
+    let store = store_with_notes(&db).await;
     for n in 0..300_i64 {
         store
             .write(move |c| {
@@ -288,19 +287,15 @@ async fn commits_are_copied_into_the_database_file_in_the_background() {
 
 /// The background checkpoints cannot restart the WAL while writes keep
 /// coming, so the writer's own checkpoint must: under 8 writers that never
-/// pause, the WAL stays near its 8,000-page (32 MB) threshold.
+/// pause, the WAL stays within a few times its 8,000-page (32 MB) threshold.
+/// (It goes past the threshold while a slow background checkpoint holds the
+/// checkpoint lock: 34 to 63 MB in runs here. Without the writer's own
+/// checkpoint it grew to 485 MB in the same 4 s.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_stays_bounded_under_writes_that_never_pause() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("em.db");
-    let store = Store::open(&db).expect("store");
-    store
-        .write(|c| {
-            c.execute_batch("CREATE TABLE notes (n INTEGER PRIMARY KEY, body TEXT)")?;
-            Ok(())
-        })
-        .await
-        .expect("table");
+    let store = store_with_notes(&db).await;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(4);
     let writers: Vec<_> = (0..8_i64)
         .map(|w| {
@@ -333,5 +328,5 @@ async fn the_wal_stays_bounded_under_writes_that_never_pause() {
     }
     let wal = std::fs::metadata(dir.path().join("em.db-wal")).expect("wal").len();
     println!("{writes} writes in 4 s; WAL file {:.1} MB", wal as f64 / 1e6);
-    assert!(wal < 64_000_000, "the WAL grew to {wal} bytes");
+    assert!(wal < 128_000_000, "the WAL grew to {wal} bytes");
 }
