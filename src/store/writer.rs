@@ -198,8 +198,7 @@ fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) -> boo
         return false;
     }
     for command in live.iter_mut() {
-        // Cached statements: parsing these two again for every command cost
-        // more than running them.
+        // These two run for every command: cached, they are parsed once.
         let savepoint = run_cached(conn, "SAVEPOINT command");
         let ok = savepoint.is_ok() && command.run(conn);
         if savepoint.is_ok() {
