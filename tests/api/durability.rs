@@ -172,7 +172,15 @@ fn a_full_disk_turns_writes_into_503_and_they_recover_without_a_restart() {
     // Reads keep working meanwhile.
     assert_eq!(server.get(&format!("/deployments/{}", acked[0])).0, 200);
     assert_eq!(server.get("/ready").0, 200);
-    assert_eq!(post("still-full").status(), 503);
+    // The WAL reaches the limit before the database file does, so a later
+    // write may find room: the background checkpoint copies the WAL into the
+    // file and the WAL starts again from its beginning. Either way it is
+    // answered truly: 503 and not stored, or 201 and stored.
+    match post("still-full").status().as_u16() {
+        503 => {}
+        201 => acked.push("still-full".to_string()),
+        other => panic!("a write while the limit holds got {other}"),
+    }
 
     // Room again: no restart needed.
     let lifted = Command::new("prlimit")
