@@ -185,6 +185,109 @@ async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failu
     assert_eq!(live.body["change_count"], 1, "{}", live.body);
 }
 
+/// The opcodes SQLite would run for `sql` on `conn`.
+fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).expect("explain");
+    // Unbound parameters are NULL, which EXPLAIN does not mind.
+    let mut rows = stmt.raw_query();
+    let mut ops = Vec::new();
+    while let Some(row) = rows.next().expect("row") {
+        ops.push(row.get::<_, String>(1).expect("opcode"));
+    }
+    ops
+}
+
+/// A CHECK written as `x IN (a, b, c)` makes SQLite build a temporary B-tree
+/// at every INSERT and UPDATE; migration 7 writes them with `=` and `OR`.
+#[test]
+fn writing_a_deployment_builds_no_temporary_table_for_its_checks() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("c.db");
+    drop(Store::open(&path).expect("open"));
+    let conn = Connection::open(&path).expect("open");
+    for sql in [
+        "INSERT INTO deployments (id, project_id, environment, status, kind, first_commit_at, deploy_start_at, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "UPDATE deployments SET status = ?2, kind = ?3, deployed_at = ?4 WHERE id = ?1",
+    ] {
+        let ops = opcodes(&conn, sql);
+        assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql} runs {ops:?}");
+    }
+}
+
+/// A database exactly as schema version 6 left it, with rows, upgrades in
+/// place: same rows, a sound file, and constraints that still refuse
+/// values outside the lists.
+#[test]
+fn the_rewritten_checks_keep_the_rows_and_refuse_what_the_old_ones_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("v6.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL);",
+        )
+        .expect("versions table");
+        let migrations = [
+            include_str!("../../src/store/migrations/0001_initial.sql"),
+            include_str!("../../src/store/migrations/0002_insights.sql"),
+            include_str!("../../src/store/migrations/0003_changes.sql"),
+            include_str!("../../src/store/migrations/0004_idempotency.sql"),
+            include_str!("../../src/store/migrations/0005_webhooks.sql"),
+            include_str!("../../src/store/migrations/0006_retention_and_dashboard.sql"),
+        ];
+        for (version, sql) in (1..).zip(migrations) {
+            conn.execute_batch(sql).expect("migration");
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 'old', 0)", [version]).expect("version");
+        }
+        conn.execute_batch(
+            "INSERT INTO deployments (id, project_id, environment, status, kind, first_commit_at, deploy_start_at,
+                                      deployed_at, created_at, updated_at)
+             VALUES ('a', 'api', 'prod', 'deployed', 'hotfix', 1, 2, 3, 0, 0),
+                    ('b', 'api', 'prod', 'started', 'release', 1, 2, NULL, 0, 0),
+                    ('c', 'web', 'prod', 'failed', 'rollback', 1, 2, NULL, 0, 0);",
+        )
+        .expect("v6 rows");
+        let old = opcodes(&conn, "UPDATE deployments SET status = ?2, kind = ?3 WHERE id = ?1");
+        assert!(old.iter().any(|op| op == "OpenEphemeral"), "the old schema is the slow one: {old:?}");
+    }
+    drop(Store::open(&path).expect("migrates"));
+
+    let conn = Connection::open(&path).expect("open");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(check, "ok");
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT id, status, kind FROM deployments ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+        .expect("rows");
+    let expected = [("a", "deployed", "hotfix"), ("b", "started", "release"), ("c", "failed", "rollback")];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(rows, expected);
+    let schema: String =
+        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'deployments'", [], |r| r.get(0)).expect("schema");
+    assert!(!schema.contains(" IN ("), "{schema}");
+
+    let insert = |id: &str, status: &str, kind: &str| {
+        conn.execute(
+            "INSERT INTO deployments (id, project_id, environment, status, kind, first_commit_at, deploy_start_at,
+                                      created_at, updated_at) VALUES (?1, 'api', 'prod', ?2, ?3, 1, 2, 0, 0)",
+            [id, status, kind],
+        )
+    };
+    for (status, kind) in [("Started", "release"), ("started ", "release"), ("", "release"), ("started", "fix")] {
+        let refused = insert("x", status, kind).expect_err(&format!("{status:?} and {kind:?} are refused"));
+        assert!(refused.to_string().contains("CHECK constraint failed"), "{refused}");
+    }
+    for (n, (status, kind)) in
+        [("started", "release"), ("deployed", "hotfix"), ("failed", "rollback")].iter().enumerate()
+    {
+        insert(&format!("ok{n}"), status, kind).expect("an allowed pair");
+    }
+    let refused = conn.execute("UPDATE deployments SET status = 'done' WHERE id = 'a'", []).expect_err("refused");
+    assert!(refused.to_string().contains("CHECK constraint failed"), "{refused}");
+}
+
 /// A store whose database also has a table of test notes.
 async fn store_with_notes(db: &std::path::Path) -> Store {
     let store = Store::open(db).expect("store");
