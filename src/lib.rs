@@ -25,6 +25,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod insights;
 pub mod metrics;
+pub mod secret;
 pub mod server;
 pub mod signals;
 pub mod store;

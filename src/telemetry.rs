@@ -22,6 +22,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::config::{AttributeBounds, MetricsSettings, OtlpProtocol, StartupError};
 use crate::metrics::{Metrics, METER_NAME};
+use crate::secret::redact;
 
 pub struct Telemetry {
     provider: SdkMeterProvider,
@@ -182,21 +183,6 @@ impl PushMetricExporter for ConsoleExporter {
 
     fn temporality(&self) -> Temporality {
         Temporality::Cumulative
-    }
-}
-
-/// `text` with the credentials of `url` (`http://user:pass@host`) replaced
-/// by `[redacted]`: a collector URL may carry them, and logs must not.
-pub fn redact(text: &str, url: &str) -> String {
-    let userinfo = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
-        .and_then(|authority| authority.rsplit_once('@'))
-        .map(|(userinfo, _)| userinfo)
-        .filter(|u| !u.is_empty());
-    match userinfo {
-        Some(u) => text.replace(&format!("{u}@"), "[redacted]@").replace(u, "[redacted]"),
-        None => text.to_string(),
     }
 }
 

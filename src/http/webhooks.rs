@@ -21,7 +21,7 @@ use super::error::{AppError, ErrorBody, Result};
 use super::extract::BODY_TIMEOUT;
 use super::incidents::IncidentView;
 use super::AppState;
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::webhooks::{Delivery, Outcome};
 use crate::webhooks::{self, alertmanager, github, gitlab, incident_io, pagerduty, signature, Source};
 

@@ -1,6 +1,7 @@
 use axum::http::{header, Method, StatusCode};
 use base64::Engine;
-use em_metrics::config::{AuthSettings, Secret};
+use em_metrics::config::AuthSettings;
+use em_metrics::secret::Secret;
 use em_metrics::teams::TeamConfig;
 
 use crate::helpers::{assert_error, TestApp, TOKEN};

@@ -5,7 +5,8 @@
 
 use axum::http::{header, Method, StatusCode};
 use base64::Engine;
-use em_metrics::config::{AuthSettings, Secret};
+use em_metrics::config::AuthSettings;
+use em_metrics::secret::Secret;
 use em_metrics::teams::TeamConfig;
 use serde_json::{json, Value};
 

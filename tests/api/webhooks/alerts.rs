@@ -1,7 +1,7 @@
 //! Alertmanager and Grafana Alerting: each alert of a group is an incident.
 
 use axum::http::StatusCode;
-use em_metrics::config::Secret;
+use em_metrics::secret::Secret;
 use serde_json::{json, Value};
 
 use super::{app_with, app_with_metrics, assert_exported, close, deliver, dora, fixture, hmac_hex};

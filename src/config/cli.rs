@@ -1,0 +1,180 @@
+//! The command line: subcommands and every flag, each with its environment
+//! variable. Values stay text here; [`super::Settings::from_raw`] checks them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "em-metrics", version, about = "DORA metrics for deployments and incidents")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: RawSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Fill SQLITE_DB with a realistic, reproducible story of deployments and incidents.
+    Demo(crate::demo::DemoArgs),
+    /// Exit 0 when the running server's /health answers 200, else 1 (for container health checks).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Copy SQLITE_DB to FILE, consistently, even while a server writes; exit 0, or 1 with the reason.
+    Backup(crate::backup::BackupArgs),
+}
+
+/// Settings as given; [`Settings::from_raw`] validates them.
+#[derive(Clone, Args)]
+pub struct RawSettings {
+    /// Listen address.
+    #[arg(global = true, long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Listen port (0 picks a free one).
+    #[arg(global = true, long, env = "PORT", default_value = "3000")]
+    pub port: String,
+    /// SQLite file; created with its folder if missing.
+    #[arg(global = true, long = "sqlite-db", env = "SQLITE_DB", default_value = "em-metrics.db")]
+    pub sqlite_db: PathBuf,
+    /// Team config JSON file (see README); SIGHUP reloads it.
+    #[arg(global = true, long, env = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Environment of events that do not name one; also a metrics resource attribute.
+    #[arg(global = true, long = "deployment-environment", env = "DEPLOYMENT_ENVIRONMENT", default_value = "NO_ENV")]
+    pub deployment_environment: String,
+    /// Disable authentication: 1/true/yes/on. Only for local experiments.
+    #[arg(global = true, long = "no-auth", env = "EM_METRICS_NO_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    pub no_auth: Option<String>,
+    /// Token accepted as `Authorization: Bearer <token>` or `Token <token>`.
+    #[arg(global = true, long = "token-auth", env = "EM_METRICS_TOKEN_AUTH", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Basic auth username (may be empty when a password is set).
+    #[arg(global = true, long = "basic-auth-username", env = "EM_METRICS_BASIC_AUTH_USERNAME", hide_env_values = true)]
+    pub basic_username: Option<String>,
+    /// Basic auth password (may be empty when a username is set).
+    #[arg(global = true, long = "basic-auth-password", env = "EM_METRICS_BASIC_AUTH_PASSWORD", hide_env_values = true)]
+    pub basic_password: Option<String>,
+    /// `text` or `json` (JSON lines). RUST_LOG sets the level, e.g. `info,em_metrics=debug`.
+    #[arg(global = true, long = "log-format", env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Full OTLP metrics URL, used as given (e.g. http://collector:4318/v1/metrics). Wins over the two below.
+    #[arg(global = true, long = "otel-collector-url", env = "OTEL_COLLECTOR_URL")]
+    pub otel_collector_url: Option<String>,
+    /// Standard OTLP metrics endpoint, used as given.
+    #[arg(global = true, long = "otlp-metrics-endpoint", env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
+    pub otlp_metrics_endpoint: Option<String>,
+    /// Standard OTLP base endpoint; `/v1/metrics` is appended for HTTP.
+    #[arg(global = true, long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` or `grpc`. OTEL_EXPORTER_OTLP_HEADERS adds headers (collectors behind auth).
+    #[arg(global = true, long = "otlp-protocol", env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf")]
+    pub otlp_protocol: String,
+    /// Milliseconds between OTLP exports.
+    #[arg(
+        global = true,
+        long = "metric-export-interval",
+        env = "OTEL_METRIC_EXPORT_INTERVAL",
+        default_value = "10000"
+    )]
+    pub metric_export_interval: String,
+    /// `service.name` of the metrics resource. OTEL_RESOURCE_ATTRIBUTES adds more attributes.
+    #[arg(global = true, long = "service-name", env = "OTEL_SERVICE_NAME", default_value = "em_metrics")]
+    pub service_name: String,
+    /// Where metrics go, comma-separated: `otlp` (the default when an endpoint is set),
+    /// `prometheus` (/metrics), `console` (every export as a JSON line on stdout), `none`.
+    #[arg(global = true, long = "metrics-exporter", env = "OTEL_METRICS_EXPORTER")]
+    pub metrics_exporter: Option<String>,
+    /// Serve the Prometheus text format at /metrics (behind auth): true or false.
+    #[arg(global = true, long = "prometheus", env = "EM_METRICS_PROMETHEUS", default_value = "true")]
+    pub prometheus: String,
+    /// How long before an incident a deployment may have gone live to be linked to an
+    /// incident reported without one: `30m`, `24h`, `7d`; `0` turns attribution off.
+    #[arg(global = true, long = "attribution-window", env = "EM_METRICS_ATTRIBUTION_WINDOW", default_value = "24h")]
+    pub attribution_window: String,
+    /// Comma-separated environments an incident that names none is attributed in
+    /// (DEPLOYMENT_ENVIRONMENT counts too).
+    #[arg(
+        global = true,
+        long = "production-environments",
+        env = "EM_METRICS_PRODUCTION_ENVIRONMENTS",
+        default_value = "production,prod"
+    )]
+    pub production_environments: String,
+    /// How far ahead of the server's clock a given time may be (`1h`, `10m`); further is a 400.
+    #[arg(global = true, long = "max-clock-skew", env = "EM_METRICS_MAX_CLOCK_SKEW", default_value = "1h")]
+    pub max_clock_skew: String,
+    /// How long a write may wait in all (queue and database lock) before it gets 503 with Retry-After.
+    #[arg(global = true, long = "write-timeout", env = "EM_METRICS_WRITE_TIMEOUT", default_value = "5s")]
+    pub write_timeout: String,
+    /// Delete events older than this (`730d`, `90d`; at least a day), at start and once a day.
+    /// Unset keeps everything.
+    #[arg(global = true, long = "retention", env = "EM_METRICS_RETENTION")]
+    pub retention: Option<String>,
+    /// `false` stores no username (the only personal data kept); the team is still resolved from it.
+    #[arg(global = true, long = "store-usernames", env = "EM_METRICS_STORE_USERNAMES", default_value = "true")]
+    pub store_usernames: String,
+    /// Comma-separated environments exported under their own name; others as `other`. Default: all.
+    #[arg(global = true, long = "environments", env = "EM_METRICS_ENVIRONMENTS")]
+    pub environments: Option<String>,
+    /// Most attribute sets (series) per instrument; one warning names the instrument that reaches it.
+    #[arg(global = true, long = "cardinality-limit", env = "EM_METRICS_CARDINALITY_LIMIT", default_value = "2000")]
+    pub cardinality_limit: String,
+    /// Enables `POST /webhooks/github`: the secret of the repository webhook (X-Hub-Signature-256).
+    #[arg(
+        global = true,
+        long = "github-webhook-secret",
+        env = "EM_METRICS_GITHUB_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub github_webhook_secret: Option<String>,
+    /// Enables `POST /webhooks/gitlab`: the secret token of the project hook (X-Gitlab-Token).
+    #[arg(
+        global = true,
+        long = "gitlab-webhook-token",
+        env = "EM_METRICS_GITLAB_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
+    pub gitlab_webhook_token: Option<String>,
+    /// Enables `POST /webhooks/pagerduty`: the signing secret of the v3 webhook subscription.
+    #[arg(
+        global = true,
+        long = "pagerduty-webhook-secret",
+        env = "EM_METRICS_PAGERDUTY_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub pagerduty_webhook_secret: Option<String>,
+    /// Enables `POST /webhooks/incident-io`: the endpoint's `whsec_…` signing secret.
+    #[arg(
+        global = true,
+        long = "incident-io-webhook-secret",
+        env = "EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub incident_io_webhook_secret: Option<String>,
+    /// The incident.io custom field whose first value names the project.
+    #[arg(
+        global = true,
+        long = "incident-io-project-field",
+        env = "EM_METRICS_INCIDENT_IO_PROJECT_FIELD",
+        default_value = "Affected service"
+    )]
+    pub incident_io_project_field: String,
+    /// When set, `POST /webhooks/alertmanager` also requires Grafana's X-Grafana-Alerting-Signature.
+    #[arg(
+        global = true,
+        long = "grafana-webhook-secret",
+        env = "EM_METRICS_GRAFANA_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub grafana_webhook_secret: Option<String>,
+}
+
+/// Never print the raw settings: they hold secrets.
+impl fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawSettings").finish_non_exhaustive()
+    }
+}
