@@ -1,8 +1,11 @@
 //! em-metrics: DORA metrics from deployments and incidents.
 //!
 //! A short tour, in the order a request travels:
-//! - [`http`]: the router, auth, the error shape, and one module per resource.
-//!   Handlers parse input into domain commands and nothing else.
+//! - [`app`]: the whole router, the JSON API and the dashboard merged, and
+//!   the layers every response goes through; [`state`] is what handlers share.
+//! - [`http`]: the JSON API's routes, the error shape, and one module per
+//!   resource. Handlers parse input into domain commands and nothing else.
+//! - [`auth`]: who may call: the credentials from settings, dashboard sessions.
 //! - [`domain`]: the rules. Each state change is decided here, as a pure
 //!   function, and comes out as a `Transition` with its `DomainEvent`s.
 //! - [`store`]: SQLite. Runs each decision in one transaction.
@@ -16,6 +19,8 @@
 //! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
 //! - [`time`]: the two accepted time forms and how times are stored.
 
+pub mod app;
+pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod demo;
@@ -28,6 +33,7 @@ pub mod metrics;
 pub mod secret;
 pub mod server;
 pub mod signals;
+pub mod state;
 pub mod store;
 pub mod teams;
 pub mod telemetry;
@@ -35,5 +41,6 @@ pub mod time;
 pub mod ui;
 pub mod webhooks;
 
-pub use http::{router as app, AppState};
+pub use app::app;
 pub use server::run;
+pub use state::AppState;

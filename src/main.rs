@@ -8,8 +8,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use em_metrics::auth::Auth;
 use em_metrics::config::{Cli, Command, LogFormat, Settings, StartupError};
-use em_metrics::http::auth::Auth;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;

@@ -6,11 +6,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::answer::applied;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
-use super::{applied, page, range, AppState};
+use super::paging::{page, range};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::{Commit, Deployment, DeploymentKind, DeploymentStatus, Id};
+use crate::state::AppState;
 use crate::store::{self, DeploymentFilter, Order};
 use crate::time::Timestamp;
 

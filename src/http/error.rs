@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::auth::Denied;
 use crate::domain::Rejection;
 use crate::store::StoreError;
 
@@ -41,8 +42,8 @@ pub enum AppError {
     #[error("request body is larger than {} MiB", .0 >> 20)]
     PayloadTooLarge(usize),
     /// Reported as `bad_request`, like [`AppError::RequestTimeout`].
-    #[error("the query string is longer than {} bytes", super::MAX_QUERY_BYTES)]
-    UriTooLong,
+    #[error("the query string is longer than {0} bytes")]
+    UriTooLong(usize),
     /// The body did not arrive in time. Reported as `bad_request`: a slow
     /// client is a client problem, and the error codes are a fixed list.
     #[error("the request body did not arrive within 10 seconds")]
@@ -73,7 +74,7 @@ impl AppError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
-            Self::UriTooLong => (StatusCode::URI_TOO_LONG, "bad_request"),
+            Self::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "bad_request"),
             Self::Unavailable(_) | Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -128,6 +129,15 @@ pub fn code_of(status: StatusCode) -> &'static str {
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "bad_request",
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Unauthorized { message, challenge } => Self::Unauthorized { message, challenge },
+            Denied::Forbidden(message) => Self::Forbidden(message),
+        }
     }
 }
 

@@ -12,6 +12,11 @@ use serde::{Deserialize, Deserializer};
 use super::error::AppError;
 use crate::domain::{Id, MAX_ID_CHARS};
 
+/// Largest request body accepted; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest query string accepted; longer ones get 414.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
 /// A JSON body read whatever its Content-Type says (curl `-d` sends a form
 /// type), with an empty body taken as `{}`. Errors name the field at fault.
 pub struct LenientJson<T>(pub T);
@@ -27,7 +32,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
         let read = tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(req, state));
         let bytes = read.await.map_err(|_| AppError::RequestTimeout)?.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge(super::MAX_BODY_BYTES)
+                AppError::PayloadTooLarge(MAX_BODY_BYTES)
             } else {
                 AppError::BadRequest { message: format!("cannot read the request body: {rejection}"), field: None }
             }

@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::error::AppError;
-use super::{AppState, MAX_BODY_BYTES};
+use super::extract::MAX_BODY_BYTES;
 use crate::domain::MAX_ID_CHARS;
+use crate::state::AppState;
 use crate::store::Claim;
 use crate::time::Timestamp;
 

@@ -6,12 +6,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::answer::applied;
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, IdPath, LenientJson, Query};
-use super::{applied, page, range, AppState};
+use super::paging::{page, range};
 use crate::domain::incident::{Correction, NewIncident};
 use crate::domain::{DeploymentLink, Id, Incident, IncidentStatus};
+use crate::state::AppState;
 use crate::store::{self, IncidentFilter, IncidentState, Order};
 use crate::time::Timestamp;
 

@@ -7,8 +7,8 @@ use utoipa::IntoParams;
 
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, Query};
-use super::AppState;
 use crate::insights::{self, Breakdown, Buckets, DoraReport, Interval, Trend, Whole, Window};
+use crate::state::AppState;
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
 

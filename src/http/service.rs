@@ -5,11 +5,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::error::{AppError, ErrorBody, Result};
-use super::AppState;
+use crate::state::AppState;
 use crate::teams::TeamConfig;
 
 #[derive(Serialize, ToSchema)]
@@ -51,12 +50,6 @@ pub async fn version() -> Json<Version> {
     responses((status = 200, description = "The loaded team config", body = TeamConfig)))]
 pub async fn config(State(state): State<AppState>) -> Json<TeamConfig> {
     Json((*state.teams.get()).clone())
-}
-
-#[utoipa::path(get, path = "/openapi.json", tag = "service",
-    responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi() -> Json<Value> {
-    Json(serde_json::to_value(super::openapi::ApiDoc::openapi()).unwrap_or_else(|e| json!({ "error": e.to_string() })))
 }
 
 /// The metric catalog in the Prometheus text format, for Prometheus to scrape.

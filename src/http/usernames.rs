@@ -8,8 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{AppError, ErrorBody, Result};
-use super::AppState;
 use crate::domain::MAX_ID_CHARS;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cleared {

@@ -20,8 +20,8 @@ use super::deployments::DeploymentView;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::BODY_TIMEOUT;
 use super::incidents::IncidentView;
-use super::AppState;
 use crate::secret::Secret;
+use crate::state::AppState;
 use crate::store::webhooks::{Delivery, Outcome};
 use crate::webhooks::{self, alertmanager, github, gitlab, incident_io, pagerduty, signature, Source};
 
@@ -57,7 +57,7 @@ pub struct KnownCommits {
     pub commits: usize,
 }
 
-#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks", operation_id = "github_webhook",
+#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks", operation_id = "github_webhook", security(()),
     request_body(content = Object, description = "A GitHub `ping`, `push`, `deployment` or `deployment_status` event, \
         signed in X-Hub-Signature-256; X-GitHub-Event names it"),
     responses(
@@ -72,7 +72,7 @@ pub async fn github(State(state): State<AppState>, headers: HeaderMap, body: Bod
     receive(state, Source::Github, headers, body).await
 }
 
-#[utoipa::path(post, path = "/webhooks/gitlab", tag = "webhooks", operation_id = "gitlab_webhook",
+#[utoipa::path(post, path = "/webhooks/gitlab", tag = "webhooks", operation_id = "gitlab_webhook", security(()),
     request_body(content = Object, description = "A GitLab `Push Hook` or `Deployment Hook`, with X-Gitlab-Token"),
     responses(
         (status = 200, description = "Changed a deployment, remembered a push's commits, or a duplicate delivery", body = WebhookAnswer),
@@ -86,7 +86,7 @@ pub async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Bod
     receive(state, Source::Gitlab, headers, body).await
 }
 
-#[utoipa::path(post, path = "/webhooks/pagerduty", tag = "webhooks", operation_id = "pagerduty_webhook",
+#[utoipa::path(post, path = "/webhooks/pagerduty", tag = "webhooks", operation_id = "pagerduty_webhook", security(()),
     request_body(content = Object, description = "A PagerDuty v3 webhook event, signed in X-PagerDuty-Signature"),
     responses(
         (status = 200, description = "Changed an incident, or a duplicate delivery", body = WebhookAnswer),
@@ -100,7 +100,7 @@ pub async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: 
     receive(state, Source::Pagerduty, headers, body).await
 }
 
-#[utoipa::path(post, path = "/webhooks/incident-io", tag = "webhooks", operation_id = "incident_io_webhook",
+#[utoipa::path(post, path = "/webhooks/incident-io", tag = "webhooks", operation_id = "incident_io_webhook", security(()),
     request_body(content = Object, description = "An incident.io public incident event, signed by Standard Webhooks \
         (webhook-id, webhook-timestamp, webhook-signature)"),
     responses(

@@ -5,7 +5,7 @@
 //! what the page shows from the store (the same scans as `/dora`);
 //! [`page`] and [`charts`] write the HTML and SVG; [`format`] says numbers
 //! the way people read them. Sessions of a token login are in
-//! [`crate::http::session`].
+//! [`crate::auth::session`].
 //!
 //! No data is shown without credentials: the API's own (basic auth asked by
 //! the browser, or a token header), or the session cookie of a token login.
@@ -29,11 +29,11 @@ use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::http::auth::{Auth, BASIC_CHALLENGE};
+use crate::auth::session::{clear_cookie, set_cookie};
+use crate::auth::{Auth, BASIC_CHALLENGE};
 use crate::http::error::AppError;
 use crate::http::extract::parse_query;
-use crate::http::session::{clear_cookie, set_cookie};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::time::Timestamp;
 use page::Viewer;
 use params::{UiParams, View};

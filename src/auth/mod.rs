@@ -1,30 +1,36 @@
-//! Authentication: token (Bearer or Token scheme) and HTTP Basic.
+//! Who may call: the credentials from settings (a token in the Bearer or
+//! Token scheme, or HTTP Basic) and dashboard sessions.
 //!
 //! Any configured method is enough. A missing header or a scheme the server
 //! does not accept is 401; a known scheme with wrong credentials is 403.
 //! Comparisons are constant-time, and no credential is ever logged.
 //!
-//! A dashboard session (the cookie of a token login, see [`super::session`])
-//! also opens the read-only JSON routes the dashboard links to, for GET
-//! only: a cookie never authorises a write, so there is nothing for a
-//! forged cross-site request to do.
+//! Which routes a session may read is the router's business
+//! ([`crate::http::SESSION_READABLE`]); this module only says whether a
+//! request carries good credentials or a live session ([`session`]).
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+pub mod session;
+
+use axum::http::{header, HeaderMap};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use super::error::AppError;
-use super::session::Sessions;
+use self::session::Sessions;
 use crate::config::AuthSettings;
 
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"em-metrics\"";
 
-/// The routes a dashboard session may read (GET or HEAD), at either prefix.
-const SESSION_READABLE: [&str; 7] =
-    ["/dora", "/dora/trend", "/dora/breakdown", "/deployments", "/deployments/{id}", "/incidents", "/incidents/{id}"];
+/// Why a request may not go on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Denied {
+    /// No credentials, or a scheme this server does not accept: 401, with
+    /// the basic-auth challenge when basic auth is on.
+    #[error("{message}")]
+    Unauthorized { message: String, challenge: Option<&'static str> },
+    /// Credentials that are wrong: 403.
+    #[error("{0}")]
+    Forbidden(String),
+}
 
 #[derive(Debug)]
 pub struct Auth {
@@ -58,7 +64,7 @@ impl Auth {
         self.settings.token.as_ref().is_some_and(|t| bool::from(given.as_bytes().ct_eq(t.expose().as_bytes())))
     }
 
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), AppError> {
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Denied> {
         if self.settings.disabled {
             return Ok(());
         }
@@ -77,7 +83,7 @@ impl Auth {
             return if bool::from(credentials.as_bytes().ct_eq(token.expose().as_bytes())) {
                 Ok(())
             } else {
-                Err(AppError::Forbidden("invalid token".into()))
+                Err(Denied::Forbidden("invalid token".into()))
             };
         }
         if scheme.eq_ignore_ascii_case("basic") {
@@ -91,41 +97,15 @@ impl Auth {
             };
             // `&` rather than `&&`: check both halves whatever the first says.
             let ok = given_user.ct_eq(user.expose().as_bytes()) & given_pass.ct_eq(pass.expose().as_bytes());
-            return if bool::from(ok) {
-                Ok(())
-            } else {
-                Err(AppError::Forbidden("invalid username or password".into()))
-            };
+            return if bool::from(ok) { Ok(()) } else { Err(Denied::Forbidden("invalid username or password".into())) };
         }
         Err(self.unauthorized("unsupported Authorization scheme; use Bearer, Token or Basic"))
     }
 
-    fn unauthorized(&self, message: &str) -> AppError {
-        AppError::Unauthorized {
+    fn unauthorized(&self, message: &str) -> Denied {
+        Denied::Unauthorized {
             message: message.to_string(),
             challenge: self.settings.basic.as_ref().map(|_| BASIC_CHALLENGE),
         }
     }
-}
-
-/// Middleware for every route but the probes.
-pub async fn require(State(auth): State<std::sync::Arc<Auth>>, request: Request, next: Next) -> Response {
-    match auth.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(_) if session_may_read(&auth, &request) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-/// A GET of a read-only route, without an Authorization header, carrying
-/// the cookie of a live dashboard session.
-fn session_may_read(auth: &Auth, request: &Request) -> bool {
-    let readable_route = request.extensions().get::<MatchedPath>().is_some_and(|p| {
-        let route = p.as_str().strip_prefix("/api/v1").unwrap_or(p.as_str());
-        SESSION_READABLE.contains(&route)
-    });
-    matches!(*request.method(), Method::GET | Method::HEAD)
-        && readable_route
-        && !request.headers().contains_key(header::AUTHORIZATION)
-        && auth.sessions.is_signed_in(request.headers())
 }

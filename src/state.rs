@@ -1,0 +1,68 @@
+//! [`AppState`]: what every handler of the API and the dashboard shares.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::auth::Auth;
+use crate::config::WebhookSettings;
+use crate::domain::{Attribution, Context, Transition};
+use crate::events::EventSink;
+use crate::store::{Store, StoreResult};
+use crate::teams::Teams;
+use crate::time::Timestamp;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub teams: Teams,
+    pub auth: Arc<Auth>,
+    /// The environment of events that do not name one (DEPLOYMENT_ENVIRONMENT).
+    pub default_environment: Arc<str>,
+    /// How incidents reported without a deployment are linked to one.
+    pub attribution: Attribution,
+    /// How far ahead of the server's clock a given time may be.
+    pub max_clock_skew_ms: i64,
+    pub events: Arc<dyn EventSink>,
+    /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
+    pub prometheus: Option<prometheus::Registry>,
+    /// The webhook sources' secrets: a source without one answers 404.
+    pub webhooks: Arc<WebhookSettings>,
+    /// EM_METRICS_STORE_USERNAMES.
+    pub store_usernames: bool,
+}
+
+impl AppState {
+    /// The clock and a snapshot of the settings, taken once per request so
+    /// one decision never sees two versions of the team config.
+    pub fn context(&self) -> Context {
+        Context {
+            now: Timestamp::now(),
+            default_environment: self.default_environment.to_string(),
+            teams: self.teams.get(),
+            attribution: self.attribution.clone(),
+            max_clock_skew_ms: self.max_clock_skew_ms,
+            store_usernames: self.store_usernames,
+        }
+    }
+
+    /// Runs one state change through [`Store::apply`] with a fresh
+    /// [`Context`]: load, decide, save, commit, record the events.
+    pub async fn apply<T, F>(&self, step: F) -> StoreResult<Transition<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Context) -> StoreResult<Transition<T>> + Send + 'static,
+    {
+        self.apply_with(self.context(), step).await
+    }
+
+    /// [`AppState::apply`] with a [`Context`] the caller already took.
+    pub async fn apply_with<T, F>(&self, ctx: Context, step: F) -> StoreResult<Transition<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Context) -> StoreResult<Transition<T>> + Send + 'static,
+    {
+        self.store.apply(self.events.clone(), move |tx| step(tx, &ctx)).await
+    }
+}
