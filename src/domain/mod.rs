@@ -7,6 +7,7 @@
 //! means the HTTP handlers, the demo data generator and the tests all go
 //! through the same decisions.
 
+pub mod delivery;
 pub mod deployment;
 mod id;
 pub mod incident;

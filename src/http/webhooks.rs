@@ -20,9 +20,9 @@ use super::deployments::DeploymentView;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::BODY_TIMEOUT;
 use super::incidents::IncidentView;
+use crate::domain::delivery::{Delivery, Outcome};
 use crate::secret::Secret;
 use crate::state::AppState;
-use crate::store::webhooks::{Delivery, Outcome};
 use crate::webhooks::{self, alertmanager, github, gitlab, incident_io, pagerduty, signature, Source};
 
 /// The answer to a delivery, in one of these shapes (Alertmanager answers a
@@ -152,7 +152,10 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
     serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
         .map_err(|e| AppError::BadRequest { message: format!("the body is not JSON: {e}"), field: None })?;
     let json = &bytes[..];
-    let teams = state.teams.get();
+    // One snapshot for the whole delivery: the parsers and the decisions see
+    // the same team config and the same clock.
+    let ctx = state.context();
+    let teams = ctx.teams.clone();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string();
     let actions = match source {
         Source::Github => vec![github::actions(&header("x-github-event"), json, &teams)],
@@ -166,7 +169,9 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
     let delivery_id = source.delivery_headers().iter().map(|h| header(h)).find(|id| !id.is_empty());
     let source_name = source.name();
     let t = state
-        .apply(move |tx, ctx| crate::store::webhooks::run(tx, source_name, delivery_id.as_deref(), actions, ctx))
+        .apply_with(ctx, move |tx, ctx| {
+            crate::store::webhooks::run(tx, source_name, delivery_id.as_deref(), actions, ctx)
+        })
         .await?;
     Ok(answer(source, t.value))
 }

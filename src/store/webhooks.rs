@@ -1,46 +1,21 @@
 //! Webhook deliveries in one transaction: the delivery id is remembered
 //! (a redelivery changes nothing), pushes become known commits, and each
-//! action runs the same store steps as the JSON API, in its own savepoint,
-//! so one refused action (an alert resolved before it started) leaves the
-//! others and the delivery record in place.
+//! action runs, in its own savepoint, the commands the domain plans for it
+//! ([`crate::domain::delivery`]) through the same store steps as the JSON
+//! API. So one refused action (an alert resolved before it started) leaves
+//! the others and the delivery record in place. Only SQL lives here.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::{deployments, incidents, StoreError, StoreResult};
-use crate::domain::deployment::{Learned, MarkDeployed};
+use crate::domain::delivery::{
+    deployed, learn, plan_deployment, plan_incident, step_id, Action, Delivery, DeploymentChange, DeploymentPlan,
+    DeploymentStep, IncidentPlan, IncidentStep, Outcome, PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
+};
+use crate::domain::deployment::went_live;
 use crate::domain::{Commit, Context, Deployment, Id, Incident, Rejection, Transition, Write, MAX_COMMITS};
 use crate::time::Timestamp;
-use crate::webhooks::{Action, DeploymentChange, DeploymentStep, IncidentChange, IncidentStep, DELIVERY_LIFETIME_MS};
-
-/// What became of one action.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Ignored(String),
-    Ping,
-    /// A push kept: its repository and how many commits it listed.
-    KnownCommits {
-        repository: String,
-        commits: usize,
-    },
-    Deployment {
-        created: bool,
-        deployment: Deployment,
-    },
-    Incident {
-        created: bool,
-        incident: Incident,
-    },
-    IncidentDeleted(Incident),
-}
-
-/// What became of a delivery.
-#[derive(Debug, Clone)]
-pub enum Delivery {
-    /// Its delivery id was seen in the last 7 days: nothing ran.
-    Duplicate,
-    Ran(Vec<Outcome>),
-}
 
 /// Runs a delivery's actions; `delivery_id` (from the source's header)
 /// makes a redelivery a no-op.
@@ -150,74 +125,46 @@ fn remember(tx: &Connection, repository: &str, commits: &[Commit], now: Timestam
     Ok(commits.len())
 }
 
-fn required_id(id: Option<&Id>) -> StoreResult<Id> {
-    id.cloned().ok_or_else(|| StoreError::Internal("a webhook step without an id".into()))
-}
-
 fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResult<Transition<Deployment>> {
-    let DeploymentStep { new, repository, change } = step;
-    let id = required_id(new.id.as_ref())?;
+    let id = step_id(step.new.id.as_ref())?.clone();
     let existing = deployments::find(tx, &id)?;
-    match change {
-        DeploymentChange::Start => match existing {
-            // A later "in progress" (or one after the deployment finished) changes nothing.
-            Some(d) => Ok(Transition::keep(d)),
-            None => deployments::start(tx, new, ctx),
-        },
-        DeploymentChange::Failed(at) => {
-            let mut events = Vec::new();
-            if existing.is_none() {
-                events = deployments::start(tx, new, ctx)?.events;
-            }
+    match plan_deployment(&step, existing.as_ref(), ctx) {
+        DeploymentPlan::Keep(d) => Ok(Transition::keep(d)),
+        DeploymentPlan::Start(new) => deployments::start(tx, new, ctx),
+        DeploymentPlan::Fail(at) => deployments::mark_failed(tx, &id, Some(at), ctx),
+        DeploymentPlan::StartThenFail(new, at) => {
+            let mut events = deployments::start(tx, new, ctx)?.events;
             let mut t = deployments::mark_failed(tx, &id, Some(at), ctx)?;
             events.append(&mut t.events);
             t.events = events;
-            if existing.is_none() {
-                t.write = Write::Insert;
-            }
+            t.write = Write::Insert;
             Ok(t)
         }
-        DeploymentChange::Deployed(at) => {
-            // Stored fields win: the team config may have changed since it started.
-            let (project, environment) = match &existing {
-                Some(d) => (d.project_id.clone(), d.environment.clone()),
-                None => (
-                    new.project_id.as_ref().map(Id::to_string).unwrap_or_default(),
-                    new.environment.as_ref().map_or_else(|| ctx.default_environment.clone(), Id::to_string),
-                ),
+        DeploymentPlan::Deploy(search) => {
+            let DeploymentChange::Deployed(at) = step.change else {
+                return Err(StoreError::Internal("a deploy plan for a step that did not deploy".into()));
             };
-            let sha =
-                existing.as_ref().and_then(|d| d.commit_sha.clone()).or(new.commit_sha.as_ref().map(Id::to_string));
-            let learned = match &sha {
-                Some(sha) => learn(tx, &repository, sha, &project, &environment)?,
-                None => None,
-            };
-            let through = learned.as_ref().map(|(_, through)| *through);
-            let cmd = match existing {
-                Some(_) => {
-                    MarkDeployed { deployed_at: Some(at), learned: learned.map(|(l, _)| l), ..MarkDeployed::default() }
+            let (learned, through) = match &search {
+                Some(search) => {
+                    let history = push_history(tx, search)?;
+                    let through = history.carried_by.unwrap_or(history.shipped_through);
+                    match learn(&search.sha, history) {
+                        Some(learned) => (Some(learned), Some(through)),
+                        None => (None, None),
+                    }
                 }
-                None => MarkDeployed {
-                    deployed_at: Some(at),
-                    create_if_not_exists: true,
-                    project_id: new.project_id,
-                    first_commit_at: new.first_commit_at.map(|t| t.min(at)),
-                    deploy_start_at: new.deploy_start_at.map(|t| t.min(at)),
-                    username: new.username,
-                    environment: new.environment,
-                    commit_sha: new.commit_sha,
-                    learned: learned.map(|(l, _)| l),
-                    ..MarkDeployed::default()
-                },
+                None => (None, None),
             };
+            let repository = step.repository.clone();
+            let cmd = deployed(step, at, existing.is_some(), learned);
             let t = deployments::mark_deployed(tx, &id, cmd, ctx)?;
-            if let Some(through) = through.filter(|_| crate::domain::deployment::went_live(&t)) {
+            if let (Some(search), Some(through)) = (&search, through.filter(|_| went_live(&t))) {
                 tx.prepare_cached(
                     "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (repository, project_id, environment) \
                      DO UPDATE SET through_push = max(through_push, excluded.through_push)",
                 )?
-                .execute(params![repository, project, environment, through])?;
+                .execute(params![repository, search.project_id, search.environment, through])?;
             }
             Ok(t)
         }
@@ -228,26 +175,21 @@ fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResu
 /// pushed longer ago than this counts as never seen.
 const MAX_PUSHES_SEARCHED: i64 = 10_000;
 
-/// What the pushes say a deployment of `sha` ships to `project` and
-/// `environment`, and the push that carried `sha`; None when no push did
-/// (then no commits are known).
-fn learn(
-    tx: &Connection,
-    repository: &str,
-    sha: &str,
-    project: &str,
-    environment: &str,
-) -> StoreResult<Option<(Learned, i64)>> {
+/// What the repository's pushes say about `search.sha` in its project and
+/// environment: the pushes since the last one shipped there, up to the
+/// first that lists the sha, and which of their commits shipped there.
+fn push_history(tx: &Connection, search: &PushSearch) -> StoreResult<PushHistory> {
+    let PushSearch { repository, sha, project_id, environment } = search;
     let shipped_through: i64 = tx
         .prepare_cached(
             "SELECT coalesce(max(through_push), 0) FROM shipped_pushes \
              WHERE repository = ?1 AND project_id = ?2 AND environment = ?3",
         )?
-        .query_row(params![repository, project, environment], |r| r.get(0))?;
+        .query_row(params![repository, project_id, environment], |r| r.get(0))?;
     // The first push after the last one shipped here that lists the sha, found
     // in the stored JSON text (the quotes make it match whole shas only).
-    let needle = serde_json::to_string(sha).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let carried: Option<i64> = tx
+    let needle = serde_json::to_string(sha.as_str()).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let carried_by: Option<i64> = tx
         .prepare_cached(
             "SELECT push_seq FROM pushes WHERE repository = ?1 AND push_seq > ?2 \
              AND push_seq > (SELECT coalesce(max(push_seq), 0) FROM pushes WHERE repository = ?1) - ?4 \
@@ -255,20 +197,16 @@ fn learn(
         )?
         .query_row(params![repository, shipped_through, needle, MAX_PUSHES_SEARCHED], |r| r.get(0))
         .optional()?;
-    let mut shipped = tx.prepare_cached(
+    let mut shipped_at = tx.prepare_cached(
         "SELECT committed_at FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3 LIMIT 1",
     )?;
-    let sha = Id::parse(sha).map_err(|why| StoreError::Internal(format!("deployed sha {why}")))?;
-    let Some(through) = carried else {
-        // Every commit of the pushes up to shipped_through was shipped here:
-        // a sha shipped before is a redeploy (or a rollback), and ships
-        // nothing new; any other sha was never seen in a push.
-        let before: Option<i64> =
-            shipped.query_row(params![project, environment, sha.as_str()], |r| r.get(0)).optional()?;
-        return Ok(before.map(|at| {
-            let commits = vec![Commit { sha, committed_at: Timestamp::from_millis(at) }];
-            (Learned { commits, first_commit_at: None }, shipped_through)
-        }));
+    let mut history = PushHistory { shipped_through, carried_by, ..PushHistory::default() };
+    let Some(through) = carried_by else {
+        history.sha_shipped_at = shipped_at
+            .query_row(params![project_id, environment, sha.as_str()], |r| r.get(0))
+            .optional()?
+            .map(Timestamp::from_millis);
+        return Ok(history);
     };
     // The pushes after the last one shipped here, up to the one that carried
     // the sha, newest first, until MAX_COMMITS.
@@ -276,61 +214,39 @@ fn learn(
         "SELECT commits FROM pushes WHERE repository = ?1 AND push_seq > ?2 AND push_seq <= ?3 \
          ORDER BY push_seq DESC",
     )?;
-    let mut listed: Vec<(String, i64)> = Vec::new();
     for json in rows.query_map(params![repository, shipped_through, through], |r| r.get::<_, String>(0))? {
         let push: Vec<(String, i64)> =
             serde_json::from_str(&json?).map_err(|e| StoreError::Internal(format!("stored push: {e}")))?;
-        listed.extend(push);
-        if listed.len() >= MAX_COMMITS - 1 {
-            listed.truncate(MAX_COMMITS - 1);
+        for (listed, at) in push {
+            let listed = Id::parse(listed).map_err(|why| StoreError::Internal(format!("pushed sha {why}")))?;
+            history.listed.push((listed, Timestamp::from_millis(at)));
+        }
+        if history.listed.len() >= MAX_COMMITS - 1 {
+            history.listed.truncate(MAX_COMMITS - 1);
             break;
         }
     }
-    let mut commits = Vec::with_capacity(listed.len() + 1);
-    let mut deployed_at_commit = None;
-    for (listed_sha, at) in listed {
-        let at = Timestamp::from_millis(at);
-        if listed_sha == sha.as_str() {
-            deployed_at_commit = Some(deployed_at_commit.map_or(at, |t: Timestamp| t.min(at)));
+    for (listed, _) in &history.listed {
+        if shipped_at.exists(params![project_id, environment, listed.as_str()])? {
+            history.shipped.insert(listed.clone());
         }
-        if shipped.exists(params![project, environment, listed_sha])? {
-            continue;
-        }
-        let listed_sha = Id::parse(listed_sha).map_err(|why| StoreError::Internal(format!("pushed sha {why}")))?;
-        commits.push(Commit { sha: listed_sha, committed_at: at });
     }
-    let first_commit_at = commits.iter().map(|c| c.committed_at).min();
-    // The deployed sha itself is always listed: a redeploy then ships nothing new.
-    if let Some(at) = deployed_at_commit {
-        commits.push(Commit { sha, committed_at: at });
-    }
-    Ok(Some((Learned { commits, first_commit_at }, through)))
+    Ok(history)
 }
 
 fn incident(tx: &Connection, step: IncidentStep, ctx: &Context) -> StoreResult<(Transition<Incident>, Outcome)> {
-    let id = required_id(step.id())?;
+    let id = step_id(step.id())?.clone();
     let existing = incidents::find(tx, &id)?;
-    let t = match (step.change, existing) {
-        (IncidentChange::Delete, None) => {
-            return Err(Rejection::NotFound(format!(
-                "incident `{id}` was never recorded, so there is nothing to delete"
-            ))
-            .into())
-        }
-        (IncidentChange::Delete, Some(_)) => {
+    let t = match plan_incident(&step, existing.as_ref())? {
+        IncidentPlan::Keep(i) => Transition::keep(i),
+        IncidentPlan::Open(new) => incidents::open(tx, new, ctx)?,
+        IncidentPlan::Restore(at) => incidents::restore(tx, &id, Some(at), ctx)?,
+        IncidentPlan::Finish(at) => incidents::finish(tx, &id, Some(at), ctx)?,
+        IncidentPlan::Delete => {
             let t = incidents::remove(tx, &id, ctx)?;
             let outcome = Outcome::IncidentDeleted(t.value.clone());
             return Ok((t, outcome));
         }
-        // A repeated "firing" or "triggered" changes nothing.
-        (IncidentChange::Open, Some(i)) => Transition::keep(i),
-        (_, None) => incidents::open(tx, step.new, ctx)?,
-        (IncidentChange::Restore(at), Some(i)) if i.restored_at.is_none() => {
-            incidents::restore(tx, &id, Some(at), ctx)?
-        }
-        (IncidentChange::Restore(_), Some(i)) => Transition::keep(i),
-        (IncidentChange::Finish(_), Some(i)) if i.finished_at.is_some() => Transition::keep(i),
-        (IncidentChange::Finish(at), Some(_)) => incidents::finish(tx, &id, Some(at), ctx)?,
     };
     let outcome = Outcome::Incident { created: t.write == Write::Insert, incident: t.value.clone() };
     Ok((t, outcome))

@@ -3,8 +3,9 @@
 //! JSON API runs. Pure code: no I/O.
 //!
 //! A tour: [`signature`] checks who sent a delivery; one module per source
-//! turns its JSON into [`Action`]s; the store runs them (`store::webhooks`)
-//! and `http::webhooks` answers.
+//! turns its JSON into [`Action`]s; the domain plans the commands they run
+//! ([`crate::domain::delivery`]), the store runs them and `http::webhooks`
+//! answers.
 
 pub mod alertmanager;
 pub mod github;
@@ -15,16 +16,14 @@ pub mod signature;
 
 use serde::de::DeserializeOwned;
 
-use crate::domain::deployment::NewDeployment;
-use crate::domain::incident::NewIncident;
+pub use crate::domain::delivery::{
+    Action, DeploymentChange, DeploymentStep, IncidentChange, IncidentStep, DELIVERY_LIFETIME_MS,
+};
 use crate::domain::{Commit, Id};
 use crate::time::Timestamp;
 
 /// Largest webhook body accepted: push payloads list many commits.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
-/// How long a delivery id is remembered: a redelivery within it changes nothing.
-pub const DELIVERY_LIFETIME_MS: i64 = 7 * 86_400_000;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Github,
@@ -67,72 +66,6 @@ impl Source {
             Self::IncidentIo => &["webhook-id"],
             Self::Alertmanager => &[],
         }
-    }
-}
-
-/// What one delivery (or one alert of a group) asks for.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Nothing to record; the reason goes back to the sender.
-    Ignore(String),
-    /// GitHub's hello when a webhook is created.
-    Ping,
-    /// A push to a branch: its commits become known commits of the repository.
-    RememberCommits {
-        repository: String,
-        commits: Vec<Commit>,
-    },
-    Deployment(DeploymentStep),
-    Incident(IncidentStep),
-}
-
-impl Action {
-    pub fn ignore(why: impl Into<String>) -> Self {
-        Self::Ignore(why.into())
-    }
-}
-
-/// A deployment a Git host reports.
-#[derive(Debug, Clone)]
-pub struct DeploymentStep {
-    /// How to create it when it was not seen yet: id, project, environment,
-    /// commit and start. Its first_commit_at is its start until pushes say more.
-    pub new: NewDeployment,
-    /// The known-commits key of its repository (`github:acme/api`).
-    pub repository: String,
-    pub change: DeploymentChange,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DeploymentChange {
-    /// Started (created if not seen yet; a later "in progress" changes nothing).
-    Start,
-    Deployed(Timestamp),
-    Failed(Timestamp),
-}
-
-/// An incident an incident tool or an alert reports.
-#[derive(Debug, Clone)]
-pub struct IncidentStep {
-    /// How to create it when it was not seen yet (with restored_at and
-    /// finished_at set when the first sight is already resolved).
-    pub new: NewIncident,
-    pub change: IncidentChange,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum IncidentChange {
-    Open,
-    Restore(Timestamp),
-    /// Finished, and restored if it was not.
-    Finish(Timestamp),
-    /// It turned out not to be an incident (declined, canceled, merged).
-    Delete,
-}
-
-impl IncidentStep {
-    pub fn id(&self) -> Option<&Id> {
-        self.new.id.as_ref()
     }
 }
 
