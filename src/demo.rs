@@ -1,7 +1,7 @@
 //! `em-metrics demo`: fills the database with a realistic, reproducible story.
 //!
 //! Every event goes through the same store functions and domain rules as the
-//! API (`store::deployments::start`, `store::incidents::open`, …), one
+//! API (`Tx::start_deployment`, `Tx::open_incident`, …), one
 //! transaction per simulated day, so the demo exercises the real code and can
 //! build the million-deployment benchmark database in minutes.
 
@@ -13,7 +13,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::incident::NewIncident;
 use crate::domain::{Commit, Context, DeploymentKind, Id};
-use crate::store::{self, Store, StoreError};
+use crate::store::{Store, StoreError, Tx};
 use crate::teams::{Team, TeamConfig};
 use crate::time::Timestamp;
 
@@ -257,7 +257,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
 /// Writes one planned deployment and what follows from it: its staging run,
 /// its failure or its incident, and the fix.
 fn tell(
-    tx: &rusqlite::Connection,
+    tx: &Tx,
     d: &Planned,
     s: &mut Summary,
     running: &mut HashMap<String, Running>,
@@ -282,7 +282,7 @@ fn tell(
             commits: Some(commits.clone()),
             ..NewDeployment::default()
         };
-        store::deployments::start(tx, staging, &ctx(start))?;
+        tx.start_deployment(staging, &ctx(start))?;
         s.deployments += 1;
     }
     let production = NewDeployment {
@@ -293,16 +293,16 @@ fn tell(
         commits: Some(commits),
         ..NewDeployment::default()
     };
-    store::deployments::start(tx, production, &ctx(d.start))?;
+    tx.start_deployment(production, &ctx(d.start))?;
     s.deployments += 1;
     let deployed_at = d.start + d.duration;
     if d.failed {
-        store::deployments::mark_failed(tx, &d.id, Some(at(deployed_at)), &ctx(deployed_at))?;
+        tx.mark_failed(&d.id, Some(at(deployed_at)), &ctx(deployed_at))?;
         s.failed += 1;
         return Ok(());
     }
     let cmd = MarkDeployed { deployed_at: Some(at(deployed_at)), ..MarkDeployed::default() };
-    store::deployments::mark_deployed(tx, &d.id, cmd, &ctx(deployed_at))?;
+    tx.mark_deployed(&d.id, cmd, &ctx(deployed_at))?;
     let first_commit_at = d.commits.first().map_or(d.start, |c| c.1);
     let before = running.insert(d.project.to_string(), Running { sha, first_commit_at });
 
@@ -341,11 +341,11 @@ fn tell(
     };
     match fix {
         Some(fix) => {
-            store::deployments::start(tx, fix, &ctx(restored))?;
+            tx.start_deployment(fix, &ctx(restored))?;
             s.deployments += 1;
         }
         None => {
-            store::incidents::restore(tx, &incident_id, Some(at(restored)), &ctx(restored))?;
+            tx.restore_incident(&incident_id, Some(at(restored)), &ctx(restored))?;
         }
     }
     Ok(())
@@ -354,14 +354,13 @@ fn tell(
 /// An incident after deployment `d`: the tool names the deployment when
 /// `explicit`, else attribution links it. Returns its id.
 fn open_incident(
-    tx: &rusqlite::Connection,
+    tx: &Tx,
     d: &Planned,
     started: i64,
     explicit: bool,
     ctx: &dyn Fn(i64) -> Context,
 ) -> Result<String, StoreError> {
-    let incident = store::incidents::open(
-        tx,
+    let incident = tx.open_incident(
         NewIncident {
             id: Some(demo_id(format!("{}-incident", d.id))),
             project_id: Some(d.project.clone()),

@@ -8,20 +8,19 @@
 //! - [`auth`]: who may call: the credentials from settings, dashboard sessions.
 //! - [`domain`]: the rules. Each state change is decided here, as a pure
 //!   function, and comes out as a `Transition` with its `DomainEvent`s.
-//! - [`store`]: SQLite. Runs each decision in one transaction.
+//! - [`store`]: SQLite. Runs each decision in one transaction; also the
+//!   `backup` subcommand.
 //! - [`events`]: where committed events go; [`metrics`] is the production sink,
 //!   the DORA metric catalog; [`telemetry`] exports it over OTLP and `/metrics`.
 //! - [`insights`]: the DORA report, trend and breakdown computed from the store;
 //!   [`ui`] shows them as the built-in dashboard at `/ui`.
 //! - [`teams`]: the team config and how a project and user map to a team.
-//! - [`config`]: settings from the environment and flags, checked at start;
-//!   [`backup`] is the `backup` subcommand.
+//! - [`config`]: settings from the environment and flags, checked at start.
 //! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
 //! - [`time`]: the two accepted time forms and how times are stored.
 
 pub mod app;
 pub mod auth;
-pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => exit_on_startup_error(serve(cli.settings)),
         Command::Demo(args) => exit_on_startup_error(demo(cli.settings, args)),
-        Command::Backup(args) => match em_metrics::backup::run(&cli.settings.sqlite_db, &args.file) {
+        Command::Backup(args) => match em_metrics::store::backup(&cli.settings.sqlite_db, &args.file) {
             Ok(done) => {
                 println!(
                     "backup: {} ({} bytes, {} deployments, {} incidents, integrity ok) in {:.1} s",
@@ -139,13 +139,12 @@ async fn serve_async(
         tracing::warn!("authentication is disabled (EM_METRICS_NO_AUTH): anyone who can reach this port can write");
     }
     let state = AppState {
-        store,
+        store: store.recording_to(Arc::new(telemetry.metrics())),
         teams,
         auth: Arc::new(Auth::new(settings.auth.clone())),
         default_environment: settings.default_environment.clone().into(),
         attribution: settings.attribution.clone(),
         max_clock_skew_ms: settings.max_clock_skew_ms,
-        events: Arc::new(telemetry.metrics()),
         prometheus: telemetry.prometheus(),
         webhooks: Arc::new(settings.webhooks.clone()),
         store_usernames: settings.store_usernames,

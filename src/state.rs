@@ -2,13 +2,10 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
-
 use crate::auth::Auth;
 use crate::config::WebhookSettings;
 use crate::domain::{Attribution, Context, Transition};
-use crate::events::EventSink;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, Tx};
 use crate::teams::Teams;
 use crate::time::Timestamp;
 
@@ -24,7 +21,6 @@ pub struct AppState {
     pub attribution: Attribution,
     /// How far ahead of the server's clock a given time may be.
     pub max_clock_skew_ms: i64,
-    pub events: Arc<dyn EventSink>,
     /// What `/metrics` renders; None when EM_METRICS_PROMETHEUS=false.
     pub prometheus: Option<prometheus::Registry>,
     /// The webhook sources' secrets: a source without one answers 404.
@@ -52,7 +48,7 @@ impl AppState {
     pub async fn apply<T, F>(&self, step: F) -> StoreResult<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &Context) -> StoreResult<Transition<T>> + Send + 'static,
+        F: FnOnce(&Tx, &Context) -> StoreResult<Transition<T>> + Send + 'static,
     {
         self.apply_with(self.context(), step).await
     }
@@ -61,8 +57,8 @@ impl AppState {
     pub async fn apply_with<T, F>(&self, ctx: Context, step: F) -> StoreResult<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &Context) -> StoreResult<Transition<T>> + Send + 'static,
+        F: FnOnce(&Tx, &Context) -> StoreResult<Transition<T>> + Send + 'static,
     {
-        self.store.apply(self.events.clone(), move |tx| step(tx, &ctx)).await
+        self.store.apply(move |tx| step(tx, &ctx)).await
     }
 }

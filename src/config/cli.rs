@@ -24,7 +24,7 @@ pub enum Command {
     /// Exit 0 when the running server's /health answers 200, else 1 (for container health checks).
     Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Copy SQLITE_DB to FILE, consistently, even while a server writes; exit 0, or 1 with the reason.
-    Backup(crate::backup::BackupArgs),
+    Backup(BackupArgs),
 }
 
 /// Settings as given; [`Settings::from_raw`] validates them.
@@ -177,4 +177,10 @@ impl fmt::Debug for RawSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawSettings").finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; replaced only once the new copy checks out.
+    pub file: PathBuf,
 }

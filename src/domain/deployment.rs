@@ -447,10 +447,26 @@ pub fn mark_failed(
     }
 }
 
+/// `DELETE /deployments/{id}`: a deployment goes only when no incident
+/// points to it (the incident would lose its cause); its changes go with it.
+pub fn remove(
+    id: &Id,
+    existing: Option<Deployment>,
+    linked_incidents: u64,
+) -> Result<Transition<Deployment>, Rejection> {
+    let stored = existing.ok_or_else(|| Rejection::NotFound(format!("deployment `{id}` not found")))?;
+    if linked_incidents > 0 {
+        return Err(Rejection::Conflict(format!(
+            "deployment `{id}` has {linked_incidents} incident(s) pointing to it; delete them first"
+        )));
+    }
+    Ok(Transition::new(Write::Delete, stored, Vec::new()))
+}
+
 /// Whether a decided transition put the deployment live just now: then the
 /// store reads the [`ShipFacts`] and calls [`ship`].
 pub fn went_live(t: &Transition<Deployment>) -> bool {
-    t.write != Write::Keep && t.value.status == DeploymentStatus::Deployed
+    matches!(t.write, Write::Insert | Write::Update) && t.value.status == DeploymentStatus::Deployed
 }
 
 /// What the store knows, when a deployment goes live, about the project and
@@ -713,6 +729,19 @@ mod tests {
             Err(Rejection::Conflict(m)) => assert!(m.contains("environment"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_deployment_an_incident_points_to_is_not_deleted_and_a_deletion_never_goes_live() {
+        let d = live(new("d1")).value;
+        match remove(&id("d1"), Some(d.clone()), 1) {
+            Err(Rejection::Conflict(m)) => assert!(m.contains("1 incident"), "{m}"),
+            other => panic!("expected conflict, got {other:?}"),
+        }
+        let t = remove(&id("d1"), Some(d), 0).expect("no incident");
+        assert_eq!(t.write, Write::Delete);
+        assert!(!went_live(&t), "a deleted deployment ships nothing");
+        assert!(matches!(remove(&id("d9"), None, 0), Err(Rejection::NotFound(_))));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::paging::{page, range};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::{Commit, Deployment, DeploymentKind, DeploymentStatus, Id};
 use crate::state::AppState;
-use crate::store::{self, DeploymentFilter, Order};
+use crate::store::{DeploymentFilter, Order};
 use crate::time::Timestamp;
 
 /// A deployment as the API returns it.
@@ -242,7 +242,7 @@ pub async fn create(
     LenientJson(body): LenientJson<CreateDeployment>,
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
     let cmd = NewDeployment::from(body);
-    let t = state.apply(move |tx, ctx| store::deployments::start(tx, cmd, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.start_deployment(cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
 
@@ -261,7 +261,7 @@ pub async fn deployed(
     LenientJson(body): LenientJson<MarkDeployedBody>,
 ) -> Result<(StatusCode, Json<DeploymentView>)> {
     let cmd = MarkDeployed::from(body);
-    let t = state.apply(move |tx, ctx| store::deployments::mark_deployed(tx, &id, cmd, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.mark_deployed(&id, cmd, ctx)).await?;
     Ok(applied(t, DeploymentView::from))
 }
 
@@ -278,7 +278,7 @@ pub async fn failed(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<DeploymentView>> {
-    let t = state.apply(move |tx, ctx| store::deployments::mark_failed(tx, &id, body.date, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.mark_failed(&id, body.date, ctx)).await?;
     Ok(applied(t, DeploymentView::from).1)
 }
 
@@ -324,6 +324,6 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 409, description = "Incidents point to it", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.store.delete_deployment(id.into_string()).await?;
+    state.apply(move |tx, ctx| tx.delete_deployment(&id, ctx)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use super::paging::{page, range};
 use crate::domain::incident::{Correction, NewIncident};
 use crate::domain::{DeploymentLink, Id, Incident, IncidentStatus};
 use crate::state::AppState;
-use crate::store::{self, IncidentFilter, IncidentState, Order};
+use crate::store::{IncidentFilter, IncidentState, Order};
 use crate::time::Timestamp;
 
 /// An incident as the API returns it.
@@ -187,7 +187,7 @@ pub async fn create(
     LenientJson(body): LenientJson<CreateIncident>,
 ) -> Result<(StatusCode, Json<IncidentView>)> {
     let cmd = NewIncident::from(body);
-    let t = state.apply(move |tx, ctx| store::incidents::open(tx, cmd, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.open_incident(cmd, ctx)).await?;
     Ok(applied(t, IncidentView::from))
 }
 
@@ -232,7 +232,7 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.apply(move |tx, ctx| store::incidents::remove(tx, &id, ctx)).await?;
+    state.apply(move |tx, ctx| tx.delete_incident(&id, ctx)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -249,7 +249,7 @@ pub async fn correct(
     LenientJson(body): LenientJson<CorrectIncident>,
 ) -> Result<Json<IncidentView>> {
     let cmd = Correction::from(body);
-    let t = state.apply(move |tx, ctx| store::incidents::correct(tx, &id, cmd, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.correct_incident(&id, cmd, ctx)).await?;
     Ok(applied(t, IncidentView::from).1)
 }
 
@@ -266,7 +266,7 @@ pub async fn restored(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.apply(move |tx, ctx| store::incidents::restore(tx, &id, body.date, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.restore_incident(&id, body.date, ctx)).await?;
     Ok(applied(t, IncidentView::from).1)
 }
 
@@ -282,6 +282,6 @@ pub async fn finished(
     IdPath(id): IdPath,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Json<IncidentView>> {
-    let t = state.apply(move |tx, ctx| store::incidents::finish(tx, &id, body.date, ctx)).await?;
+    let t = state.apply(move |tx, ctx| tx.finish_incident(&id, body.date, ctx)).await?;
     Ok(applied(t, IncidentView::from).1)
 }

@@ -169,9 +169,7 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
     let delivery_id = source.delivery_headers().iter().map(|h| header(h)).find(|id| !id.is_empty());
     let source_name = source.name();
     let t = state
-        .apply_with(ctx, move |tx, ctx| {
-            crate::store::webhooks::run(tx, source_name, delivery_id.as_deref(), actions, ctx)
-        })
+        .apply_with(ctx, move |tx, ctx| tx.run_delivery(source_name, delivery_id.as_deref(), actions, ctx))
         .await?;
     Ok(answer(source, t.value))
 }

@@ -2,29 +2,15 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::effects;
-use super::incidents::find as find_incident;
 use super::query::{Page, Select, TimeRange};
-use super::{Store, StoreError, StoreResult};
+use super::rows::{self, deployment_from_row, DEPLOYMENT_COLUMNS};
+use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::deployment::{self, MarkDeployed, NewDeployment, ShipFacts, Stored};
-use crate::domain::{
-    Commit, Context, Deployment, DeploymentKind, DeploymentStatus, FailureMarks, Id, Rejection, Transition, Write,
-};
+use crate::domain::{Commit, Context, Deployment, DeploymentStatus, Id, Transition, Write};
 use crate::time::Timestamp;
-
-/// The columns `from_row` reads, in its order; a macro so that fixed
-/// queries can be put together with `concat!` once, at compile time.
-macro_rules! columns {
-    () => {
-        "id, project_id, team_id, environment, username, status, \
-         first_commit_at, deploy_start_at, deployed_at, failed_at, \
-         commit_sha, kind, restores_incident, change_count, rework, rollback_of, \
-         change_failure, rolled_back, change_failure_counted"
-    };
-}
-const COLUMNS: &str = columns!();
 
 /// `GET /deployments` filters; empty lists mean "any".
 #[derive(Debug, Clone, Default)]
@@ -39,44 +25,51 @@ pub struct DeploymentFilter {
     pub page: Page,
 }
 
-/// Each state change as one step inside a caller's transaction: load, let
-/// the domain decide, write. Handlers run one per transaction through
-/// [`Store::apply`]; the demo generator runs many in one.
-pub fn start(tx: &Connection, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
-    let stored = read(tx, cmd.id.as_ref(), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
-    let mut t = deployment::start(stored, cmd, ctx)?;
-    save(tx, &mut t, ctx.now)?;
-    Ok(t)
-}
+/// The deployment commands: each loads what the domain needs, lets it
+/// decide and writes the decision, inside the caller's transaction.
+/// Handlers run one per transaction through [`Store::apply`]; the demo
+/// generator runs many in one.
+impl Tx<'_> {
+    /// `POST /deployments`.
+    pub fn start_deployment(&self, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+        let stored = read(self.conn, cmd.id.as_ref(), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
+        let mut t = deployment::start(stored, cmd, ctx)?;
+        save(self.conn, &mut t, ctx.now)?;
+        Ok(t)
+    }
 
-pub fn mark_deployed(
-    tx: &Connection,
-    id: &Id,
-    cmd: MarkDeployed,
-    ctx: &Context,
-) -> StoreResult<Transition<Deployment>> {
-    let with_commits = cmd.commits.is_some() || cmd.learned.is_some();
-    let stored = read(tx, Some(id), with_commits, cmd.restores_incident.as_ref())?;
-    let mut t = deployment::mark_deployed(id, stored, cmd, ctx)?;
-    save(tx, &mut t, ctx.now)?;
-    Ok(t)
-}
+    /// `POST /deployments/{id}/deployed`.
+    pub fn mark_deployed(&self, id: &Id, cmd: MarkDeployed, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+        let with_commits = cmd.commits.is_some() || cmd.learned.is_some();
+        let stored = read(self.conn, Some(id), with_commits, cmd.restores_incident.as_ref())?;
+        let mut t = deployment::mark_deployed(id, stored, cmd, ctx)?;
+        save(self.conn, &mut t, ctx.now)?;
+        Ok(t)
+    }
 
-pub fn mark_failed(
-    tx: &Connection,
-    id: &Id,
-    date: Option<Timestamp>,
-    ctx: &Context,
-) -> StoreResult<Transition<Deployment>> {
-    let mut t = deployment::mark_failed(id, find(tx, id)?, date, ctx)?;
-    save(tx, &mut t, ctx.now)?;
-    Ok(t)
+    /// `POST /deployments/{id}/failed`.
+    pub fn mark_failed(&self, id: &Id, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+        let mut t = deployment::mark_failed(id, rows::deployment(self.conn, id)?, date, ctx)?;
+        save(self.conn, &mut t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `DELETE /deployments/{id}`.
+    pub fn delete_deployment(&self, id: &Id, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+        let linked: u64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))?;
+        let mut t = deployment::remove(id, rows::deployment(self.conn, id)?, linked)?;
+        save(self.conn, &mut t, ctx.now)?;
+        Ok(t)
+    }
 }
 
 /// What a decision about deployment `id` needs from the store.
 fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option<&Id>) -> StoreResult<Stored> {
     let deployment = match id {
-        Some(id) => find(conn, id)?,
+        Some(id) => rows::deployment(conn, id)?,
         None => None,
     };
     let commits = match &deployment {
@@ -85,7 +78,7 @@ fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option
     };
     // Only a deployment being created checks the incident it restores.
     let restores = match restores {
-        Some(incident_id) if deployment.is_none() => find_incident(conn, incident_id)?,
+        Some(incident_id) if deployment.is_none() => rows::incident(conn, incident_id)?,
         _ => None,
     };
     Ok(Stored { deployment, commits, restores })
@@ -93,36 +86,12 @@ fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option
 
 impl Store {
     pub async fn deployment(&self, id: String) -> StoreResult<Option<Deployment>> {
-        self.read(move |conn| find(conn, &id)).await
+        self.read(move |conn| rows::deployment(conn, &id)).await
     }
 
     pub async fn deployments(&self, filter: DeploymentFilter) -> StoreResult<Vec<Deployment>> {
         self.read(move |conn| list(conn, &filter)).await
     }
-
-    /// Deletes a deployment no incident points to.
-    pub async fn delete_deployment(&self, id: String) -> StoreResult<()> {
-        self.write(move |tx| {
-            let linked: i64 =
-                tx.query_row("SELECT count(*) FROM incidents WHERE deployment_id = ?1", [&id], |r| r.get(0))?;
-            if linked > 0 {
-                return Err(Rejection::Conflict(format!(
-                    "deployment `{id}` has {linked} incident(s) pointing to it; delete them first"
-                ))
-                .into());
-            }
-            if tx.execute("DELETE FROM deployments WHERE id = ?1", [&id])? == 0 {
-                return Err(Rejection::NotFound(format!("deployment `{id}` not found")).into());
-            }
-            Ok(())
-        })
-        .await
-    }
-}
-
-pub(crate) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Deployment>> {
-    let mut stmt = conn.prepare_cached(concat!("SELECT ", columns!(), " FROM deployments WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?)
 }
 
 /// Writes the decided deployment and what it implies; when it went live,
@@ -205,11 +174,11 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
     }
     let previous = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM deployments \
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments \
              WHERE project_id = ?1 AND environment = ?2 AND deployed_at IS NOT NULL AND deployed_at <= ?3 \
              AND id != ?4 ORDER BY deployed_at DESC, id DESC LIMIT 1"
         ))?
-        .query_row(params![d.project_id, d.environment, deployed_at, d.id], from_row)
+        .query_row(params![d.project_id, d.environment, deployed_at, d.id], deployment_from_row)
         .optional()?;
     let sha_ran_before_previous = match (&d.commit_sha, &previous) {
         (Some(sha), Some(p)) => conn
@@ -224,7 +193,7 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
         _ => false,
     };
     let restores = match &d.restores_incident {
-        Some(incident_id) => find_incident(conn, incident_id)?,
+        Some(incident_id) => rows::incident(conn, incident_id)?,
         None => None,
     };
     Ok(ShipFacts { commits, already_shipped, previous, sha_ran_before_previous, restores })
@@ -251,37 +220,12 @@ fn commits_of(conn: &Connection, deployment_id: &str) -> StoreResult<Vec<Commit>
 
 fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
     let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
-    Select::new(format!("SELECT {COLUMNS} FROM deployments WHERE 1 = 1"))
+    Select::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"))
         .any_of("project_id", &f.project_ids)
         .any_of("team_id", &f.team_ids)
         .any_of("environment", &f.environments)
         .any_of("status", &statuses)
         .range("deploy_start_at", f.range)
         .page(&["deploy_start_at", "id"], f.page)
-        .collect(conn, from_row)
-}
-
-pub(super) fn from_row(row: &Row) -> rusqlite::Result<Deployment> {
-    let status: String = row.get(5)?;
-    let kind: String = row.get(11)?;
-    Ok(Deployment {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        team_id: row.get(2)?,
-        environment: row.get(3)?,
-        username: row.get(4)?,
-        // The CHECK constraints keep other values out of the table.
-        status: DeploymentStatus::parse(&status).unwrap_or(DeploymentStatus::Started),
-        first_commit_at: Timestamp::from_millis(row.get(6)?),
-        deploy_start_at: Timestamp::from_millis(row.get(7)?),
-        deployed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
-        failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
-        commit_sha: row.get(10)?,
-        kind: DeploymentKind::parse(&kind).unwrap_or_default(),
-        restores_incident: row.get(12)?,
-        change_count: row.get(13)?,
-        rework: row.get(14)?,
-        rollback_of: row.get(15)?,
-        marks: FailureMarks { change_failure: row.get(16)?, rolled_back: row.get(17)?, counted: row.get(18)? },
-    })
+        .collect(conn, deployment_from_row)
 }

@@ -31,6 +31,7 @@ impl Store {
     /// Looks `key` up and, when it is free, reserves it for this request.
     pub async fn claim_key(&self, key: String, fingerprint: String, now: Timestamp) -> StoreResult<Claim> {
         self.write(move |tx| {
+            let tx = tx.conn;
             let now = now.millis();
             // Expired keys go, a few at a time, so the table stays small.
             tx.prepare_cached(
@@ -69,6 +70,7 @@ impl Store {
     /// request failed in a way a retry may not, such as 503).
     pub async fn keep_answer(&self, key: String, answer: Option<(u16, Vec<u8>)>) -> StoreResult<()> {
         self.write(move |tx| {
+            let tx = tx.conn;
             match answer {
                 Some((status, body)) => tx
                     .prepare_cached("UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1")?

@@ -1,20 +1,16 @@
 //! Incident queries and the transactions that apply incident state changes.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::deployments::find as find_deployment;
 use super::effects;
 use super::query::{Page, Select, TimeRange};
-use super::{Store, StoreResult};
+use super::rows::{self, incident_from_row, INCIDENT_SELECT};
+use super::{Store, StoreResult, Tx};
 use crate::domain::incident::{self, AttributionQuery, Correction, Link, LinkedDeployment, NewIncident, Relink};
 use crate::domain::{Context, DeploymentLink, Incident, Rejection, Transition, Write, MAX_ID_CHARS};
 use crate::time::Timestamp;
-
-const SELECT: &str = "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
-                      i.started_at, i.restored_at, i.finished_at, d.deployed_at, i.deployment_link \
-                      FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
 
 /// `filter=` of `GET /incidents`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -38,71 +34,90 @@ pub struct IncidentFilter {
     pub page: Page,
 }
 
-/// Creates an incident. Without an id the next free `incident_<project>_<n>`
-/// is used; without a deployment_id one may be inferred.
-pub fn open(tx: &Connection, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
-    let (id, existing) = match &cmd.id {
-        Some(id) => (id.to_string(), find(tx, id)?),
-        None => (next_free_id(tx, incident::project_of(&cmd)?)?, None),
-    };
-    let link = match &cmd.deployment_id {
-        Some(deployment_id) => Some(Link::Explicit(linked(tx, deployment_id, None)?)),
-        // Inference runs only when an incident is created.
-        None if existing.is_none() => match incident::attribution(&cmd, ctx)? {
-            Some(query) => infer(tx, &query)?.map(Link::Inferred),
+/// The incident commands: each loads what the domain needs, lets it decide
+/// and writes the decision, inside the caller's transaction.
+impl Tx<'_> {
+    /// `POST /incidents`. Without an id the next free
+    /// `incident_<project>_<n>` is used; without a deployment_id one may be inferred.
+    pub fn open_incident(&self, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
+        let tx = self.conn;
+        let (id, existing) = match &cmd.id {
+            Some(id) => (id.to_string(), rows::incident(tx, id)?),
+            None => (next_free_id(tx, incident::project_of(&cmd)?)?, None),
+        };
+        let link = match &cmd.deployment_id {
+            Some(deployment_id) => Some(Link::Explicit(linked(tx, deployment_id, None)?)),
+            // Inference runs only when an incident is created.
+            None if existing.is_none() => match incident::attribution(&cmd, ctx)? {
+                Some(query) => infer(tx, &query)?.map(Link::Inferred),
+                None => None,
+            },
             None => None,
-        },
-        None => None,
-    };
-    let t = incident::open(id, existing, cmd, link, ctx)?;
-    save(tx, &t, ctx.now)?;
-    Ok(t)
-}
-
-pub fn restore(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Incident>> {
-    let t = incident::restore(id, find(tx, id)?, date, ctx)?;
-    save(tx, &t, ctx.now)?;
-    Ok(t)
-}
-
-pub fn finish(tx: &Connection, id: &str, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Incident>> {
-    let t = incident::finish(id, find(tx, id)?, date, ctx)?;
-    save(tx, &t, ctx.now)?;
-    Ok(t)
-}
-
-/// `PATCH /incidents/{id}`.
-pub fn correct(tx: &Connection, id: &str, cmd: Correction, ctx: &Context) -> StoreResult<Transition<Incident>> {
-    let existing = find(tx, id)?;
-    let mut relink = Relink::default();
-    if let (Some(wanted), Some(stored)) = (&cmd.deployment_id, &existing) {
-        if let Some(old) = &stored.deployment_id {
-            relink.old = Some(linked(tx, old, Some(id))?);
-        }
-        if let Some(new) = wanted {
-            relink.new = Some(linked(tx, new, Some(id))?);
-        }
+        };
+        let t = incident::open(id, existing, cmd, link, ctx)?;
+        save(tx, &t, ctx.now)?;
+        Ok(t)
     }
-    let t = incident::correct(id, existing, cmd, relink, ctx)?;
-    save(tx, &t, ctx.now)?;
-    Ok(t)
-}
 
-/// `DELETE /incidents/{id}`.
-pub fn remove(tx: &Connection, id: &str, ctx: &Context) -> StoreResult<Transition<Incident>> {
-    let existing = find(tx, id)?;
-    let deployment = match existing.as_ref().and_then(|i| i.deployment_id.as_deref()) {
-        Some(deployment_id) => Some(linked(tx, deployment_id, Some(id))?),
-        None => None,
-    };
-    let t = incident::remove(id, existing, deployment)?;
-    save(tx, &t, ctx.now)?;
-    Ok(t)
+    /// `POST /incidents/{id}/restored`.
+    pub fn restore_incident(
+        &self,
+        id: &str,
+        date: Option<Timestamp>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<Incident>> {
+        let t = incident::restore(id, rows::incident(self.conn, id)?, date, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /incidents/{id}/finished`.
+    pub fn finish_incident(
+        &self,
+        id: &str,
+        date: Option<Timestamp>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<Incident>> {
+        let t = incident::finish(id, rows::incident(self.conn, id)?, date, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `PATCH /incidents/{id}`.
+    pub fn correct_incident(&self, id: &str, cmd: Correction, ctx: &Context) -> StoreResult<Transition<Incident>> {
+        let tx = self.conn;
+        let existing = rows::incident(tx, id)?;
+        let mut relink = Relink::default();
+        if let (Some(wanted), Some(stored)) = (&cmd.deployment_id, &existing) {
+            if let Some(old) = &stored.deployment_id {
+                relink.old = Some(linked(tx, old, Some(id))?);
+            }
+            if let Some(new) = wanted {
+                relink.new = Some(linked(tx, new, Some(id))?);
+            }
+        }
+        let t = incident::correct(id, existing, cmd, relink, ctx)?;
+        save(tx, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `DELETE /incidents/{id}`.
+    pub fn delete_incident(&self, id: &str, ctx: &Context) -> StoreResult<Transition<Incident>> {
+        let tx = self.conn;
+        let existing = rows::incident(tx, id)?;
+        let deployment = match existing.as_ref().and_then(|i| i.deployment_id.as_deref()) {
+            Some(deployment_id) => Some(linked(tx, deployment_id, Some(id))?),
+            None => None,
+        };
+        let t = incident::remove(id, existing, deployment)?;
+        save(tx, &t, ctx.now)?;
+        Ok(t)
+    }
 }
 
 impl Store {
     pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
-        self.read(move |conn| find(conn, &id)).await
+        self.read(move |conn| rows::incident(conn, &id)).await
     }
 
     pub async fn incidents(&self, filter: IncidentFilter) -> StoreResult<Vec<Incident>> {
@@ -110,15 +125,10 @@ impl Store {
     }
 }
 
-pub(crate) fn find(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?)
-}
-
 /// The deployment an incident links to, with the number of other incidents
 /// (besides `excluding`) that link to it.
 fn linked(conn: &Connection, deployment_id: &str, excluding: Option<&str>) -> StoreResult<LinkedDeployment> {
-    let d = find_deployment(conn, deployment_id)?
+    let d = rows::deployment(conn, deployment_id)?
         .ok_or_else(|| Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist")))?;
     let other_links: u64 = conn
         .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1 AND id IS NOT ?2")?
@@ -218,7 +228,7 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
 }
 
 fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
-    let mut select = Select::new(format!("{SELECT} WHERE 1 = 1"));
+    let mut select = Select::new(format!("{INCIDENT_SELECT} WHERE 1 = 1"));
     match f.state {
         Some(IncidentState::InProgress) => select.condition("i.restored_at IS NULL"),
         Some(IncidentState::Unfinished) => select.condition("i.finished_at IS NULL"),
@@ -229,21 +239,5 @@ fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
     .any_of("i.environment", &f.environments)
     .range("i.started_at", f.range)
     .page(&["i.started_at", "i.id"], f.page)
-    .collect(conn, from_row)
-}
-
-fn from_row(row: &Row) -> rusqlite::Result<Incident> {
-    Ok(Incident {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        team_id: row.get(2)?,
-        environment: row.get(3)?,
-        deployment_id: row.get(4)?,
-        title: row.get(5)?,
-        started_at: Timestamp::from_millis(row.get(6)?),
-        restored_at: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
-        finished_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
-        deployment_deployed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
-        deployment_link: row.get::<_, Option<String>>(10)?.as_deref().and_then(DeploymentLink::parse),
-    })
+    .collect(conn, incident_from_row)
 }

@@ -7,26 +7,35 @@
 //! lets run beside the writer, on tokio's blocking pool, so SQLite never
 //! stalls the async runtime.
 //!
-//! A tour: [`deployments`] and [`incidents`] load what a decision needs and
-//! save what it decided; `effects` applies the writes a decision implies to
-//! other records; `insights` streams DORA windows; `query` builds filtered
-//! SQL; `catalog` lists what the dashboard's filters offer; `idempotency`
-//! keeps Idempotency-Key answers; `retention` deletes old events and
-//! usernames; `checkpointer` copies the WAL back into the database off the
-//! writer's path; `migrations` the schema.
+//! A tour: [`Tx`] is what a command runs in; its commands live in
+//! `deployments`, `incidents` and `webhooks`, each loading what a decision
+//! needs and saving what it decided; `rows` reads records back; `effects`
+//! applies the writes a decision implies to other records; `insights`
+//! streams DORA windows; `query` builds filtered SQL; `catalog` lists what
+//! the dashboard's filters offer; `idempotency` keeps Idempotency-Key
+//! answers; `retention` deletes old events and usernames; `checkpointer`
+//! copies the WAL back into the database off the writer's path;
+//! `migrations` the schema; `backup` the `backup` subcommand.
+//!
+//! Nothing above this module knows it is SQLite: it sees [`Store`], [`Tx`]
+//! and plain records.
 
+mod backup;
 mod catalog;
 mod checkpointer;
-pub mod deployments;
+mod deployments;
 mod effects;
 mod idempotency;
-pub mod incidents;
+mod incidents;
 mod insights;
 pub mod migrations;
 mod query;
 mod retention;
-pub mod webhooks;
+mod rows;
+mod webhooks;
 mod writer;
+#[cfg(test)]
+mod writer_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +48,7 @@ use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
 
+pub use backup::{backup, Summary as BackupSummary};
 pub use catalog::FilterValues;
 pub use deployments::DeploymentFilter;
 pub use idempotency::{Claim, KEY_LIFETIME_MS};
@@ -95,6 +105,23 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Where the events of committed state changes go.
+    events: Arc<dyn EventSink>,
+}
+
+/// One command's share of a write transaction (a savepoint of the writer's
+/// group commit). The store's commands are its methods (`start_deployment`,
+/// `open_incident`, `run_delivery`, …): what code above the store holds
+/// instead of a database connection.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+/// Records nothing: a store that was not given a sink.
+struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn record(&self, _: &[crate::domain::DomainEvent]) {}
 }
 
 struct Inner {
@@ -199,33 +226,41 @@ impl Store {
         let checkpointer = Checkpointer::start(&path)?;
         let writer = Queue::start(writer, file.clone(), checkpointer, write_timeout)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { path, file, writer, readers: Mutex::new(Vec::new()) }) })
+        let inner = Arc::new(Inner { path, file, writer, readers: Mutex::new(Vec::new()) });
+        Ok(Self { inner, events: Arc::new(NoEvents) })
     }
 
-    /// The one way a state change is written: `step` (load, let the domain
-    /// decide, save) runs on the writer in its own savepoint of the next
-    /// group commit; once that committed, the events go to `sink`, on the
-    /// writer thread, so a client that went away cannot skip them.
-    pub async fn apply<T, F>(&self, sink: Arc<dyn EventSink>, step: F) -> StoreResult<Transition<T>>
+    /// The same store, recording the events of committed changes to `sink`.
+    pub fn recording_to(self, sink: Arc<dyn EventSink>) -> Self {
+        Self { events: sink, ..self }
+    }
+
+    /// The one way a state change is written: `step` (a command of [`Tx`]:
+    /// load, let the domain decide, save) runs on the writer in its own
+    /// savepoint of the next group commit; once that committed, its events
+    /// are recorded, on the writer thread, so a client that went away
+    /// cannot skip them.
+    pub async fn apply<T, F>(&self, step: F) -> StoreResult<Transition<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<Transition<T>> + Send + 'static,
+        F: FnOnce(&Tx) -> StoreResult<Transition<T>> + Send + 'static,
     {
-        self.inner.writer.execute(step, move |t: &Transition<T>| sink.record(&t.events)).await
+        let sink = self.events.clone();
+        self.inner.writer.execute(move |conn| step(&Tx { conn }), move |t: &Transition<T>| sink.record(&t.events)).await
     }
 
     /// Runs `f` on the writer like [`Store::apply`]; an Err rolls back all it
     /// wrote. For writes that report no events (the demo's batches, keys).
-    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> StoreResult<T> + Send + 'static,
     {
-        self.inner.writer.execute(f, |_: &T| {}).await
+        self.inner.writer.execute(move |conn| f(&Tx { conn }), |_: &T| {}).await
     }
 
     /// Runs `f` on a read-only connection.
-    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,

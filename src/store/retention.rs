@@ -77,7 +77,7 @@ impl Store {
         let mut total = Purged::default();
         let mut cursor = Cursor::default();
         while !cursor.done {
-            let (purged, next) = self.write(move |tx| purge_batch(tx, cutoff.millis(), cursor)).await?;
+            let (purged, next) = self.write(move |tx| purge_batch(tx.conn, cutoff.millis(), cursor)).await?;
             total.add(purged);
             cursor = next;
             // Let writes queued meanwhile go first, even on a busy writer.
@@ -90,6 +90,7 @@ impl Store {
     /// from it stay. Returns how many deployments held it.
     pub async fn clear_username(&self, username: String) -> StoreResult<u64> {
         self.write(move |tx| {
+            let tx = tx.conn;
             Ok(tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])? as u64)
         })
         .await

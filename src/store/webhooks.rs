@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{deployments, incidents, StoreError, StoreResult};
+use super::{rows, StoreError, StoreResult, Tx};
 use crate::domain::delivery::{
     deployed, learn, plan_deployment, plan_incident, step_id, Action, Delivery, DeploymentChange, DeploymentPlan,
     DeploymentStep, IncidentPlan, IncidentStep, Outcome, PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
@@ -19,8 +19,21 @@ use crate::time::Timestamp;
 
 /// Runs a delivery's actions; `delivery_id` (from the source's header)
 /// makes a redelivery a no-op.
-pub fn run(
-    tx: &Connection,
+impl Tx<'_> {
+    /// A webhook delivery: its actions, each in its own savepoint.
+    pub fn run_delivery(
+        &self,
+        source: &str,
+        delivery_id: Option<&str>,
+        actions: Vec<Action>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<Delivery>> {
+        run(self, source, delivery_id, actions, ctx)
+    }
+}
+
+fn run(
+    tx: &Tx,
     source: &str,
     delivery_id: Option<&str>,
     actions: Vec<Action>,
@@ -28,7 +41,7 @@ pub fn run(
 ) -> StoreResult<Transition<Delivery>> {
     let mut events = Vec::new();
     if let Some(delivery_id) = delivery_id {
-        if !first_sight(tx, source, delivery_id, ctx.now)? {
+        if !first_sight(tx.conn, source, delivery_id, ctx.now)? {
             return Ok(Transition { write: Write::Keep, value: Delivery::Duplicate, events, effects: Vec::new() });
         }
     }
@@ -38,17 +51,17 @@ pub fn run(
             Action::Ignore(why) => Outcome::Ignored(why),
             Action::Ping => Outcome::Ping,
             Action::RememberCommits { repository, commits } => {
-                let listed = remember(tx, &repository, &commits, ctx.now)?;
+                let listed = remember(tx.conn, &repository, &commits, ctx.now)?;
                 Outcome::KnownCommits { repository, commits: listed }
             }
-            Action::Deployment(step) => match attempt(tx, || deployment(tx, step, ctx))? {
+            Action::Deployment(step) => match attempt(tx.conn, || deployment(tx, step, ctx))? {
                 Ok(t) => {
                     events.extend(t.events);
                     Outcome::Deployment { created: t.write == Write::Insert, deployment: t.value }
                 }
                 Err(why) => Outcome::Ignored(why.to_string()),
             },
-            Action::Incident(step) => match attempt(tx, || incident(tx, step, ctx))? {
+            Action::Incident(step) => match attempt(tx.conn, || incident(tx, step, ctx))? {
                 Ok((t, outcome)) => {
                     events.extend(t.events);
                     outcome
@@ -125,16 +138,16 @@ fn remember(tx: &Connection, repository: &str, commits: &[Commit], now: Timestam
     Ok(commits.len())
 }
 
-fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResult<Transition<Deployment>> {
+fn deployment(tx: &Tx, step: DeploymentStep, ctx: &Context) -> StoreResult<Transition<Deployment>> {
     let id = step_id(step.new.id.as_ref())?.clone();
-    let existing = deployments::find(tx, &id)?;
+    let existing = rows::deployment(tx.conn, &id)?;
     match plan_deployment(&step, existing.as_ref(), ctx) {
         DeploymentPlan::Keep(d) => Ok(Transition::keep(d)),
-        DeploymentPlan::Start(new) => deployments::start(tx, new, ctx),
-        DeploymentPlan::Fail(at) => deployments::mark_failed(tx, &id, Some(at), ctx),
+        DeploymentPlan::Start(new) => tx.start_deployment(new, ctx),
+        DeploymentPlan::Fail(at) => tx.mark_failed(&id, Some(at), ctx),
         DeploymentPlan::StartThenFail(new, at) => {
-            let mut events = deployments::start(tx, new, ctx)?.events;
-            let mut t = deployments::mark_failed(tx, &id, Some(at), ctx)?;
+            let mut events = tx.start_deployment(new, ctx)?.events;
+            let mut t = tx.mark_failed(&id, Some(at), ctx)?;
             events.append(&mut t.events);
             t.events = events;
             t.write = Write::Insert;
@@ -146,7 +159,7 @@ fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResu
             };
             let (learned, through) = match &search {
                 Some(search) => {
-                    let history = push_history(tx, search)?;
+                    let history = push_history(tx.conn, search)?;
                     let through = history.carried_by.unwrap_or(history.shipped_through);
                     match learn(&search.sha, history) {
                         Some(learned) => (Some(learned), Some(through)),
@@ -157,14 +170,15 @@ fn deployment(tx: &Connection, step: DeploymentStep, ctx: &Context) -> StoreResu
             };
             let repository = step.repository.clone();
             let cmd = deployed(step, at, existing.is_some(), learned);
-            let t = deployments::mark_deployed(tx, &id, cmd, ctx)?;
+            let t = tx.mark_deployed(&id, cmd, ctx)?;
             if let (Some(search), Some(through)) = (&search, through.filter(|_| went_live(&t))) {
-                tx.prepare_cached(
-                    "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (repository, project_id, environment) \
                      DO UPDATE SET through_push = max(through_push, excluded.through_push)",
-                )?
-                .execute(params![repository, search.project_id, search.environment, through])?;
+                    )?
+                    .execute(params![repository, search.project_id, search.environment, through])?;
             }
             Ok(t)
         }
@@ -234,16 +248,16 @@ fn push_history(tx: &Connection, search: &PushSearch) -> StoreResult<PushHistory
     Ok(history)
 }
 
-fn incident(tx: &Connection, step: IncidentStep, ctx: &Context) -> StoreResult<(Transition<Incident>, Outcome)> {
+fn incident(tx: &Tx, step: IncidentStep, ctx: &Context) -> StoreResult<(Transition<Incident>, Outcome)> {
     let id = step_id(step.id())?.clone();
-    let existing = incidents::find(tx, &id)?;
+    let existing = rows::incident(tx.conn, &id)?;
     let t = match plan_incident(&step, existing.as_ref())? {
         IncidentPlan::Keep(i) => Transition::keep(i),
-        IncidentPlan::Open(new) => incidents::open(tx, new, ctx)?,
-        IncidentPlan::Restore(at) => incidents::restore(tx, &id, Some(at), ctx)?,
-        IncidentPlan::Finish(at) => incidents::finish(tx, &id, Some(at), ctx)?,
+        IncidentPlan::Open(new) => tx.open_incident(new, ctx)?,
+        IncidentPlan::Restore(at) => tx.restore_incident(&id, Some(at), ctx)?,
+        IncidentPlan::Finish(at) => tx.finish_incident(&id, Some(at), ctx)?,
         IncidentPlan::Delete => {
-            let t = incidents::remove(tx, &id, ctx)?;
+            let t = tx.delete_incident(&id, ctx)?;
             let outcome = Outcome::IncidentDeleted(t.value.clone());
             return Ok((t, outcome));
         }

@@ -138,6 +138,11 @@ impl TestApp {
     ) -> Self {
         let events = Arc::new(Collect::default());
         let teams = Teams::new(teams);
+        let sink: Arc<dyn em_metrics::events::EventSink> = match telemetry {
+            Some(t) => Arc::new(t.metrics()),
+            None => events.clone(),
+        };
+        let store = store.recording_to(sink);
         let state = AppState {
             store: store.clone(),
             teams: teams.clone(),
@@ -145,10 +150,6 @@ impl TestApp {
             default_environment: "NO_ENV".into(),
             attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
-            events: match telemetry {
-                Some(t) => Arc::new(t.metrics()),
-                None => events.clone(),
-            },
             prometheus: telemetry.and_then(Telemetry::prometheus),
             webhooks: Arc::new(webhooks),
             store_usernames,

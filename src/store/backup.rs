@@ -20,12 +20,6 @@ use rusqlite::{Connection, OpenFlags};
 /// How long the backup waits for a lock (a writer checkpointing).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct BackupArgs {
-    /// Where to write the copy; replaced only once the new copy checks out.
-    pub file: PathBuf,
-}
-
 /// What was copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -36,7 +30,7 @@ pub struct Summary {
 }
 
 /// Copies `source` to `target`; Err is one line saying what went wrong.
-pub fn run(source: &Path, target: &Path) -> Result<Summary, String> {
+pub fn backup(source: &Path, target: &Path) -> Result<Summary, String> {
     let started = Instant::now();
     if !source.is_file() {
         return Err(format!("SQLITE_DB {} does not exist: nothing to back up", source.display()));
@@ -114,7 +108,7 @@ mod tests {
     fn a_missing_database_is_refused_without_creating_one() {
         let dir = tempfile::tempdir().expect("dir");
         let missing = dir.path().join("nope.db");
-        let err = run(&missing, &dir.path().join("b.db")).expect_err("no source");
+        let err = backup(&missing, &dir.path().join("b.db")).expect_err("no source");
         assert!(err.contains("does not exist"), "{err}");
         assert!(!missing.exists());
     }
@@ -124,7 +118,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let other = dir.path().join("other.db");
         Connection::open(&other).and_then(|c| c.execute_batch("CREATE TABLE t (x)")).expect("db");
-        let err = run(&other, &dir.path().join("b.db")).expect_err("not em-metrics");
+        let err = backup(&other, &dir.path().join("b.db")).expect_err("not em-metrics");
         assert!(err.contains("not an em-metrics database"), "{err}");
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(left.len(), 1, "only the source remains");
