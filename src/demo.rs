@@ -23,6 +23,8 @@ const TEAM_NAMES: [&str; 12] = [
 ];
 const PROJECT_KINDS: [&str; 6] = ["api", "web", "worker", "gateway", "jobs", "app"];
 const MS_PER_HOUR: i64 = 3_600_000;
+/// Where the story's production deployments go, whatever DEPLOYMENT_ENVIRONMENT says.
+const PRODUCTION: &str = "production";
 
 /// What to generate.
 #[derive(Debug, Clone, clap::Args)]
@@ -143,7 +145,7 @@ pub fn demo_teams(teams: usize, projects: usize) -> TeamConfig {
     config
 }
 
-pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Summary, StoreError> {
+pub async fn run(store: &Store, args: &DemoArgs) -> Result<Summary, StoreError> {
     let until = args.until.unwrap_or_else(|| Utc::now().date_naive());
     let first = until - Duration::days(i64::from(args.days));
     let teams = demo_teams(args.teams, args.projects);
@@ -208,7 +210,6 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
         }
         // In time order, so "what ran before" (a rollback's target) really ran before.
         plan.sort_by_key(|d| d.start);
-        let environment = environment.to_string();
         let snapshot = snapshot.clone();
         let now_ms = Timestamp::now().millis();
         let mut carried = std::mem::take(&mut running);
@@ -216,7 +217,7 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
             .write(move |tx| {
                 let mut s = Summary::default();
                 let mut last = None;
-                let ctx = |at: i64| context(at, &environment, &snapshot);
+                let ctx = |at: i64| context(at, &snapshot);
                 for d in plan {
                     tell(tx, &d, &mut s, &mut carried, now_ms, &ctx)?;
                     if d.incident.is_none() && !d.failed {
@@ -238,12 +239,11 @@ pub async fn run(store: &Store, args: &DemoArgs, environment: &str) -> Result<Su
     // The story always has an incident still being worked on, started ten
     // minutes after the newest deployment (but never in the future).
     if let (0, Some(d)) = (summary.open_incidents, newest) {
-        let environment = environment.to_string();
         let now_ms = Timestamp::now().millis();
         store
             .write(move |tx| {
                 let started = (d.start + d.duration + 10 * 60_000).min(now_ms);
-                let ctx = |at: i64| context(at, &environment, &snapshot);
+                let ctx = |at: i64| context(at, &snapshot);
                 open_incident(tx, &d, started, true, &ctx)?;
                 Ok(())
             })
@@ -288,6 +288,7 @@ fn tell(
     let production = NewDeployment {
         id: Some(d.id.clone()),
         project_id: Some(d.project.clone()),
+        environment: Some(demo_id(PRODUCTION.into())),
         deploy_start_at: Some(at(d.start)),
         commit_sha: Some(demo_id(sha.clone())),
         commits: Some(commits),
@@ -323,7 +324,7 @@ fn tell(
         commit_sha: Some(demo_id(sha)),
         commits: Some(commits),
         kind: Some(kind),
-        restores_incident: Some(demo_id(incident_id.clone())),
+        restores_incident: Some(incident_id.clone()),
         ..NewDeployment::default()
     };
     let fix = match (plan.fix, before) {
@@ -359,7 +360,7 @@ fn open_incident(
     started: i64,
     explicit: bool,
     ctx: &dyn Fn(i64) -> Context,
-) -> Result<String, StoreError> {
+) -> Result<Id, StoreError> {
     let incident = tx.open_incident(
         NewIncident {
             id: Some(demo_id(format!("{}-incident", d.id))),
@@ -374,9 +375,10 @@ fn open_incident(
     Ok(incident.value.id)
 }
 
-/// The demo's events happen at simulated times, under the demo's own teams.
-fn context(at: i64, environment: &str, teams: &Arc<TeamConfig>) -> Context {
-    Context { teams: teams.clone(), ..Context::at(Timestamp::from_millis(at), environment) }
+/// The demo's events happen at simulated times, under the demo's own teams;
+/// an event that names no environment is in production.
+fn context(at: i64, teams: &Arc<TeamConfig>) -> Context {
+    Context { teams: teams.clone(), ..Context::at(Timestamp::from_millis(at), demo_id(PRODUCTION.into())) }
 }
 
 /// The demo's ids are made from short names it chose itself.

@@ -60,7 +60,7 @@ fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| StartupError::new("runtime", e.to_string()))?;
     let started = std::time::Instant::now();
     let summary = runtime
-        .block_on(em_metrics::demo::run(&store, &args, raw.deployment_environment.trim()))
+        .block_on(em_metrics::demo::run(&store, &args))
         .map_err(|e| StartupError::new("SQLITE_DB", format!("demo data not written: {e}")))?;
     // The data is written; a reader that stopped early (`| head -1`) is no
     // reason to fail, so write errors on stdout are ignored.
@@ -142,7 +142,7 @@ async fn serve_async(
         store: store.recording_to(Arc::new(telemetry.metrics())),
         teams,
         auth: Arc::new(Auth::new(settings.auth.clone())),
-        default_environment: settings.default_environment.clone().into(),
+        default_environment: settings.default_environment.clone(),
         attribution: settings.attribution.clone(),
         max_clock_skew_ms: settings.max_clock_skew_ms,
         prometheus: telemetry.prometheus(),

@@ -225,7 +225,7 @@ impl EventSink for Metrics {
 /// team was resolved.
 fn attributes(dims: &Dims, environment: &str) -> Vec<KeyValue> {
     let mut attrs = vec![
-        KeyValue::new("project_id", dims.project_id.clone()),
+        KeyValue::new("project_id", dims.project_id.to_string()),
         KeyValue::new("environment", environment.to_string()),
     ];
     if let Some(team) = &dims.team_id {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::config::WebhookSettings;
-use crate::domain::{Attribution, Context, Transition};
+use crate::domain::{Attribution, Context, Id, Transition};
 use crate::store::{Store, StoreResult, Tx};
 use crate::teams::Teams;
 use crate::time::Timestamp;
@@ -16,7 +16,7 @@ pub struct AppState {
     pub teams: Teams,
     pub auth: Arc<Auth>,
     /// The environment of events that do not name one (DEPLOYMENT_ENVIRONMENT).
-    pub default_environment: Arc<str>,
+    pub default_environment: Id,
     /// How incidents reported without a deployment are linked to one.
     pub attribution: Attribution,
     /// How far ahead of the server's clock a given time may be.
@@ -35,7 +35,7 @@ impl AppState {
     pub fn context(&self) -> Context {
         Context {
             now: Timestamp::now(),
-            default_environment: self.default_environment.to_string(),
+            default_environment: self.default_environment.clone(),
             teams: self.teams.get(),
             attribution: self.attribution.clone(),
             max_clock_skew_ms: self.max_clock_skew_ms,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::cli::RawSettings;
 use super::otel::{metrics_settings, MetricsSettings};
 use super::{duration_ms, truthy, StartupError};
-use crate::domain::Attribution;
+use crate::domain::{Attribution, Id};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct Settings {
     pub port: u16,
     pub sqlite_db: PathBuf,
     pub config: Option<PathBuf>,
-    pub default_environment: String,
+    pub default_environment: Id,
     pub auth: AuthSettings,
     pub log_format: LogFormat,
     pub metrics: MetricsSettings,
@@ -105,10 +105,8 @@ impl Settings {
         if raw.sqlite_db.as_os_str().is_empty() {
             return Err(StartupError::new("SQLITE_DB", "must not be empty"));
         }
-        let default_environment = raw.deployment_environment.trim().to_string();
-        if default_environment.is_empty() {
-            return Err(StartupError::new("DEPLOYMENT_ENVIRONMENT", "must not be empty"));
-        }
+        let default_environment = Id::parse(raw.deployment_environment.trim())
+            .map_err(|why| StartupError::new("DEPLOYMENT_ENVIRONMENT", why))?;
         let log_format = match raw.log_format.trim().to_ascii_lowercase().as_str() {
             "text" | "" => LogFormat::Text,
             "json" => LogFormat::Json,

@@ -136,8 +136,8 @@ pub enum DeploymentPlan {
 pub struct PushSearch {
     pub repository: String,
     pub sha: Id,
-    pub project_id: String,
-    pub environment: String,
+    pub project_id: Id,
+    pub environment: Id,
 }
 
 /// The id every step carries (the parsers always set it).
@@ -154,19 +154,20 @@ pub fn plan_deployment(step: &DeploymentStep, existing: Option<&Deployment>, ctx
         (DeploymentChange::Deployed(_), _) => {
             // Stored fields win: the team config may have changed since it started.
             let (project_id, environment, sha) = match existing {
-                Some(d) => (d.project_id.clone(), d.environment.clone(), d.commit_sha.clone()),
+                Some(d) => (Some(d.project_id.clone()), d.environment.clone(), d.commit_sha.clone()),
                 None => (
-                    step.new.project_id.as_ref().map(Id::to_string).unwrap_or_default(),
-                    step.new.environment.as_ref().map_or_else(|| ctx.default_environment.clone(), Id::to_string),
-                    step.new.commit_sha.as_ref().map(Id::to_string),
+                    step.new.project_id.clone(),
+                    step.new.environment.clone().unwrap_or_else(|| ctx.default_environment.clone()),
+                    step.new.commit_sha.clone(),
                 ),
             };
-            let search = sha.and_then(|sha| Id::parse(sha).ok()).map(|sha| PushSearch {
-                repository: step.repository.clone(),
-                sha,
-                project_id,
-                environment,
-            });
+            // Without a project (a payload that names none) there is nothing to search.
+            let search = match (sha, project_id) {
+                (Some(sha), Some(project_id)) => {
+                    Some(PushSearch { repository: step.repository.clone(), sha, project_id, environment })
+                }
+                _ => None,
+            };
             DeploymentPlan::Deploy(search)
         }
     }
@@ -321,7 +322,7 @@ mod tests {
             repository: "github:acme/api".into(),
             change: DeploymentChange::Failed(ts("2024-05-01T10:00:00Z")),
         };
-        let ctx = Context::at(ts("2024-05-02T00:00:00Z"), "production");
+        let ctx = Context::at(ts("2024-05-02T00:00:00Z"), id("production"));
         assert!(matches!(plan_deployment(&step, None, &ctx), DeploymentPlan::StartThenFail(..)));
     }
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::incident::Incident;
 use super::{
     not_before, required, Change, Context, Differences, Dims, DomainEvent, Effect, FailureMarks, Id, Rejection,
-    Transition, Write, MAX_COMMITS,
+    Transition, Username, Write, MAX_COMMITS,
 };
 use crate::time::Timestamp;
 
@@ -82,13 +82,13 @@ fn normalise(commits: Vec<Commit>) -> Vec<Commit> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
-    pub id: String,
-    pub project_id: String,
+    pub id: Id,
+    pub project_id: Id,
     /// Resolved from the team config when the deployment was created, and kept:
     /// history stays with the team it belonged to then.
     pub team_id: Option<String>,
-    pub environment: String,
-    pub username: Option<String>,
+    pub environment: Id,
+    pub username: Option<Username>,
     pub status: DeploymentStatus,
     pub first_commit_at: Timestamp,
     pub deploy_start_at: Timestamp,
@@ -96,16 +96,16 @@ pub struct Deployment {
     /// When the pipeline reported the failure; not part of the JSON contract.
     pub failed_at: Option<Timestamp>,
     /// The commit the deployment runs.
-    pub commit_sha: Option<String>,
+    pub commit_sha: Option<Id>,
     pub kind: DeploymentKind,
     /// The incident this deployment fixes: restored when it goes live.
-    pub restores_incident: Option<String>,
+    pub restores_incident: Option<Id>,
     /// Changes it shipped first to its environment; 0 until deployed.
     pub change_count: u64,
     /// A rollback, a hotfix, or a fix for an incident: unplanned work.
     pub rework: bool,
     /// The deployment this rollback rolled back.
-    pub rollback_of: Option<String>,
+    pub rollback_of: Option<Id>,
     pub marks: FailureMarks,
 }
 
@@ -140,7 +140,7 @@ pub struct NewDeployment {
     pub project_id: Option<Id>,
     pub first_commit_at: Option<Timestamp>,
     pub deploy_start_at: Option<Timestamp>,
-    pub username: Option<String>,
+    pub username: Option<Username>,
     pub environment: Option<Id>,
     pub deployed_at: Option<Timestamp>,
     pub commit_sha: Option<Id>,
@@ -224,24 +224,27 @@ fn compare(
     ctx: &Context,
 ) -> Result<(), Rejection> {
     let cmd = &new.rest;
-    let text = |id: &Option<Id>| id.as_ref().map(|i| i.to_string());
     let mut diff = Differences::default();
-    diff.check("project_id", Some(&new.project_id.to_string()), &stored.project_id);
+    diff.check("project_id", Some(&new.project_id), &stored.project_id);
     diff.check("first_commit_at", Some(&new.first_commit_at), &stored.first_commit_at);
     diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
     // Without stored usernames there is nothing to compare a retry's with.
     if ctx.store_usernames {
-        diff.check("username", cmd.username.as_ref(), &stored.username.clone().unwrap_or_default());
+        diff.check("username", cmd.username.as_ref().map(Some).as_ref(), &stored.username.as_ref());
     }
-    diff.check("environment", text(&cmd.environment).as_ref(), &stored.environment);
+    diff.check("environment", cmd.environment.as_ref(), &stored.environment);
     if let Some(given) = cmd.deployed_at {
         if stored.deployed_at != Some(given) {
             diff.0.push("deployed_at");
         }
     }
-    diff.check("commit_sha", text(&cmd.commit_sha).map(Some).as_ref(), &stored.commit_sha);
+    diff.check("commit_sha", cmd.commit_sha.as_ref().map(Some).as_ref(), &stored.commit_sha.as_ref());
     diff.check("kind", cmd.kind.as_ref(), &stored.kind);
-    diff.check("restores_incident", text(&cmd.restores_incident).map(Some).as_ref(), &stored.restores_incident);
+    diff.check(
+        "restores_incident",
+        cmd.restores_incident.as_ref().map(Some).as_ref(),
+        &stored.restores_incident.as_ref(),
+    );
     if let Some(stored_commits) = stored_commits {
         diff.check("commits", Some(&new.commits), &stored_commits);
     }
@@ -255,7 +258,7 @@ fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Tr
             None => {
                 return Err(Rejection::invalid("restores_incident", format!("incident `{incident_id}` does not exist")))
             }
-            Some(i) if i.project_id != project_id.as_str() => {
+            Some(i) if i.project_id != project_id => {
                 return Err(Rejection::invalid(
                     "restores_incident",
                     format!("incident `{incident_id}` belongs to project `{}`, not `{project_id}`", i.project_id),
@@ -270,9 +273,9 @@ fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Tr
     let deploy_start_at = cmd.deploy_start_at.unwrap_or_else(|| cmd.deployed_at.map_or(ctx.now, |d| d.min(ctx.now)));
     let mut deployment = Deployment {
         team_id: ctx.teams.resolve(&project_id, cmd.username.as_deref()),
-        id: id.into_string(),
-        project_id: project_id.into_string(),
-        environment: cmd.environment.map_or_else(|| ctx.default_environment.clone(), Id::into_string),
+        id,
+        project_id,
+        environment: cmd.environment.unwrap_or_else(|| ctx.default_environment.clone()),
         // The team is resolved from the username above; keep the name only if allowed.
         username: cmd.username.filter(|_| ctx.store_usernames),
         status: DeploymentStatus::Started,
@@ -280,9 +283,9 @@ fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Tr
         deploy_start_at,
         deployed_at: None,
         failed_at: None,
-        commit_sha: cmd.commit_sha.map(Id::into_string),
+        commit_sha: cmd.commit_sha,
         kind: cmd.kind.unwrap_or_default(),
-        restores_incident: cmd.restores_incident.map(Id::into_string),
+        restores_incident: cmd.restores_incident,
         change_count: 0,
         rework: false,
         rollback_of: None,
@@ -317,7 +320,7 @@ pub struct MarkDeployed {
     pub project_id: Option<Id>,
     pub first_commit_at: Option<Timestamp>,
     pub deploy_start_at: Option<Timestamp>,
-    pub username: Option<String>,
+    pub username: Option<Username>,
     pub environment: Option<Id>,
     pub commit_sha: Option<Id>,
     pub commits: Option<Vec<Commit>>,
@@ -380,8 +383,8 @@ pub fn mark_deployed(
     // Ids such as Jenkins' BUILD_NUMBER repeat between projects: never mark
     // another project's (or environment's) deployment as deployed.
     let mut diff = Differences::default();
-    diff.check("project_id", cmd.project_id.map(Id::into_string).as_ref(), &existing.project_id);
-    diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &existing.environment);
+    diff.check("project_id", cmd.project_id.as_ref(), &existing.project_id);
+    diff.check("environment", cmd.environment.as_ref(), &existing.environment);
     diff.into_conflict("deployment", &existing.id)?;
     match existing.status {
         DeploymentStatus::Started => {
@@ -476,7 +479,7 @@ pub struct ShipFacts {
     /// The commits the deployment lists.
     pub commits: Vec<Commit>,
     /// Those of its shas that were shipped to this project and environment before.
-    pub already_shipped: HashSet<String>,
+    pub already_shipped: HashSet<Id>,
     /// The latest other deployment deployed there at or before this one went live.
     pub previous: Option<Deployment>,
     /// Whether this deployment's commit_sha ran there before `previous` did.
@@ -505,10 +508,10 @@ pub fn ship(t: &mut Transition<Deployment>, facts: ShipFacts) {
         facts
             .commits
             .iter()
-            .filter(|c| !facts.already_shipped.contains(c.sha.as_str()))
+            .filter(|c| !facts.already_shipped.contains(&c.sha))
             .map(|c| Change {
                 deployment_id: d.id.clone(),
-                sha: Some(c.sha.to_string()),
+                sha: Some(c.sha.clone()),
                 dims: dims.clone(),
                 committed_at: c.committed_at,
                 deployed_at,
@@ -563,7 +566,7 @@ mod tests {
     }
 
     fn ctx() -> Context {
-        Context::at(ts("2024-05-02T00:00:00Z"), "NO_ENV")
+        Context::at(ts("2024-05-02T00:00:00Z"), id("production"))
     }
 
     fn id(text: &str) -> Id {
@@ -767,7 +770,7 @@ mod tests {
         let mut t = live(new("d1"));
         let facts = ShipFacts {
             commits: vec![commit("a", "2024-05-01T08:00:00Z"), commit("b", "2024-05-01T09:00:00Z")],
-            already_shipped: HashSet::from(["a".to_string()]),
+            already_shipped: HashSet::from([id("a")]),
             ..ShipFacts::default()
         };
         ship(&mut t, facts);

@@ -1,4 +1,5 @@
-//! [`Id`]: an identifier-like value, checked once where it enters.
+//! [`Id`] and [`Username`]: identifier-like values, checked once where they
+//! enter.
 
 use std::fmt;
 use std::ops::Deref;
@@ -59,6 +60,12 @@ impl PartialEq<str> for Id {
     }
 }
 
+impl PartialEq<&str> for Id {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl PartialEq<String> for Id {
     fn eq(&self, other: &String) -> bool {
         &self.0 == other
@@ -97,6 +104,59 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// The person behind a deployment, as a pipeline or Git host names them:
+/// not blank, at most [`MAX_ID_CHARS`] characters. Personal data: kept only
+/// with EM_METRICS_STORE_USERNAMES, and erased by `DELETE /usernames/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// The reason is a phrase to follow the field name, as for [`Id::parse`].
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.trim().is_empty() {
+            return Err("must not be blank".into());
+        }
+        if value.chars().count() > MAX_ID_CHARS {
+            return Err(format!("is longer than {MAX_ID_CHARS} characters"));
+        }
+        Ok(Self(value))
+    }
+
+    /// A username field that may be missing: blank counts as none (CI
+    /// variables are often empty), too long is an error.
+    pub fn optional(value: Option<String>) -> Result<Option<Self>, String> {
+        value.filter(|v| !v.trim().is_empty()).map(Self::parse).transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Username {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A username in a JSON body: blank counts as none; a name that is too long
+/// is refused, naming the field.
+impl<'de> Deserialize<'de> for Username {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        Username::parse(String::deserialize(de)?).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +179,14 @@ mod tests {
         let exactly = format!("\"{}\"", "é".repeat(MAX_ID_CHARS));
         assert!(from_json(&exactly).is_ok(), "200 characters, not bytes, is the limit");
         assert!(from_json("true").expect_err("bool").contains("a string"));
+    }
+
+    #[test]
+    fn a_blank_username_counts_as_none_and_a_long_one_is_refused() {
+        assert_eq!(Username::optional(Some("  ".into())), Ok(None));
+        assert_eq!(Username::optional(None), Ok(None));
+        assert_eq!(Username::optional(Some("jane".into())).expect("ok").as_deref(), Some("jane"));
+        assert!(Username::optional(Some("j".repeat(MAX_ID_CHARS + 1))).expect_err("long").contains("longer"));
+        assert!(Username::parse(" ").expect_err("blank").contains("blank"));
     }
 }

@@ -44,11 +44,11 @@ impl DeploymentLink {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
-    pub id: String,
-    pub project_id: String,
+    pub id: Id,
+    pub project_id: Id,
     pub team_id: Option<String>,
-    pub environment: String,
-    pub deployment_id: Option<String>,
+    pub environment: Id,
+    pub deployment_id: Option<Id>,
     pub deployment_link: Option<DeploymentLink>,
     pub title: Option<String>,
     pub started_at: Timestamp,
@@ -129,10 +129,10 @@ pub struct NewIncident {
 /// incident needs it.
 #[derive(Debug, Clone)]
 pub struct LinkedDeployment {
-    pub id: String,
-    pub project_id: String,
+    pub id: Id,
+    pub project_id: Id,
     pub team_id: Option<String>,
-    pub environment: String,
+    pub environment: Id,
     pub deployed_at: Option<Timestamp>,
     pub marks: FailureMarks,
     /// Incidents other than this one that are linked to it.
@@ -170,7 +170,7 @@ pub enum Link {
 /// live in `[earliest, latest]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributionQuery {
-    pub project_id: String,
+    pub project_id: Id,
     pub environments: Vec<String>,
     pub earliest: Timestamp,
     pub latest: Timestamp,
@@ -196,14 +196,14 @@ pub fn attribution(cmd: &NewIncident, ctx: &Context) -> Result<Option<Attributio
         Some(e) => vec![e.to_string()],
         None => {
             let mut all = ctx.attribution.production_environments.to_vec();
-            if !all.contains(&ctx.default_environment) {
-                all.push(ctx.default_environment.clone());
+            if !all.iter().any(|e| ctx.default_environment == *e) {
+                all.push(ctx.default_environment.to_string());
             }
             all
         }
     };
     Ok(Some(AttributionQuery {
-        project_id: project_id.to_string(),
+        project_id: project_id.clone(),
         environments,
         earliest: Timestamp::from_millis(latest.millis() - window_ms),
         latest,
@@ -218,8 +218,8 @@ fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
     Ok(title)
 }
 
-fn same_project(d: &LinkedDeployment, project_id: &str) -> Result<(), Rejection> {
-    if d.project_id != project_id {
+fn same_project(d: &LinkedDeployment, project_id: &Id) -> Result<(), Rejection> {
+    if &d.project_id != project_id {
         return Err(Rejection::invalid(
             "deployment_id",
             format!("deployment `{}` belongs to project `{}`, not `{project_id}`", d.id, d.project_id),
@@ -247,13 +247,13 @@ fn check_times(
 }
 
 pub fn open(
-    id: String,
+    id: Id,
     existing: Option<Incident>,
     mut cmd: NewIncident,
     link: Option<Link>,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let project_id = project_of(&cmd)?.to_string();
+    let project_id = project_of(&cmd)?.clone();
     cmd.title = checked_title(cmd.title)?;
     ctx.given("started_at", cmd.started_at)?;
     ctx.given("restored_at", cmd.restored_at)?;
@@ -272,13 +272,9 @@ pub fn open(
     if let Some(stored) = existing {
         let mut diff = Differences::default();
         diff.check("project_id", Some(&project_id), &stored.project_id);
-        diff.check(
-            "deployment_id",
-            cmd.deployment_id.map(Id::into_string).as_ref(),
-            &stored.deployment_id.clone().unwrap_or_default(),
-        );
+        diff.check("deployment_id", cmd.deployment_id.as_ref().map(Some).as_ref(), &stored.deployment_id.as_ref());
         diff.check("title", cmd.title.as_ref(), &stored.title.clone().unwrap_or_default());
-        diff.check("environment", cmd.environment.map(Id::into_string).as_ref(), &stored.environment);
+        diff.check("environment", cmd.environment.as_ref(), &stored.environment);
         diff.check("started_at", cmd.started_at.as_ref(), &stored.started_at);
         diff.check("restored_at", restored_at.map(Some).as_ref(), &stored.restored_at);
         diff.check("finished_at", cmd.finished_at.map(Some).as_ref(), &stored.finished_at);
@@ -295,7 +291,6 @@ pub fn open(
         project_id,
         environment: cmd
             .environment
-            .map(Id::into_string)
             .or_else(|| deployment.as_ref().map(|d| d.environment.clone()))
             .unwrap_or_else(|| ctx.default_environment.clone()),
         deployment_id: deployment.as_ref().map(|d| d.id.clone()),
@@ -324,7 +319,7 @@ pub fn open(
 
 /// `POST /incidents/{id}/restored`.
 pub fn restore(
-    id: &str,
+    id: &Id,
     existing: Option<Incident>,
     date: Option<Timestamp>,
     ctx: &Context,
@@ -344,7 +339,7 @@ pub fn restore(
 
 /// `POST /incidents/{id}/finished`: finishing also restores an incident that was not.
 pub fn finish(
-    id: &str,
+    id: &Id,
     existing: Option<Incident>,
     date: Option<Timestamp>,
     ctx: &Context,
@@ -387,7 +382,7 @@ pub struct Relink {
 }
 
 pub fn correct(
-    id: &str,
+    id: &Id,
     existing: Option<Incident>,
     cmd: Correction,
     relink: Relink,
@@ -412,7 +407,6 @@ pub fn correct(
         if let Some(new) = &relink.new {
             same_project(new, &next.project_id)?;
         }
-        let wanted = wanted.map(Id::into_string);
         if wanted != stored.deployment_id {
             if let Some(old) = &relink.old {
                 old.settle(false, &mut events, &mut effects);
@@ -438,7 +432,7 @@ pub fn correct(
 /// `DELETE /incidents/{id}`: its deployment may stop being a change failure
 /// (the exported counter cannot go down; `/dora` follows).
 pub fn remove(
-    id: &str,
+    id: &Id,
     existing: Option<Incident>,
     linked: Option<LinkedDeployment>,
 ) -> Result<Transition<Incident>, Rejection> {
@@ -469,7 +463,7 @@ fn checked_date(date: Option<Timestamp>, ctx: &Context, earliest: Timestamp) -> 
     }
 }
 
-fn not_found(id: &str) -> Rejection {
+fn not_found(id: &Id) -> Rejection {
     Rejection::NotFound(format!("incident `{id}` not found"))
 }
 
@@ -485,7 +479,7 @@ mod tests {
         let teams = crate::teams::TeamConfig::parse(r#"{"teams": {"from-project": {"projects": ["api"]}}}"#);
         Context {
             teams: std::sync::Arc::new(teams.expect("valid")),
-            ..Context::at(ts("2024-05-02T00:00:00Z"), "NO_ENV")
+            ..Context::at(ts("2024-05-02T00:00:00Z"), id("NO_ENV"))
         }
     }
 
@@ -505,10 +499,10 @@ mod tests {
 
     fn deployment(other_links: u64, counted: bool) -> LinkedDeployment {
         LinkedDeployment {
-            id: "d1".into(),
-            project_id: "api".into(),
+            id: id("d1"),
+            project_id: id("api"),
             team_id: Some("backend".into()),
-            environment: "prod".into(),
+            environment: id("prod"),
             deployed_at: Some(ts("2024-05-01T10:00:00Z")),
             marks: FailureMarks { change_failure: other_links > 0, rolled_back: false, counted },
             other_links,
@@ -521,7 +515,7 @@ mod tests {
 
     #[test]
     fn an_incident_takes_team_and_environment_from_its_deployment() {
-        let t = open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok");
+        let t = open(id("i1"), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok");
         assert_eq!(t.value.team_id.as_deref(), Some("backend"));
         assert_eq!(t.value.environment, "prod");
         assert_eq!(t.value.deployment_link, Some(DeploymentLink::Explicit));
@@ -532,7 +526,7 @@ mod tests {
     #[test]
     fn a_deployment_counted_before_is_never_counted_again() {
         // Deleted and recreated: no incident links it now, but it was counted once.
-        let t = open("i2".into(), None, new("i2"), Some(Link::Explicit(deployment(0, true))), &ctx()).expect("ok");
+        let t = open(id("i2"), None, new("i2"), Some(Link::Explicit(deployment(0, true))), &ctx()).expect("ok");
         assert_eq!(change_failures(&t), 0);
         assert!(matches!(&t.effects[..], [Effect::MarkDeployment { marks, .. }] if marks.change_failure));
     }
@@ -540,7 +534,7 @@ mod tests {
     #[test]
     fn created_finished_means_restored_at_the_same_time() {
         let cmd = NewIncident { deployment_id: None, finished_at: Some(ts("2024-05-01T13:00:00Z")), ..new("i1") };
-        let t = open("i1".into(), None, cmd, None, &ctx()).expect("ok");
+        let t = open(id("i1"), None, cmd, None, &ctx()).expect("ok");
         assert_eq!(t.value.status(), IncidentStatus::Finished);
         assert_eq!(t.value.time_to_restore_seconds(), Some(3600.0));
         assert_eq!(t.value.team_id.as_deref(), Some("from-project"));
@@ -549,8 +543,8 @@ mod tests {
     #[test]
     fn restoring_an_incident_of_a_deployed_deployment_records_its_recovery_time() {
         let stored =
-            open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
-        let t = restore("i1", Some(stored), Some(ts("2024-05-01T13:00:00Z")), &ctx()).expect("ok");
+            open(id("i1"), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
+        let t = restore(&id("i1"), Some(stored), Some(ts("2024-05-01T13:00:00Z")), &ctx()).expect("ok");
         let recovery = t.events.iter().find_map(|e| match e {
             DomainEvent::FailedDeploymentRecovery { seconds, .. } => Some(*seconds),
             _ => None,
@@ -560,8 +554,8 @@ mod tests {
 
     #[test]
     fn restoring_before_the_start_is_rejected_on_date() {
-        let stored = open("i1".into(), None, new("i1"), None, &ctx()).expect("ok").value;
-        match restore("i1", Some(stored), Some(ts("2024-05-01T11:00:00Z")), &ctx()) {
+        let stored = open(id("i1"), None, new("i1"), None, &ctx()).expect("ok").value;
+        match restore(&id("i1"), Some(stored), Some(ts("2024-05-01T11:00:00Z")), &ctx()) {
             Err(Rejection::Invalid { field, .. }) => assert_eq!(field, "date"),
             other => panic!("expected invalid, got {other:?}"),
         }
@@ -569,8 +563,8 @@ mod tests {
 
     #[test]
     fn finishing_an_unrestored_incident_restores_it_too() {
-        let stored = open("i1".into(), None, new("i1"), None, &ctx()).expect("ok").value;
-        let t = finish("i1", Some(stored), Some(ts("2024-05-01T15:00:00Z")), &ctx()).expect("ok");
+        let stored = open(id("i1"), None, new("i1"), None, &ctx()).expect("ok").value;
+        let t = finish(&id("i1"), Some(stored), Some(ts("2024-05-01T15:00:00Z")), &ctx()).expect("ok");
         assert_eq!(t.value.restored_at, Some(ts("2024-05-01T15:00:00Z")));
         assert_eq!(t.events.len(), 2);
     }
@@ -593,13 +587,13 @@ mod tests {
     #[test]
     fn unlinking_the_only_incident_clears_the_change_failure() {
         let stored =
-            open("i1".into(), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
+            open(id("i1"), None, new("i1"), Some(Link::Explicit(deployment(0, false))), &ctx()).expect("ok").value;
         let old = LinkedDeployment {
             marks: FailureMarks { change_failure: true, rolled_back: false, counted: true },
             ..deployment(0, true)
         };
         let cmd = Correction { deployment_id: Some(None), ..Correction::default() };
-        let t = correct("i1", Some(stored), cmd, Relink { old: Some(old), new: None }, &ctx()).expect("ok");
+        let t = correct(&id("i1"), Some(stored), cmd, Relink { old: Some(old), new: None }, &ctx()).expect("ok");
         assert_eq!(t.value.deployment_id, None);
         assert_eq!(t.value.deployment_link, None);
         assert!(

@@ -13,7 +13,7 @@ mod id;
 pub mod incident;
 
 pub use deployment::{Commit, Deployment, DeploymentKind, DeploymentStatus};
-pub use id::Id;
+pub use id::{Id, Username};
 pub use incident::{DeploymentLink, Incident, IncidentStatus};
 
 use std::sync::Arc;
@@ -80,11 +80,11 @@ impl<T> Transition<T> {
 pub enum Effect {
     /// A deployment's change-failure markers changed (an incident was linked
     /// to it or unlinked from it, or it was rolled back).
-    MarkDeployment { id: String, marks: FailureMarks },
+    MarkDeployment { id: Id, marks: FailureMarks },
     /// A deployment that restores this incident went live.
-    RestoreIncident { id: String, restored_at: Timestamp },
+    RestoreIncident { id: Id, restored_at: Timestamp },
     /// The commits a new deployment lists, kept for its deploy and for retries.
-    RecordCommits { deployment_id: String, commits: Vec<Commit> },
+    RecordCommits { deployment_id: Id, commits: Vec<Commit> },
     /// The changes a deployment shipped first to its project and environment.
     ShipChanges(Vec<Change>),
 }
@@ -92,9 +92,9 @@ pub enum Effect {
 /// A commit shipped for the first time to a project and environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    pub deployment_id: String,
+    pub deployment_id: Id,
     /// None for a deployment without commits: it counts as one change.
-    pub sha: Option<String>,
+    pub sha: Option<Id>,
     pub dims: Dims,
     pub committed_at: Timestamp,
     pub deployed_at: Timestamp,
@@ -133,8 +133,8 @@ impl FailureMarks {
 /// The bounded attributes a metric data point carries: never ids or people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dims {
-    pub project_id: String,
-    pub environment: String,
+    pub project_id: Id,
+    pub environment: Id,
     pub team_id: Option<String>,
 }
 
@@ -179,7 +179,7 @@ pub enum DomainEvent {
 pub struct Context {
     pub now: Timestamp,
     /// DEPLOYMENT_ENVIRONMENT: the environment of events that name none.
-    pub default_environment: String,
+    pub default_environment: Id,
     /// The team config in force; teams are resolved only when something is created.
     pub teams: Arc<TeamConfig>,
     pub attribution: Attribution,
@@ -196,10 +196,10 @@ pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 3_600_000;
 impl Context {
     /// Default settings: no teams, attribution over 24 hours in production,
     /// one hour of clock skew.
-    pub fn at(now: Timestamp, default_environment: &str) -> Self {
+    pub fn at(now: Timestamp, default_environment: Id) -> Self {
         Self {
             now,
-            default_environment: default_environment.to_string(),
+            default_environment,
             teams: Arc::default(),
             attribution: Attribution::default(),
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,

@@ -11,7 +11,7 @@ use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
 use super::paging::{page, range};
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
-use crate::domain::{Commit, Deployment, DeploymentKind, DeploymentStatus, Id};
+use crate::domain::{Commit, Deployment, DeploymentKind, DeploymentStatus, Id, Username};
 use crate::state::AppState;
 use crate::store::{DeploymentFilter, Order};
 use crate::time::Timestamp;
@@ -19,11 +19,15 @@ use crate::time::Timestamp;
 /// A deployment as the API returns it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentView {
-    pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub project_id: Id,
     pub team_id: Option<String>,
-    pub environment: String,
-    pub username: Option<String>,
+    #[schema(value_type = String)]
+    pub environment: Id,
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Username>,
     pub status: DeploymentStatus,
     #[schema(format = DateTime)]
     pub first_commit_at: String,
@@ -36,16 +40,19 @@ pub struct DeploymentView {
     /// deployed_at − deploy_start_at, null until deployed.
     pub duration_seconds: Option<f64>,
     /// The commit the deployment runs.
-    pub commit_sha: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub commit_sha: Option<Id>,
     pub kind: DeploymentKind,
     /// The incident this deployment fixes.
-    pub restores_incident: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub restores_incident: Option<Id>,
     /// Changes this deployment shipped first to its environment; 0 until deployed.
     pub change_count: u64,
     /// A rollback, a hotfix or an incident fix: unplanned work.
     pub rework: bool,
     /// The deployment this rollback rolled back.
-    pub rollback_of: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub rollback_of: Option<Id>,
     /// An incident is linked to it, or it was rolled back.
     pub change_failure: bool,
 }
@@ -91,8 +98,8 @@ pub struct CreateDeployment {
     pub deploy_start_at: Option<Timestamp>,
     /// The person who triggered it; also accepted as `user`.
     #[serde(default, alias = "user", deserialize_with = "username")]
-    #[schema(max_length = 200)]
-    pub username: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub username: Option<Username>,
     /// Default: the service's DEPLOYMENT_ENVIRONMENT.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<Id>,
@@ -149,8 +156,8 @@ pub struct MarkDeployedBody {
     /// Default: deployed_at.
     pub deploy_start_at: Option<Timestamp>,
     #[serde(default, alias = "user", deserialize_with = "username")]
-    #[schema(max_length = 200)]
-    pub username: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub username: Option<Username>,
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub environment: Option<Id>,
     /// The commit the deployment runs (1 to 200 characters).
@@ -310,7 +317,7 @@ pub async fn list_all(
         (status = 404, description = "No such deployment", body = ErrorBody),
     ))]
 pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<DeploymentView>> {
-    match state.store.deployment(id.to_string()).await? {
+    match state.store.deployment(id.clone()).await? {
         Some(d) => Ok(Json(d.into())),
         None => Err(AppError::NotFound(format!("deployment `{id}` not found"))),
     }

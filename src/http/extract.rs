@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::error::AppError;
-use crate::domain::{Id, MAX_ID_CHARS};
+use crate::domain::{Id, Username};
 
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -176,12 +176,8 @@ where
     }
 }
 
-/// A username: blank counts as none (CI variables are often empty), and at
-/// most [`MAX_ID_CHARS`] characters.
-pub fn username<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<String>::deserialize(de)?.filter(|u| !u.trim().is_empty());
-    if value.as_ref().is_some_and(|u| u.chars().count() > MAX_ID_CHARS) {
-        return Err(serde::de::Error::custom(format!("is longer than {MAX_ID_CHARS} characters")));
-    }
-    Ok(value)
+/// A username field: blank counts as none (CI variables are often empty);
+/// the rest is [`Username::optional`]'s.
+pub fn username<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Username>, D::Error> {
+    Username::optional(Option::<String>::deserialize(de)?).map_err(serde::de::Error::custom)
 }

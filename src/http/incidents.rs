@@ -20,11 +20,15 @@ use crate::time::Timestamp;
 /// An incident as the API returns it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct IncidentView {
-    pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub id: Id,
+    #[schema(value_type = String)]
+    pub project_id: Id,
     pub team_id: Option<String>,
-    pub environment: String,
-    pub deployment_id: Option<String>,
+    #[schema(value_type = String)]
+    pub environment: Id,
+    #[schema(value_type = Option<String>)]
+    pub deployment_id: Option<Id>,
     /// `explicit` (the caller gave deployment_id), `inferred` (attribution) or null.
     pub deployment_link: Option<DeploymentLink>,
     pub title: Option<String>,
@@ -219,7 +223,7 @@ pub async fn list_all(
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<IncidentView>> {
-    match state.store.incident(id.to_string()).await? {
+    match state.store.incident(id.clone()).await? {
         Some(i) => Ok(Json(i.into())),
         None => Err(AppError::NotFound(format!("incident `{id}` not found"))),
     }

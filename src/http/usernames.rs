@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{AppError, ErrorBody, Result};
-use crate::domain::MAX_ID_CHARS;
+use crate::domain::Username;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,9 +24,8 @@ pub struct Cleared {
         (status = 400, description = "Blank or too long", body = ErrorBody),
     ))]
 pub async fn clear(State(state): State<AppState>, Path(username): Path<String>) -> Result<Json<Cleared>> {
-    if username.trim().is_empty() || username.chars().count() > MAX_ID_CHARS {
-        return Err(AppError::bad_field("username", format!("username must be 1 to {MAX_ID_CHARS} characters")));
-    }
+    let username =
+        Username::parse(username).map_err(|why| AppError::bad_field("username", format!("username {why}")))?;
     let cleared = state.store.clear_username(username).await?;
     Ok(Json(Cleared { cleared }))
 }

@@ -85,7 +85,7 @@ fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option
 }
 
 impl Store {
-    pub async fn deployment(&self, id: String) -> StoreResult<Option<Deployment>> {
+    pub async fn deployment(&self, id: Id) -> StoreResult<Option<Deployment>> {
         self.read(move |conn| rows::deployment(conn, &id)).await
     }
 
@@ -169,7 +169,7 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
     let mut already_shipped = HashSet::new();
     for c in &commits {
         if shipped.query_row(params![d.project_id, d.environment, c.sha.as_str()], |r| r.get::<_, bool>(0))? {
-            already_shipped.insert(c.sha.to_string());
+            already_shipped.insert(c.sha.clone());
         }
     }
     let previous = conn

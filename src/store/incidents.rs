@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use super::effects;
 use super::query::{Page, Select, TimeRange};
 use super::rows::{self, incident_from_row, INCIDENT_SELECT};
-use super::{Store, StoreResult, Tx};
+use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::incident::{self, AttributionQuery, Correction, Link, LinkedDeployment, NewIncident, Relink};
-use crate::domain::{Context, DeploymentLink, Incident, Rejection, Transition, Write, MAX_ID_CHARS};
+use crate::domain::{Context, DeploymentLink, Id, Incident, Rejection, Transition, Write, MAX_ID_CHARS};
 use crate::time::Timestamp;
 
 /// `filter=` of `GET /incidents`.
@@ -42,7 +42,7 @@ impl Tx<'_> {
     pub fn open_incident(&self, cmd: NewIncident, ctx: &Context) -> StoreResult<Transition<Incident>> {
         let tx = self.conn;
         let (id, existing) = match &cmd.id {
-            Some(id) => (id.to_string(), rows::incident(tx, id)?),
+            Some(id) => (id.clone(), rows::incident(tx, id)?),
             None => (next_free_id(tx, incident::project_of(&cmd)?)?, None),
         };
         let link = match &cmd.deployment_id {
@@ -62,7 +62,7 @@ impl Tx<'_> {
     /// `POST /incidents/{id}/restored`.
     pub fn restore_incident(
         &self,
-        id: &str,
+        id: &Id,
         date: Option<Timestamp>,
         ctx: &Context,
     ) -> StoreResult<Transition<Incident>> {
@@ -74,7 +74,7 @@ impl Tx<'_> {
     /// `POST /incidents/{id}/finished`.
     pub fn finish_incident(
         &self,
-        id: &str,
+        id: &Id,
         date: Option<Timestamp>,
         ctx: &Context,
     ) -> StoreResult<Transition<Incident>> {
@@ -84,7 +84,7 @@ impl Tx<'_> {
     }
 
     /// `PATCH /incidents/{id}`.
-    pub fn correct_incident(&self, id: &str, cmd: Correction, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    pub fn correct_incident(&self, id: &Id, cmd: Correction, ctx: &Context) -> StoreResult<Transition<Incident>> {
         let tx = self.conn;
         let existing = rows::incident(tx, id)?;
         let mut relink = Relink::default();
@@ -102,7 +102,7 @@ impl Tx<'_> {
     }
 
     /// `DELETE /incidents/{id}`.
-    pub fn delete_incident(&self, id: &str, ctx: &Context) -> StoreResult<Transition<Incident>> {
+    pub fn delete_incident(&self, id: &Id, ctx: &Context) -> StoreResult<Transition<Incident>> {
         let tx = self.conn;
         let existing = rows::incident(tx, id)?;
         let deployment = match existing.as_ref().and_then(|i| i.deployment_id.as_deref()) {
@@ -116,7 +116,7 @@ impl Tx<'_> {
 }
 
 impl Store {
-    pub async fn incident(&self, id: String) -> StoreResult<Option<Incident>> {
+    pub async fn incident(&self, id: Id) -> StoreResult<Option<Incident>> {
         self.read(move |conn| rows::incident(conn, &id)).await
     }
 
@@ -161,7 +161,7 @@ fn infer(conn: &Connection, q: &AttributionQuery) -> StoreResult<Option<LinkedDe
 
 /// `incident_<project>_<n>` with n one more than the project's incident count,
 /// stepping past ids that callers already took.
-fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<String> {
+fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<Id> {
     let count: i64 =
         conn.query_row("SELECT count(*) FROM incidents WHERE project_id = ?1", [project_id], |r| r.get(0))?;
     let mut exists = conn.prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?;
@@ -174,7 +174,7 @@ fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<String> {
         let project: String = project_id.chars().take(room).collect();
         let id = format!("incident_{project}{suffix}");
         if !exists.exists([&id])? {
-            return Ok(id);
+            return Id::parse(id).map_err(|why| StoreError::Internal(format!("a numbered incident id {why}")));
         }
         n += 1;
     }

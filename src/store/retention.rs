@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Store, StoreResult};
+use crate::domain::Username;
 use crate::time::Timestamp;
 
 /// The shortest retention accepted: less would delete today's events.
@@ -88,7 +89,7 @@ impl Store {
 
     /// Removes `username` from every stored deployment; the teams resolved
     /// from it stay. Returns how many deployments held it.
-    pub async fn clear_username(&self, username: String) -> StoreResult<u64> {
+    pub async fn clear_username(&self, username: Username) -> StoreResult<u64> {
         self.write(move |tx| {
             let tx = tx.conn;
             Ok(tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])? as u64)

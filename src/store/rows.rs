@@ -1,11 +1,41 @@
 //! Reading deployments and incidents back from their rows: the one place
 //! that knows their columns, shared by the commands and the lists.
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
 use super::StoreResult;
-use crate::domain::{Deployment, DeploymentKind, DeploymentLink, DeploymentStatus, FailureMarks, Incident};
+use crate::domain::{
+    Deployment, DeploymentKind, DeploymentLink, DeploymentStatus, FailureMarks, Id, Incident, Username,
+};
 use crate::time::Timestamp;
+
+/// Ids and usernames are stored as their text, and read back through the
+/// same check they passed on the way in: a row edited by hand into a blank
+/// id is an error, not a record that breaks a rule.
+impl ToSql for Id {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Id {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Id::parse(value.as_str()?).map_err(|why| FromSqlError::Other(format!("stored id {why}").into()))
+    }
+}
+
+impl ToSql for Username {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Username {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Username::parse(value.as_str()?).map_err(|why| FromSqlError::Other(format!("stored username {why}").into()))
+    }
+}
 
 /// The columns `from_row` reads, in its order; a macro so that fixed
 /// queries can be put together with `concat!` once, at compile time.

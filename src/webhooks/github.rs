@@ -7,6 +7,7 @@ use super::{
     PushedCommit, Skip,
 };
 use crate::domain::deployment::NewDeployment;
+use crate::domain::Username;
 use crate::teams::TeamConfig;
 
 #[derive(Deserialize)]
@@ -102,7 +103,8 @@ fn deployment(d: &Deployment, repo: &Repository, change: DeploymentChange, teams
         // Until pushes say which commits it ships: see store::webhooks.
         first_commit_at: Some(started),
         deploy_start_at: Some(started),
-        username: d.creator.as_ref().and_then(|u| u.login.clone()).filter(|l| !l.is_empty()),
+        // A login too long to be one is dropped, not the deployment.
+        username: Username::optional(d.creator.as_ref().and_then(|u| u.login.clone())).ok().flatten(),
         ..NewDeployment::default()
     };
     Ok(Action::Deployment(DeploymentStep { new, repository: repository_key("github", &repo.full_name), change }))

@@ -8,6 +8,7 @@ use super::{
     Skip,
 };
 use crate::domain::deployment::NewDeployment;
+use crate::domain::Username;
 use crate::teams::TeamConfig;
 use crate::time::Timestamp;
 
@@ -84,7 +85,8 @@ fn deployment(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
         commit_sha: Some(id("commit_url", sha)?),
         first_commit_at: Some(at),
         deploy_start_at: Some(at),
-        username: hook.user.and_then(|u| u.username).filter(|u| !u.is_empty()),
+        // A name too long to be one is dropped, not the deployment.
+        username: Username::optional(hook.user.and_then(|u| u.username)).ok().flatten(),
         ..NewDeployment::default()
     };
     Ok(Action::Deployment(DeploymentStep { new, repository: repository_key("gitlab", &p.path_with_namespace), change }))

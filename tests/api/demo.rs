@@ -17,7 +17,7 @@ fn args(seed: u64) -> DemoArgs {
 async fn run(seed: u64) -> (tempfile::TempDir, Store, demo::Summary) {
     let dir = tempfile::tempdir().expect("dir");
     let store = Store::open(dir.path().join("demo.db")).expect("store");
-    let summary = demo::run(&store, &args(seed), "production").await.expect("demo runs");
+    let summary = demo::run(&store, &args(seed)).await.expect("demo runs");
     (dir, store, summary)
 }
 
@@ -96,8 +96,11 @@ async fn the_demo_ships_commits_through_staging_and_has_rework_and_attribution()
     assert!(rollbacks.iter().all(|d| d.rework && d.change_count == 0), "a rollback ships no new change");
     // A fix restores its incident when it goes live.
     let fix = hotfixes.iter().find(|d| d.restores_incident.is_some()).expect("a hotfix restores an incident");
-    let restored =
-        store.incident(fix.restores_incident.clone().unwrap_or_default()).await.expect("read").expect("exists");
+    let restored = store
+        .incident(fix.restores_incident.clone().expect("a fix names its incident"))
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(restored.restored_at, fix.deployed_at);
 
     let incidents =

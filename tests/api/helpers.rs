@@ -147,7 +147,7 @@ impl TestApp {
             store: store.clone(),
             teams: teams.clone(),
             auth: Arc::new(Auth::new(auth)),
-            default_environment: "NO_ENV".into(),
+            default_environment: em_metrics::domain::Id::parse("NO_ENV").expect("an id"),
             attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
             prometheus: telemetry.and_then(Telemetry::prometheus),
