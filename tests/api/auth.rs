@@ -2,7 +2,6 @@ use axum::http::{header, Method, StatusCode};
 use base64::Engine;
 use em_metrics::config::AuthSettings;
 use em_metrics::secret::Secret;
-use em_metrics::teams::TeamConfig;
 
 use crate::helpers::{assert_error, TestApp, TOKEN};
 
@@ -11,14 +10,13 @@ fn basic(user: &str, pass: &str) -> String {
 }
 
 fn both() -> TestApp {
-    TestApp::with(
-        TeamConfig::default(),
-        AuthSettings {
+    TestApp::builder()
+        .auth(AuthSettings {
             disabled: false,
             token: Some(Secret::new(TOKEN)),
             basic: Some((Secret::new("ci"), Secret::new("pw"))),
-        },
-    )
+        })
+        .build()
 }
 
 #[tokio::test]
@@ -64,10 +62,9 @@ async fn basic_auth_works_beside_the_token_and_challenges_when_missing() {
 
 #[tokio::test]
 async fn an_empty_basic_username_is_allowed() {
-    let app = TestApp::with(
-        TeamConfig::default(),
-        AuthSettings { disabled: false, token: None, basic: Some((Secret::new(""), Secret::new("pw"))) },
-    );
+    let app = TestApp::builder()
+        .auth(AuthSettings { disabled: false, token: None, basic: Some((Secret::new(""), Secret::new("pw"))) })
+        .build();
     assert_eq!(app.request(Method::GET, "/deployments", None, Some(&basic("", "pw"))).await.status, StatusCode::OK);
     assert_eq!(
         app.request(Method::GET, "/deployments", None, Some(&basic("x", "pw"))).await.status,
@@ -119,6 +116,6 @@ async fn an_oversized_authorization_header_is_refused() {
 
 #[tokio::test]
 async fn disabled_auth_lets_requests_through() {
-    let app = TestApp::with(TeamConfig::default(), AuthSettings { disabled: true, token: None, basic: None });
+    let app = TestApp::builder().auth(AuthSettings { disabled: true, token: None, basic: None }).build();
     assert_eq!(app.request(Method::GET, "/deployments", None, None).await.status, StatusCode::OK);
 }

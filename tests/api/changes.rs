@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use em_metrics::domain::DomainEvent;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, DeploymentBuilder, TestApp};
+use crate::helpers::{assert_error, close, dora, incident, DeploymentBuilder, TestApp};
 
 const DAY1: &str = "from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z";
 const TWO_DAYS: &str = "from=2024-05-01T00:00:00Z&to=2024-05-03T00:00:00Z";
@@ -24,25 +24,8 @@ fn live(id: &str, env: &str, deployed: &str) -> DeploymentBuilder {
         .deployed_at(deployed)
 }
 
-async fn dora(app: &TestApp, query: &str) -> Value {
-    let reply = app.get(&format!("/dora?{query}")).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body
-}
-
 async fn deployment(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/deployments/{id}")).await.body
-}
-
-async fn incident(app: &TestApp, body: Value) -> Value {
-    let reply = app.post("/incidents", body).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body
-}
-
-fn close(actual: &Value, expected: f64) {
-    let a = actual.as_f64().unwrap_or_else(|| panic!("expected a number, got {actual}"));
-    assert!((a - expected).abs() < 1e-9, "expected {expected}, got {a}");
 }
 
 fn change_lead_times(app: &TestApp) -> Vec<Vec<f64>> {
@@ -266,7 +249,9 @@ async fn incidents_without_a_deployment_are_linked_to_the_latest_one_within_the_
 
 #[tokio::test]
 async fn a_zero_window_turns_attribution_off() {
-    let app = TestApp::with_attribution(em_metrics::domain::Attribution { window_ms: None, ..Default::default() });
+    let app = TestApp::builder()
+        .attribution(em_metrics::domain::Attribution { window_ms: None, ..Default::default() })
+        .build();
     app.start(live("d1", "production", "2024-05-01T10:00:00Z")).await;
     let i = incident(&app, json!({"id": "i1", "project_id": "api", "started_at": "2024-05-01T10:05:00Z"})).await;
     assert_eq!(i["deployment_id"], Value::Null);

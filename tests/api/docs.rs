@@ -80,7 +80,7 @@ async fn what_em_metrics_sends_is_every_metric_of_the_catalog() {
         ..MetricsSettings::local("production")
     };
     let telemetry = crate::metrics::telemetry(settings).await;
-    let app = TestApp::with_telemetry(r#"{"teams": {"core": {"projects": ["api"]}}}"#, &telemetry);
+    let app = TestApp::builder().teams(r#"{"teams": {"core": {"projects": ["api"]}}}"#).telemetry(&telemetry).build();
     app.start(DeploymentBuilder::new("d1").deployed_at("2024-05-01T10:00:00Z")).await;
     app.start(DeploymentBuilder::new("d2")).await;
     assert_eq!(app.post("/deployments/d2/failed", json!({})).await.status, 200);

@@ -6,8 +6,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use em_metrics::auth::Auth;
-use em_metrics::config::AuthSettings;
+use em_metrics::config::{AuthSettings, WebhookSettings};
+use em_metrics::domain::Attribution;
 use em_metrics::events::Collect;
+use em_metrics::events::EventSink;
 use em_metrics::secret::Secret;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
@@ -57,104 +59,102 @@ pub struct Reply {
     pub body: Value,
 }
 
-impl TestApp {
-    pub fn new() -> Self {
-        Self::with(TeamConfig::default(), token_auth())
+/// How a [`TestApp`] is put together; every part has a default:
+/// `TestApp::builder().teams(json).attribution(a).build()`.
+pub struct TestAppBuilder {
+    teams: TeamConfig,
+    auth: AuthSettings,
+    sink: Option<Arc<dyn EventSink>>,
+    prometheus: Option<prometheus::Registry>,
+    attribution: Attribution,
+    webhooks: WebhookSettings,
+    store_usernames: bool,
+    store: Option<(Store, tempfile::TempDir)>,
+}
+
+impl TestAppBuilder {
+    /// A team config, as its JSON text.
+    pub fn teams(mut self, json: &str) -> Self {
+        self.teams = TeamConfig::parse(json).expect("valid team config");
+        self
     }
 
-    pub fn with_attribution(attribution: em_metrics::domain::Attribution) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        Self::assemble_with(
-            store,
-            dir,
-            TeamConfig::default(),
-            token_auth(),
-            None,
-            attribution,
-            webhook_settings(),
-            true,
-        )
-    }
-
-    pub fn with_teams(json: &str) -> Self {
-        Self::with(TeamConfig::parse(json).expect("valid team config"), token_auth())
-    }
-
-    pub fn with(teams: TeamConfig, auth: AuthSettings) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        Self::on_store(store, dir, teams, auth)
-    }
-
-    pub fn on_store(store: Store, dir: tempfile::TempDir, teams: TeamConfig, auth: AuthSettings) -> Self {
-        Self::assemble(store, dir, teams, auth, None)
+    pub fn auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The production metrics sink and `/metrics` on top of `telemetry`.
-    pub fn with_telemetry(teams: &str, telemetry: &Telemetry) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        let teams = TeamConfig::parse(teams).expect("valid team config");
-        Self::assemble(store, dir, teams, token_auth(), Some(telemetry))
+    pub fn telemetry(mut self, telemetry: &Telemetry) -> Self {
+        self.sink = Some(Arc::new(telemetry.metrics()));
+        self.prometheus = telemetry.prometheus();
+        self
     }
 
-    fn assemble(
-        store: Store,
-        dir: tempfile::TempDir,
-        teams: TeamConfig,
-        auth: AuthSettings,
-        telemetry: Option<&Telemetry>,
-    ) -> Self {
-        Self::assemble_with(store, dir, teams, auth, telemetry, Default::default(), webhook_settings(), true)
+    pub fn attribution(mut self, attribution: Attribution) -> Self {
+        self.attribution = attribution;
+        self
     }
 
-    /// The production metrics sink, this team config and these webhook secrets.
-    pub fn with_webhooks(teams: &str, telemetry: &Telemetry, webhooks: em_metrics::config::WebhookSettings) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        let teams = TeamConfig::parse(teams).expect("valid team config");
-        Self::assemble_with(store, dir, teams, token_auth(), Some(telemetry), Default::default(), webhooks, true)
+    pub fn webhooks(mut self, webhooks: WebhookSettings) -> Self {
+        self.webhooks = webhooks;
+        self
     }
 
-    /// EM_METRICS_STORE_USERNAMES=false, with this team config.
-    pub fn without_stored_usernames(teams: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("em-metrics.db")).expect("store opens");
-        let teams = TeamConfig::parse(teams).expect("valid team config");
-        Self::assemble_with(store, dir, teams, token_auth(), None, Default::default(), webhook_settings(), false)
+    /// EM_METRICS_STORE_USERNAMES=false.
+    pub fn without_stored_usernames(mut self) -> Self {
+        self.store_usernames = false;
+        self
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn assemble_with(
-        store: Store,
-        dir: tempfile::TempDir,
-        teams: TeamConfig,
-        auth: AuthSettings,
-        telemetry: Option<&Telemetry>,
-        attribution: em_metrics::domain::Attribution,
-        webhooks: em_metrics::config::WebhookSettings,
-        store_usernames: bool,
-    ) -> Self {
+    /// A store opened by the test (an upgraded or reopened file), with the
+    /// folder that holds it.
+    pub fn store(mut self, store: Store, dir: tempfile::TempDir) -> Self {
+        self.store = Some((store, dir));
+        self
+    }
+
+    pub fn build(self) -> TestApp {
+        let (store, dir) = self.store.unwrap_or_else(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            (Store::open(dir.path().join("em-metrics.db")).expect("store opens"), dir)
+        });
         let events = Arc::new(Collect::default());
-        let teams = Teams::new(teams);
-        let sink: Arc<dyn em_metrics::events::EventSink> = match telemetry {
-            Some(t) => Arc::new(t.metrics()),
-            None => events.clone(),
-        };
+        let sink = self.sink.unwrap_or_else(|| events.clone());
         let store = store.recording_to(sink);
+        let teams = Teams::new(self.teams);
         let state = AppState {
             store: store.clone(),
             teams: teams.clone(),
-            auth: Arc::new(Auth::new(auth)),
+            auth: Arc::new(Auth::new(self.auth)),
             default_environment: em_metrics::domain::Id::parse("NO_ENV").expect("an id"),
-            attribution,
+            attribution: self.attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
-            prometheus: telemetry.and_then(Telemetry::prometheus),
-            webhooks: Arc::new(webhooks),
-            store_usernames,
+            prometheus: self.prometheus,
+            webhooks: Arc::new(self.webhooks),
+            store_usernames: self.store_usernames,
         };
-        Self { router: em_metrics::app(state), events, store, teams, dir }
+        TestApp { router: em_metrics::app(state), events, store, teams, dir }
+    }
+}
+
+impl TestApp {
+    /// Every part at its default: token auth, no teams, every webhook source on.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            teams: TeamConfig::default(),
+            auth: token_auth(),
+            sink: None,
+            prometheus: None,
+            attribution: Attribution::default(),
+            webhooks: webhook_settings(),
+            store_usernames: true,
+            store: None,
+        }
     }
 
     pub async fn request(&self, method: Method, uri: &str, body: Option<&str>, auth: Option<&str>) -> Reply {
@@ -267,6 +267,26 @@ impl DeploymentBuilder {
     pub fn json(&self) -> Value {
         Value::Object(self.fields.clone())
     }
+}
+
+/// `GET /dora?query`, asserted 200.
+pub async fn dora(app: &TestApp, query: &str) -> Value {
+    let reply = app.get(&format!("/dora?{query}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// `POST /incidents`, asserted 201; the created incident.
+pub async fn incident(app: &TestApp, body: Value) -> Value {
+    let reply = app.post("/incidents", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+/// A JSON number equal to `expected`, give or take float rounding.
+pub fn close(actual: &Value, expected: f64) {
+    let a = actual.as_f64().unwrap_or_else(|| panic!("expected a number, got {actual}"));
+    assert!((a - expected).abs() < 1e-9, "expected {expected}, got {a}");
 }
 
 /// Asserts the error shape: status, code, and the field it names.

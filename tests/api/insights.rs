@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, DeploymentBuilder, TestApp};
+use crate::helpers::{assert_error, close, dora, incident, DeploymentBuilder, TestApp};
 
 const TEAMS: &str = r#"{"teams": {"backend": {"projects": ["api"]}}}"#;
 const WEEK: &str = "from=2024-05-01T00:00:00Z&to=2024-05-08T00:00:00Z";
@@ -23,11 +23,6 @@ fn deployment(
         .set("first_commit_at", first_commit)
         .set("deploy_start_at", start)
         .deployed_at(deployed)
-}
-
-async fn incident(app: &TestApp, body: Value) {
-    let reply = app.post("/incidents", body).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 }
 
 /// The fixture week, 2024-05-01 (Wednesday) to 2024-05-08, 7 days:
@@ -51,7 +46,7 @@ async fn incident(app: &TestApp, body: Value) {
 /// no deployment, 05-05 00:00 to 00:10 (600); i6 on d2 starts 05-10, outside
 /// the window, but makes d2 a failed change.
 async fn fixture() -> TestApp {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     for d in [
         deployment("d0", "api", "prod", "2024-04-30T20:00:00Z", "2024-04-30T23:00:00Z", "2024-05-01T00:00:00Z"),
         deployment("d1", "api", "prod", "2024-05-01T00:00:00Z", "2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z"),
@@ -86,17 +81,6 @@ async fn fixture() -> TestApp {
     )
     .await;
     app
-}
-
-async fn dora(app: &TestApp, query: &str) -> Value {
-    let reply = app.get(&format!("/dora?{query}")).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body
-}
-
-fn close(actual: &Value, expected: f64) {
-    let a = actual.as_f64().unwrap_or_else(|| panic!("expected a number, got {actual}"));
-    assert!((a - expected).abs() < 1e-9, "expected {expected}, got {a}");
 }
 
 #[tokio::test]

@@ -169,7 +169,7 @@ fn assert_story(catalog: &Catalog) {
 async fn the_story_is_exported_over_otlp_http_exactly_once_per_state_change() {
     let (addr, received) = receiver::start_http().await;
     let telemetry = telemetry(settings(http_url(addr), OtlpProtocol::HttpProtobuf)).await;
-    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let app = TestApp::builder().teams(TEAMS).telemetry(&telemetry).build();
     story(&app).await;
     flush(&telemetry).await;
     let latest = received.latest().expect("an export arrived");
@@ -180,7 +180,7 @@ async fn the_story_is_exported_over_otlp_http_exactly_once_per_state_change() {
 async fn the_story_is_exported_over_otlp_grpc() {
     let (addr, received) = receiver::start_grpc().await;
     let telemetry = telemetry(settings(format!("http://{addr}"), OtlpProtocol::Grpc)).await;
-    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let app = TestApp::builder().teams(TEAMS).telemetry(&telemetry).build();
     story(&app).await;
     flush(&telemetry).await;
     let latest = received.latest().expect("a gRPC export arrived");
@@ -190,7 +190,7 @@ async fn the_story_is_exported_over_otlp_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_text_holds_the_catalog_names_and_values() {
     let telemetry = telemetry(MetricsSettings::local("test-env")).await;
-    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let app = TestApp::builder().teams(TEAMS).telemetry(&telemetry).build();
     story(&app).await;
     let reply = app.request(axum::http::Method::GET, "/metrics", None, None).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "/metrics is behind auth");
@@ -245,7 +245,7 @@ async fn a_collector_that_is_down_does_not_slow_the_api_and_gets_the_totals_late
         otlp.interval = Duration::from_millis(100);
     }
     let telemetry = telemetry(s).await;
-    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let app = TestApp::builder().teams(TEAMS).telemetry(&telemetry).build();
 
     let mut slowest = Duration::ZERO;
     for i in 0..200 {
@@ -296,7 +296,7 @@ async fn metrics_is_404_when_the_prometheus_endpoint_is_off() {
 async fn rework_rollbacks_and_per_change_lead_times_are_exported() {
     let (addr, received) = receiver::start_http().await;
     let telemetry = telemetry(settings(http_url(addr), OtlpProtocol::HttpProtobuf)).await;
-    let app = TestApp::with_telemetry(TEAMS, &telemetry);
+    let app = TestApp::builder().teams(TEAMS).telemetry(&telemetry).build();
     let d = |id: &str, sha: &str, at: &str| {
         DeploymentBuilder::new(id)
             .set("environment", "prod")

@@ -11,7 +11,7 @@ const TEAMS: &str = r#"{"teams": {"web-team": {"users": ["alice"]}, "api-team": 
 
 #[tokio::test]
 async fn clearing_a_username_removes_it_everywhere_and_keeps_the_teams() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     for (id, project, user) in [("a1", "web", "alice"), ("a2", "web", "alice"), ("b1", "api", "bob")] {
         app.start(DeploymentBuilder::new(id).project(project).set("username", user)).await;
     }
@@ -35,7 +35,7 @@ async fn clearing_a_username_removes_it_everywhere_and_keeps_the_teams() {
 
 #[tokio::test]
 async fn without_stored_usernames_the_team_is_resolved_and_the_name_dropped() {
-    let app = TestApp::without_stored_usernames(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).without_stored_usernames().build();
     let d = DeploymentBuilder::new("a1").project("web").set("username", "alice");
     let created = app.start(d.clone()).await;
     assert_eq!(created["team_id"], "web-team");

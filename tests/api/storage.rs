@@ -1,9 +1,8 @@
 use axum::http::StatusCode;
 use em_metrics::store::{migrations, Store};
-use em_metrics::teams::TeamConfig;
 use rusqlite::Connection;
 
-use crate::helpers::{token_auth, DeploymentBuilder, TestApp};
+use crate::helpers::{DeploymentBuilder, TestApp};
 
 #[tokio::test]
 async fn data_survives_closing_and_reopening_the_file() {
@@ -14,7 +13,7 @@ async fn data_survives_closing_and_reopening_the_file() {
     drop((router, store));
 
     let reopened = Store::open(dir.path().join("em-metrics.db")).expect("reopens");
-    let app = TestApp::on_store(reopened, dir, TeamConfig::default(), token_auth());
+    let app = TestApp::builder().store(reopened, dir).build();
     assert_eq!(app.get("/deployments/d1").await.body["status"], "deployed");
     assert!(app.get("/incidents/i1").await.body["time_to_detect_seconds"].is_number());
 }
@@ -106,7 +105,7 @@ async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents(
         .expect("v1 rows");
     }
     let store = Store::open(&path).expect("migrates to the latest version");
-    let app = TestApp::on_store(store, dir, TeamConfig::default(), token_auth());
+    let app = TestApp::builder().store(store, dir).build();
     assert_eq!(app.get("/deployments/old").await.body["lead_time_seconds"], 7200.0);
     let r = app.get("/dora?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z").await.body;
     assert_eq!(r["change_failure_rate"]["change_failures"], 1, "{r}");
@@ -159,7 +158,7 @@ async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failu
         assert_eq!(count, 1, "the v2 trigger counted the incident");
     }
     let store = Store::open(&path).expect("migrates to the latest version");
-    let app = TestApp::on_store(store, dir, TeamConfig::default(), token_auth());
+    let app = TestApp::builder().store(store, dir).build();
     let expect = [("bad", 1, true), ("good", 1, false), ("wip", 0, false), ("broken", 0, false)];
     for (id, changes, change_failure) in expect {
         let d = app.get(&format!("/deployments/{id}")).await.body;

@@ -10,14 +10,14 @@ const TEAMS: &str = r#"{"teams": {
 
 #[tokio::test]
 async fn a_deployment_gets_the_team_of_its_project() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     let body = app.start(DeploymentBuilder::new("d1").project("web").set("username", "jane")).await;
     assert_eq!(body["team_id"], "frontend");
 }
 
 #[tokio::test]
 async fn an_unmapped_project_takes_the_team_of_its_user() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     let body = app.start(DeploymentBuilder::new("d1").project("unknown").set("username", "JANE")).await;
     assert_eq!(body["team_id"], "backend");
     let by_email = app.start(DeploymentBuilder::new("d2").project("unknown").set("user", "jane@example.com")).await;
@@ -26,7 +26,7 @@ async fn an_unmapped_project_takes_the_team_of_its_user() {
 
 #[tokio::test]
 async fn a_shared_project_and_a_shared_user_meet_in_their_common_team() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     // shared is in both teams, bob is in both teams, and they share both: no single answer.
     let both = app.start(DeploymentBuilder::new("d1").project("shared").set("username", "bob")).await;
     assert_eq!(both["team_id"], json!(null));
@@ -39,7 +39,7 @@ async fn a_shared_project_and_a_shared_user_meet_in_their_common_team() {
 
 #[tokio::test]
 async fn a_deployment_keeps_the_team_it_had_when_the_config_changes() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     app.start(DeploymentBuilder::new("d1").project("api")).await;
     app.teams.replace(
         em_metrics::teams::TeamConfig::parse(r#"{"teams": {"platform": {"projects": ["api"]}}}"#).expect("valid"),
@@ -51,7 +51,7 @@ async fn a_deployment_keeps_the_team_it_had_when_the_config_changes() {
 
 #[tokio::test]
 async fn an_incident_takes_its_deployments_team_else_its_projects() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     app.start(DeploymentBuilder::new("d1").project("unknown").set("username", "alice")).await;
     let linked = app.post("/incidents", json!({"project_id": "unknown", "deployment_id": "d1"})).await;
     assert_eq!(linked.body["team_id"], "frontend");
@@ -63,7 +63,7 @@ async fn an_incident_takes_its_deployments_team_else_its_projects() {
 
 #[tokio::test]
 async fn the_loaded_config_is_served() {
-    let app = TestApp::with_teams(TEAMS);
+    let app = TestApp::builder().teams(TEAMS).build();
     let reply = app.get("/config").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["teams"]["backend"]["projects"], json!(["api", "shared"]));

@@ -7,7 +7,6 @@ use axum::http::{header, Method, StatusCode};
 use base64::Engine;
 use em_metrics::config::AuthSettings;
 use em_metrics::secret::Secret;
-use em_metrics::teams::TeamConfig;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, DeploymentBuilder, TestApp, TextReply, TOKEN};
@@ -98,7 +97,7 @@ async fn without_credentials_the_page_sends_the_browser_to_the_login_form() {
 
 #[tokio::test]
 async fn with_basic_auth_the_page_asks_the_browser_for_it() {
-    let app = TestApp::with(TeamConfig::default(), both_methods());
+    let app = TestApp::builder().auth(both_methods()).build();
     story(&app).await;
     let reply = page(&app, "/ui", &[]).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -271,7 +270,9 @@ async fn user_input_is_shown_as_text() {
 
 #[tokio::test]
 async fn the_breakdown_has_one_row_per_group_and_sorts_by_any_column() {
-    let app = TestApp::with_teams(r#"{"teams": {"shop": {"projects": ["web"]}, "core": {"projects": ["api"]}}}"#);
+    let app = TestApp::builder()
+        .teams(r#"{"teams": {"shop": {"projects": ["web"]}, "core": {"projects": ["api"]}}}"#)
+        .build();
     story(&app).await;
     let auth = [("authorization", bearer())];
     let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -322,7 +323,7 @@ async fn refresh_reloads_the_page_for_a_wall_screen() {
 
 #[tokio::test]
 async fn without_auth_configured_the_dashboard_is_open_and_has_no_login() {
-    let app = TestApp::with(TeamConfig::default(), AuthSettings { disabled: true, token: None, basic: None });
+    let app = TestApp::builder().auth(AuthSettings { disabled: true, token: None, basic: None }).build();
     assert_eq!(page(&app, "/ui", &[]).await.status, StatusCode::OK);
     assert_eq!(page(&app, "/ui/login", &[]).await.status, StatusCode::NOT_FOUND);
 }

@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use em_metrics::secret::Secret;
 use serde_json::{json, Value};
 
-use super::{app_with, app_with_metrics, assert_exported, close, deliver, dora, fixture, hmac_hex};
-use crate::helpers::{assert_error, webhook_settings, DeploymentBuilder, Reply, TestApp, TOKEN};
+use super::{app_with, app_with_metrics, assert_exported, deliver, fixture, hmac_hex};
+use crate::helpers::{assert_error, close, dora, webhook_settings, DeploymentBuilder, Reply, TestApp, TOKEN};
 
 const DAY: &str = "from=2024-05-01T00:00:00Z&to=2024-05-03T00:00:00Z";
 const TEAMS: &str = r#"{"projects": {"checkout": {"aliases": ["Checkout API"]}}}"#;

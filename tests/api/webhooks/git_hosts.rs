@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{app_with_metrics, assert_exported, close, deliver, dora, fixture, hmac_hex};
-use crate::helpers::{Reply, TestApp, GITHUB_SECRET, GITLAB_TOKEN};
+use super::{app_with_metrics, assert_exported, deliver, fixture, hmac_hex};
+use crate::helpers::{close, dora, Reply, TestApp, GITHUB_SECRET, GITLAB_TOKEN};
 
 const DAY: &str = "from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z";
 /// The example repository (`Codertocat/Hello-World`) is the project `hello`.

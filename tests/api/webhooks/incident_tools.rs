@@ -4,8 +4,10 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{app_with_metrics, assert_exported, close, deliver, dora, fixture, hmac_hex};
-use crate::helpers::{assert_error, DeploymentBuilder, Reply, TestApp, INCIDENT_IO_SECRET, PAGERDUTY_SECRET};
+use super::{app_with_metrics, assert_exported, deliver, fixture, hmac_hex};
+use crate::helpers::{
+    assert_error, close, dora, DeploymentBuilder, Reply, TestApp, INCIDENT_IO_SECRET, PAGERDUTY_SECRET,
+};
 
 const DAY: &str = "from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z";
 const TEAMS: &str = r#"{"projects": {"api": {"aliases": ["API Service"]}, "checkout": {"aliases": ["Checkout"]}}}"#;

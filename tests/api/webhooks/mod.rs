@@ -8,7 +8,7 @@ mod git_hosts;
 mod incident_tools;
 mod rules;
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use em_metrics::config::MetricsSettings;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -38,17 +38,6 @@ pub async fn deliver(app: &TestApp, path: &str, body: &str, headers: &[(&str, &s
     app.request_with(Method::POST, path, Some(body), &all).await
 }
 
-pub async fn dora(app: &TestApp, query: &str) -> Value {
-    let reply = app.get(&format!("/dora?{query}")).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body
-}
-
-pub fn close(actual: &Value, expected: f64) {
-    let a = actual.as_f64().unwrap_or_else(|| panic!("expected a number, got {actual}"));
-    assert!((a - expected).abs() < 1e-6, "expected {expected}, got {a}");
-}
-
 /// An app exporting to its own `/metrics`, with every source enabled.
 pub async fn app_with_metrics(teams: &str) -> (TestApp, std::sync::Arc<em_metrics::telemetry::Telemetry>) {
     app_with(teams, crate::helpers::webhook_settings()).await
@@ -59,7 +48,7 @@ pub async fn app_with(
     webhooks: em_metrics::config::WebhookSettings,
 ) -> (TestApp, std::sync::Arc<em_metrics::telemetry::Telemetry>) {
     let telemetry = crate::metrics::telemetry(MetricsSettings::local("test-env")).await;
-    (TestApp::with_webhooks(teams, &telemetry, webhooks), telemetry)
+    (TestApp::builder().teams(teams).telemetry(&telemetry).webhooks(webhooks).build(), telemetry)
 }
 
 /// Asserts every line is in the app's Prometheus text.
