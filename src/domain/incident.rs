@@ -194,13 +194,7 @@ pub fn attribution(cmd: &NewIncident, ctx: &Context) -> Result<Option<Attributio
     let latest = cmd.started_at.unwrap_or(ctx.now);
     let environments = match &cmd.environment {
         Some(e) => vec![e.to_string()],
-        None => {
-            let mut all = ctx.attribution.production_environments.to_vec();
-            if !all.iter().any(|e| ctx.default_environment == *e) {
-                all.push(ctx.default_environment.to_string());
-            }
-            all
-        }
+        None => ctx.attribution.production(&ctx.default_environment),
     };
     Ok(Some(AttributionQuery {
         project_id: project_id.clone(),

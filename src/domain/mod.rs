@@ -249,6 +249,19 @@ pub struct Attribution {
     pub production_environments: Arc<[String]>,
 }
 
+impl Attribution {
+    /// The production environments: EM_METRICS_PRODUCTION_ENVIRONMENTS and
+    /// DEPLOYMENT_ENVIRONMENT (where events that name no environment go).
+    /// What attribution searches and what the insights count by default.
+    pub fn production(&self, default_environment: &Id) -> Vec<String> {
+        let mut all = self.production_environments.to_vec();
+        if !all.iter().any(|e| default_environment == e) {
+            all.push(default_environment.to_string());
+        }
+        all
+    }
+}
+
 impl Default for Attribution {
     fn default() -> Self {
         Self {

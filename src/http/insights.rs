@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, Query};
-use crate::insights::{self, Breakdown, Buckets, DoraReport, Interval, Trend, Whole, Window};
+use crate::insights::{self, Breakdown, Buckets, DoraReport, Environments, Filters, Interval, Trend, Whole, Window};
 use crate::state::AppState;
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
@@ -33,6 +33,8 @@ pub struct DoraParams {
     pub project_id: Vec<String>,
     #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
+    /// Default: the production environments (EM_METRICS_PRODUCTION_ENVIRONMENTS
+    /// and DEPLOYMENT_ENVIRONMENT); `*` counts every environment.
     #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
 }
@@ -59,6 +61,8 @@ pub struct TrendParams {
     pub project_id: Vec<String>,
     #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
+    /// Default: the production environments (EM_METRICS_PRODUCTION_ENVIRONMENTS
+    /// and DEPLOYMENT_ENVIRONMENT); `*` counts every environment.
     #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
 }
@@ -85,24 +89,38 @@ pub struct BreakdownParams {
     pub project_id: Vec<String>,
     #[serde(default, deserialize_with = "comma_list")]
     pub team_id: Vec<String>,
+    /// Default: the production environments (EM_METRICS_PRODUCTION_ENVIRONMENTS
+    /// and DEPLOYMENT_ENVIRONMENT); `*` counts every environment.
     #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
 }
 
-/// Window and filters from the common parameters.
-fn window_and_filter(
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
+/// The window, what the store filters on, and the filters echoed back.
+/// No `environment` means the production environments (every one when
+/// `every_by_default`: a breakdown by environment); `*` means every one.
+async fn scope(
+    state: &AppState,
+    (from, to): (Option<Timestamp>, Option<Timestamp>),
     project_ids: Vec<String>,
     team_ids: Vec<String>,
     environments: Vec<String>,
-) -> Result<(Window, WindowFilter)> {
+    every_by_default: bool,
+) -> Result<(Window, WindowFilter, Filters)> {
     let to = to.unwrap_or_else(Timestamp::now);
     let from = from.unwrap_or_else(|| Timestamp::from_millis(to.millis() - DEFAULT_WINDOW_MS));
     if from >= to {
         return Err(AppError::bad_field("from", format!("from ({from}) must be before to ({to})")));
     }
-    Ok((Window { from, to }, WindowFilter { project_ids, team_ids, environments }))
+    let production = state.attribution.production(&state.default_environment);
+    let environments = Environments::choose(environments, production, every_by_default)
+        .map_err(|why| AppError::bad_field("environment", why))?;
+    let filter = WindowFilter { project_ids, team_ids, environments: environments.filter() };
+    let counted = match environments {
+        Environments::Only(list) => list,
+        Environments::Every => state.store.environments().await?,
+    };
+    let filters = Filters::new(&filter, counted);
+    Ok((Window { from, to }, filter, filters))
 }
 
 #[utoipa::path(get, path = "/dora", tag = "insights", params(DoraParams),
@@ -111,9 +129,10 @@ fn window_and_filter(
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
 pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) -> Result<Json<DoraReport>> {
-    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
-    let whole = state.store.scan_window(window.from, window.to, filter.clone(), None, Whole::default()).await?;
-    Ok(Json(whole.report(window, &filter)))
+    let (window, filter, filters) =
+        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
+    let whole = state.store.scan_window(window.from, window.to, filter, None, Whole::default()).await?;
+    Ok(Json(whole.report(window, &filters)))
 }
 
 #[utoipa::path(get, path = "/dora/trend", tag = "insights", params(TrendParams),
@@ -123,7 +142,8 @@ pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) ->
     ))]
 pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) -> Result<Json<Trend>> {
     let interval = q.interval.unwrap_or_default();
-    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
+    let (window, filter, filters) =
+        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
     let bounds = insights::buckets(window, interval).ok_or_else(|| {
         AppError::bad_field(
             "interval",
@@ -134,8 +154,8 @@ pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) 
             ),
         )
     })?;
-    let buckets = state.store.scan_window(window.from, window.to, filter.clone(), None, Buckets::new(bounds)).await?;
-    Ok(Json(buckets.trend(window, interval, &filter)))
+    let buckets = state.store.scan_window(window.from, window.to, filter, None, Buckets::new(bounds)).await?;
+    Ok(Json(buckets.trend(window, interval, &filters)))
 }
 
 #[utoipa::path(get, path = "/dora/breakdown", tag = "insights", params(BreakdownParams),
@@ -156,11 +176,13 @@ pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownP
             })?
         }
     };
-    let (window, filter) = window_and_filter(q.from, q.to, q.project_id, q.team_id, q.environment)?;
+    let every_by_default = by == GroupBy::Environment;
+    let (window, filter, filters) =
+        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, every_by_default).await?;
     // Two passes keep memory to `limit` groups however many there are: first
     // the size of every group, then the rows of the largest ones only.
     let sizes = state.store.group_sizes(window.from, window.to, filter.clone(), by).await?;
     let (groups, omitted) = insights::largest_groups(sizes, limit);
-    let groups = state.store.scan_window(window.from, window.to, filter.clone(), Some(by), groups).await?;
-    Ok(Json(groups.breakdown(window, by, &filter, omitted)))
+    let groups = state.store.scan_window(window.from, window.to, filter, Some(by), groups).await?;
+    Ok(Json(groups.breakdown(window, by, &filters, omitted)))
 }

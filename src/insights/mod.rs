@@ -38,12 +38,54 @@ pub struct Window {
 pub struct Filters {
     pub project_id: Vec<String>,
     pub team_id: Vec<String>,
+    /// The environments counted, always named: the production environments
+    /// by default, every stored environment for `environment=*`.
     pub environment: Vec<String>,
 }
 
-impl From<&WindowFilter> for Filters {
-    fn from(f: &WindowFilter) -> Self {
-        Self { project_id: f.project_ids.clone(), team_id: f.team_ids.clone(), environment: f.environments.clone() }
+impl Filters {
+    /// `filter`'s projects and teams, and the environments it counted.
+    pub fn new(filter: &WindowFilter, environments: Vec<String>) -> Self {
+        Self { project_id: filter.project_ids.clone(), team_id: filter.team_ids.clone(), environment: environments }
+    }
+}
+
+/// `environment=` of the insights: which environments they count. DORA is
+/// about production, so that is the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Environments {
+    /// The environments named, or the production ones when none is.
+    Only(Vec<String>),
+    /// `environment=*`, or the default of a breakdown by environment.
+    Every,
+}
+
+impl Environments {
+    /// The value of `environment=` that means every environment.
+    pub const EVERY: &'static str = "*";
+
+    /// The environments `given` asks for; none given means `production`, or
+    /// every environment when `every_by_default`. Err names what is wrong.
+    pub fn choose(given: Vec<String>, production: Vec<String>, every_by_default: bool) -> Result<Self, String> {
+        if given.iter().any(|e| e == Self::EVERY) {
+            if given.len() > 1 {
+                return Err(format!("environment={} means every environment: name no others with it", Self::EVERY));
+            }
+            return Ok(Self::Every);
+        }
+        Ok(match (given.is_empty(), every_by_default) {
+            (false, _) => Self::Only(given),
+            (true, true) => Self::Every,
+            (true, false) => Self::Only(production),
+        })
+    }
+
+    /// What the store filters on: no list means every environment.
+    pub fn filter(&self) -> Vec<String> {
+        match self {
+            Self::Only(list) => list.clone(),
+            Self::Every => Vec::new(),
+        }
     }
 }
 
@@ -128,8 +170,8 @@ pub fn buckets(window: Window, interval: Interval) -> Option<Vec<(i64, i64)>> {
 }
 
 impl DoraReport {
-    pub fn new(window: Window, filter: &WindowFilter, metrics: DoraMetrics) -> Self {
-        Self { from: window.from.to_rfc3339(), to: window.to.to_rfc3339(), filters: filter.into(), metrics }
+    pub fn new(window: Window, filters: &Filters, metrics: DoraMetrics) -> Self {
+        Self { from: window.from.to_rfc3339(), to: window.to.to_rfc3339(), filters: filters.clone(), metrics }
     }
 }
 
@@ -157,8 +199,8 @@ impl WindowSink for Whole {
 }
 
 impl Whole {
-    pub fn report(self, window: Window, filter: &WindowFilter) -> DoraReport {
-        DoraReport::new(window, filter, self.0.finish(length(window)))
+    pub fn report(self, window: Window, filters: &Filters) -> DoraReport {
+        DoraReport::new(window, filters, self.0.finish(length(window)))
     }
 }
 
@@ -209,7 +251,7 @@ impl Buckets {
     }
 
     /// Every bucket of the window, empty ones included.
-    pub fn trend(self, window: Window, interval: Interval, filter: &WindowFilter) -> Trend {
+    pub fn trend(self, window: Window, interval: Interval, filters: &Filters) -> Trend {
         let buckets = self
             .bounds
             .into_iter()
@@ -224,7 +266,7 @@ impl Buckets {
             interval: interval.as_str(),
             from: window.from.to_rfc3339(),
             to: window.to.to_rfc3339(),
-            filters: filter.into(),
+            filters: filters.clone(),
             buckets,
         }
     }
@@ -340,7 +382,7 @@ impl Groups {
 
     /// One group per key with data in the window: most deployments first,
     /// ties by key, the null key last among equals.
-    pub fn breakdown(self, window: Window, by: GroupBy, filter: &WindowFilter, omitted_groups: u64) -> Breakdown {
+    pub fn breakdown(self, window: Window, by: GroupBy, filters: &Filters, omitted_groups: u64) -> Breakdown {
         let mut all: Vec<(Option<String>, Accumulator)> =
             self.named.into_iter().map(|(key, acc)| (Some(key), acc)).collect();
         if !self.none.is_empty() {
@@ -351,7 +393,7 @@ impl Groups {
             .into_iter()
             .map(|(key, acc)| BreakdownGroup {
                 key,
-                report: DoraReport::new(window, filter, acc.finish(length(window))),
+                report: DoraReport::new(window, filters, acc.finish(length(window))),
             })
             .collect();
         Breakdown { by: group_name(by), groups, omitted_groups }
@@ -384,6 +426,21 @@ impl WindowSink for Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_environment_means_production_and_a_star_means_every_one() {
+        let production = || vec!["production".to_string(), "prod".to_string()];
+        let named = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Environments::choose(vec![], production(), false), Ok(Environments::Only(production())));
+        assert_eq!(Environments::choose(vec![], production(), true), Ok(Environments::Every));
+        assert_eq!(Environments::choose(named(&["*"]), production(), false), Ok(Environments::Every));
+        assert_eq!(
+            Environments::choose(named(&["staging"]), production(), true),
+            Ok(Environments::Only(named(&["staging"])))
+        );
+        assert!(Environments::choose(named(&["*", "prod"]), production(), false).is_err());
+        assert_eq!(Environments::Every.filter(), Vec::<String>::new(), "no list: every environment");
+    }
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).expect("time")

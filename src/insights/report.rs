@@ -126,6 +126,18 @@ fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// A rate, or a count per day or week, to 4 decimals: the JSON says `88.9`,
+/// not `88.89999999999999`. Levels are decided on the exact value.
+fn four_decimals(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+/// Seconds to the millisecond, the precision of the stored times (a median
+/// of two or an interpolated percentile would otherwise carry float noise).
+fn to_millisecond(seconds: Option<f64>) -> Option<f64> {
+    seconds.map(|s| (s * 1e3).round() / 1e3)
+}
+
 impl Accumulator {
     pub fn add_deployed(&mut self, d: &DeployedRow) {
         self.deploy_days.insert(d.deployed_at.div_euclid(MS_PER_DAY));
@@ -194,16 +206,16 @@ impl Accumulator {
         let deployment_frequency = DeploymentFrequency {
             deployments: n,
             deploy_days: self.deploy_days.len() as u64,
-            per_day,
-            per_week: per_day * 7.0,
+            per_day: four_decimals(per_day),
+            per_week: four_decimals(per_day * 7.0),
             level: (n > 0).then(|| deployment_frequency_level(per_day)),
         };
 
         let [lead_median, lead_p75, lead_p90] = percentiles(&mut self.lead_seconds, [0.5, 0.75, 0.9]);
         let lead_time_for_changes = LeadTime {
-            median_seconds: lead_median,
-            p75_seconds: lead_p75,
-            p90_seconds: lead_p90,
+            median_seconds: to_millisecond(lead_median),
+            p75_seconds: to_millisecond(lead_p75),
+            p90_seconds: to_millisecond(lead_p90),
             samples: self.lead_seconds.len() as u64,
             level: lead_median.map(lead_time_level),
         };
@@ -212,14 +224,14 @@ impl Accumulator {
         let change_failure_rate = ChangeFailureRate {
             change_failures: self.change_failures,
             deployments: n,
-            rate,
+            rate: rate.map(four_decimals),
             level: rate.map(change_failure_level),
         };
 
         let [recovery_median, recovery_p90] = percentiles(&mut self.recovery_seconds, [0.5, 0.9]);
         let failed_deployment_recovery_time = FailedDeploymentRecoveryTime {
-            median_seconds: recovery_median,
-            p90_seconds: recovery_p90,
+            median_seconds: to_millisecond(recovery_median),
+            p90_seconds: to_millisecond(recovery_p90),
             samples: self.recovery_seconds.len() as u64,
             level: recovery_median.map(time_to_restore_level),
         };
@@ -227,25 +239,26 @@ impl Accumulator {
         let rework_rate = ReworkRate {
             rework_deployments: self.rework,
             deployments: n,
-            rate: (n > 0).then(|| self.rework as f64 / n as f64),
+            rate: (n > 0).then(|| four_decimals(self.rework as f64 / n as f64)),
         };
 
         let [restore_median, restore_p90] = percentiles(&mut self.restore_seconds, [0.5, 0.9]);
         let time_to_restore = TimeToRestore {
-            median_seconds: restore_median,
-            p90_seconds: restore_p90,
+            median_seconds: to_millisecond(restore_median),
+            p90_seconds: to_millisecond(restore_p90),
             samples: self.restore_seconds.len() as u64,
             open_incidents: self.open_incidents,
             level: restore_median.map(time_to_restore_level),
         };
 
         let [detect_median] = percentiles(&mut self.detect_seconds, [0.5]);
-        let time_to_detect = TimeToDetect { median_seconds: detect_median, samples: self.detect_seconds.len() as u64 };
+        let time_to_detect =
+            TimeToDetect { median_seconds: to_millisecond(detect_median), samples: self.detect_seconds.len() as u64 };
 
         let [duration_median, duration_p90] = percentiles(&mut self.duration_seconds, [0.5, 0.9]);
         let deployment_duration = DeploymentDuration {
-            median_seconds: duration_median,
-            p90_seconds: duration_p90,
+            median_seconds: to_millisecond(duration_median),
+            p90_seconds: to_millisecond(duration_p90),
             samples: self.duration_seconds.len() as u64,
         };
 

@@ -29,6 +29,12 @@ impl Store {
         .await
     }
 
+    /// The distinct environments of the stored deployments (at most 500):
+    /// what `environment=*` counted, named.
+    pub async fn environments(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| distinct(conn, "environment")).await
+    }
+
     /// Whether any deployment was ever recorded: the dashboard's empty state.
     pub async fn has_deployments(&self) -> StoreResult<bool> {
         self.read(|conn| Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM deployments)", [], |r| r.get(0))?)).await

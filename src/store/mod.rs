@@ -15,7 +15,8 @@
 //! the dashboard's filters offer; `idempotency` keeps Idempotency-Key
 //! answers; `retention` deletes old events and usernames; `checkpointer`
 //! copies the WAL back into the database off the writer's path;
-//! `migrations` the schema; `backup` the `backup` subcommand.
+//! `migrations` the schema; `backup` the `backup` subcommand;
+//! `environments` renames an environment in every stored event.
 //!
 //! Nothing above this module knows it is SQLite: it sees [`Store`], [`Tx`]
 //! and plain records.
@@ -25,6 +26,7 @@ mod catalog;
 mod checkpointer;
 mod deployments;
 mod effects;
+mod environments;
 mod idempotency;
 mod incidents;
 mod insights;
@@ -51,6 +53,7 @@ use crate::events::EventSink;
 pub use backup::{backup, Summary as BackupSummary};
 pub use catalog::FilterValues;
 pub use deployments::DeploymentFilter;
+pub use environments::Renamed;
 pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};

@@ -6,13 +6,15 @@
 //! trend bucket and to its breakdown group, and the tiles are the buckets
 //! added up (the same samples as one `/dora` over the window).
 
+use super::params::View;
 use crate::domain::{Deployment, DeploymentStatus, Incident};
 use crate::insights::{
-    self, Accumulator, Breakdown, Buckets, DoraMetrics, Groups, Interval, Whole, Window, DEFAULT_BREAKDOWN_LIMIT,
+    self, Accumulator, Breakdown, Buckets, DoraMetrics, Filters, Groups, Interval, Whole, Window,
+    DEFAULT_BREAKDOWN_LIMIT,
 };
 use crate::store::{
-    ChangeRow, DeployedRow, DeploymentFilter, FailedRow, FilterValues, GroupBy, IncidentFilter, IncidentRow,
-    IncidentState, Order, Page, Store, StoreResult, TimeRange, WindowFilter, WindowSink,
+    ChangeRow, DeployedRow, DeploymentFilter, FailedRow, FilterValues, IncidentFilter, IncidentRow, IncidentState,
+    Order, Page, Store, StoreResult, TimeRange, WindowSink,
 };
 use crate::time::Timestamp;
 
@@ -56,7 +58,8 @@ pub fn previous(window: Window) -> Window {
 
 /// Reads the page's data; the independent reads run side by side on the
 /// read pool.
-pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: GroupBy) -> StoreResult<Dashboard> {
+pub async fn load(store: &Store, view: &View) -> StoreResult<Dashboard> {
+    let (window, filter, by) = (view.window, view.filter.clone(), view.by);
     let interval = interval_for(window);
     // The UI chooses among windows of at most a year (weekly: 53 buckets),
     // and a custom window is checked by the caller, so this always fits.
@@ -105,7 +108,10 @@ pub async fn load(store: &Store, window: Window, filter: WindowFilter, by: Group
         current: whole.finish(length),
         previous: before.0.finish(length),
         buckets,
-        breakdown: largest(both.groups.breakdown(window, by, &filter, 0), DEFAULT_BREAKDOWN_LIMIT),
+        breakdown: largest(
+            both.groups.breakdown(window, by, &Filters::new(&filter, filter.environments.clone()), 0),
+            DEFAULT_BREAKDOWN_LIMIT,
+        ),
         open_incidents,
         latest_deployments,
         filter_values,

@@ -82,8 +82,8 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap, uri: Uri) 
     // Parameters are read only once the credentials are known to be good.
     let params: UiParams = parse_query(uri.query().unwrap_or_default())?;
     let now = Timestamp::now();
-    let view = View::parse(params, now)?;
-    let data = data::load(&state.store, view.window, view.filter.clone(), view.by).await?;
+    let view = View::parse(params, now, state.attribution.production(&state.default_environment))?;
+    let data = data::load(&state.store, &view).await?;
     Ok(private(Html(page::dashboard(&data, &view, viewer, now))))
 }
 

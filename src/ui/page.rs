@@ -9,7 +9,7 @@ use super::data::Dashboard;
 use super::format;
 use super::params::{Direction, SortKey, View, WINDOW_DAYS};
 use crate::domain::{Deployment, Incident};
-use crate::insights::{BreakdownGroup, DoraMetrics, Interval, Level};
+use crate::insights::{BreakdownGroup, DoraMetrics, Environments, Interval, Level};
 use crate::store::GroupBy;
 use crate::time::Timestamp;
 
@@ -120,7 +120,7 @@ fn filters(d: &Dashboard, view: &View) -> Markup {
             label { "To" input type="date" name="to" value=[to]; }
             (multi_select("Team", "team_id", &values.team_ids, &view.filter.team_ids))
             (multi_select("Project", "project_id", &values.project_ids, &view.filter.project_ids))
-            (multi_select("Environment", "environment", &values.environments, &view.filter.environments))
+            (environment_select(&values.environments, &view.environments))
             input type="hidden" name="by" value=(crate::insights::group_name(view.by));
             @if let Some(r) = view.refresh {
                 input type="hidden" name="refresh" value=(r);
@@ -138,6 +138,27 @@ fn multi_select(label: &str, name: &str, offered: &[String], chosen: &[String]) 
         label {
             (label)
             select name=(name) multiple size="3" {
+                @for value in offered.iter().chain(extra) {
+                    option value=(value) selected[chosen.contains(value)] { (value) }
+                }
+            }
+        }
+    }
+}
+
+/// The environments: the production ones are chosen unless the viewer
+/// chose others, or every environment.
+fn environment_select(offered: &[String], counted: &Environments) -> Markup {
+    let chosen: &[String] = match counted {
+        Environments::Only(list) => list,
+        Environments::Every => &[],
+    };
+    let extra: Vec<&String> = chosen.iter().filter(|c| !offered.contains(c)).collect();
+    html! {
+        label {
+            "Environment"
+            select name="environment" multiple size="3" {
+                option value=(Environments::EVERY) selected[*counted == Environments::Every] { "All environments" }
                 @for value in offered.iter().chain(extra) {
                     option value=(value) selected[chosen.contains(value)] { (value) }
                 }
@@ -554,7 +575,7 @@ fn dora_link(view: &View) -> String {
         vec![("from", view.window.from.to_rfc3339()), ("to", view.window.to.to_rfc3339())];
     pairs.extend(view.filter.team_ids.iter().map(|v| ("team_id", v.clone())));
     pairs.extend(view.filter.project_ids.iter().map(|v| ("project_id", v.clone())));
-    pairs.extend(view.filter.environments.iter().map(|v| ("environment", v.clone())));
+    pairs.extend(view.environment_params().into_iter().map(|v| ("environment", v)));
     format!("/api/v1/dora?{}", serde_html_form::to_string(&pairs).unwrap_or_default())
 }
 

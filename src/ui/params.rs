@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::http::error::AppError;
 use crate::http::extract::{blank_is_none, comma_list};
-use crate::insights::Window;
+use crate::insights::{Environments, Window};
 use crate::store::{GroupBy, WindowFilter};
 use crate::time::Timestamp;
 
@@ -132,7 +132,14 @@ pub struct View {
     pub days: Option<u32>,
     /// The custom window's parameters as given, kept for the links.
     custom: Option<(String, Option<String>)>,
+    /// What the store filters on (its environments are [`View::environments`]'s).
     pub filter: WindowFilter,
+    /// The environments counted: the production ones unless others (or
+    /// every one, `*`) were chosen.
+    pub environments: Environments,
+    /// Whether the viewer chose the environments (else the links leave
+    /// them out: the default is the production ones everywhere).
+    environments_chosen: bool,
     pub by: GroupBy,
     pub sort: SortKey,
     pub dir: Direction,
@@ -140,7 +147,8 @@ pub struct View {
 }
 
 impl View {
-    pub fn parse(p: UiParams, now: Timestamp) -> Result<Self, AppError> {
+    /// `production` is what the page counts when no environment is chosen.
+    pub fn parse(p: UiParams, now: Timestamp, production: Vec<String>) -> Result<Self, AppError> {
         let to = match &p.to {
             None => now,
             Some(text) => time(text, "to", End::Exclusive)?.min(now),
@@ -184,11 +192,20 @@ impl View {
             }
         };
         let sort = p.sort.unwrap_or_default();
+        let environments_chosen = !p.environment.is_empty();
+        let environments = Environments::choose(p.environment, production, false)
+            .map_err(|why| AppError::bad_field("environment", why))?;
         Ok(Self {
             window,
             days,
             custom,
-            filter: WindowFilter { project_ids: p.project_id, team_ids: p.team_id, environments: p.environment },
+            filter: WindowFilter {
+                project_ids: p.project_id,
+                team_ids: p.team_id,
+                environments: environments.filter(),
+            },
+            environments,
+            environments_chosen,
             by: p.by.unwrap_or_default(),
             dir: p.dir.unwrap_or_else(|| sort.best_first()),
             sort,
@@ -215,8 +232,9 @@ impl View {
             }
             (None, None) => {}
         }
+        let environments = self.environment_params();
         let lists = [("team_id", &self.filter.team_ids), ("project_id", &self.filter.project_ids)];
-        for (name, values) in lists.into_iter().chain([("environment", &self.filter.environments)]) {
+        for (name, values) in lists.into_iter().chain([("environment", &environments)]) {
             pairs.extend(values.iter().map(|v| (name, v.clone())));
         }
         pairs.push(("by", crate::insights::group_name(by).to_string()));
@@ -226,6 +244,16 @@ impl View {
             pairs.push(("refresh", r.to_string()));
         }
         format!("/ui?{}", serde_html_form::to_string(&pairs).unwrap_or_default())
+    }
+
+    /// The `environment=` values that ask for this page's environments:
+    /// none for the default (the production ones).
+    pub fn environment_params(&self) -> Vec<String> {
+        match &self.environments {
+            _ if !self.environments_chosen => Vec::new(),
+            Environments::Only(list) => list.clone(),
+            Environments::Every => vec![Environments::EVERY.to_string()],
+        }
     }
 
     /// The custom window's `from` and `to` as given (for the date fields).
@@ -265,7 +293,7 @@ mod tests {
 
     fn view(query: &str) -> Result<View, AppError> {
         let now = Timestamp::parse("2024-06-01T12:00:00Z").expect("time");
-        View::parse(serde_html_form::from_str(query).expect("query"), now)
+        View::parse(serde_html_form::from_str(query).expect("query"), now, vec!["production".into()])
     }
 
     #[test]

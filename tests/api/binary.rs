@@ -115,8 +115,32 @@ impl Server {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.log.push(line);
         }
-        (status.code(), self.log)
+        (status.code(), std::mem::take(&mut self.log))
     }
+}
+
+/// A test that panics mid-way still stops its server: no process is left
+/// behind. (After `stop` the child has exited, and kill is a no-op.)
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test that panics mid-way: its server goes with it.
+#[test]
+fn a_test_that_panics_leaves_no_server_running() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pid = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(|| {
+        let server = Server::start(command(&dir.path().join("em.db")));
+        *pid.lock().expect("lock") = Some(server.pid());
+        panic!("the test failed here");
+    });
+    assert!(outcome.is_err());
+    let pid = pid.into_inner().expect("lock").expect("the server started");
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "em-metrics {pid} is still running");
 }
 
 fn run_to_exit(cmd: &mut Command) -> (Option<i32>, String) {

@@ -10,7 +10,7 @@ async fn starting_a_deployment_returns_it_with_defaults() {
     let body = app.start(DeploymentBuilder::new("d1").set("user", "bob")).await;
     assert_eq!(body["id"], "d1");
     assert_eq!(body["status"], "started");
-    assert_eq!(body["environment"], "NO_ENV");
+    assert_eq!(body["environment"], "production");
     assert_eq!(body["username"], "bob");
     assert_eq!(body["team_id"], json!(null));
     assert_eq!(body["first_commit_at"], "2024-05-01T08:00:00.000Z");

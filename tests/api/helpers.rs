@@ -127,7 +127,7 @@ impl TestAppBuilder {
             store: store.clone(),
             teams: teams.clone(),
             auth: Arc::new(Auth::new(self.auth)),
-            default_environment: em_metrics::domain::Id::parse("NO_ENV").expect("an id"),
+            default_environment: em_metrics::domain::Id::parse("production").expect("an id"),
             attribution: self.attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
             prometheus: self.prometheus,

@@ -8,6 +8,9 @@ use crate::helpers::{assert_error, close, dora, incident, DeploymentBuilder, Tes
 
 const TEAMS: &str = r#"{"teams": {"backend": {"projects": ["api"]}}}"#;
 const WEEK: &str = "from=2024-05-01T00:00:00Z&to=2024-05-08T00:00:00Z";
+/// The hand-computed figures below count every environment of the fixture
+/// (prod and staging); without it, only the production ones count.
+const EVERY: &str = "environment=*";
 
 fn deployment(
     id: &str,
@@ -86,16 +89,16 @@ async fn fixture() -> TestApp {
 #[tokio::test]
 async fn the_fixture_week_gives_the_hand_computed_report() {
     let app = fixture().await;
-    let r = dora(&app, WEEK).await;
+    let r = dora(&app, &format!("{WEEK}&{EVERY}")).await;
     assert_eq!(r["from"], "2024-05-01T00:00:00.000Z");
     assert_eq!(r["to"], "2024-05-08T00:00:00.000Z");
-    assert_eq!(r["filters"], json!({"project_id": [], "team_id": [], "environment": []}));
+    assert_eq!(r["filters"], json!({"project_id": [], "team_id": [], "environment": ["prod", "staging"]}));
 
     // 6 deployments (d0..d5) in 7 days on 4 distinct days (05-01, 05-02, 05-03, 05-07).
     let df = &r["deployment_frequency"];
     assert_eq!(df["deployments"], 6);
     assert_eq!(df["deploy_days"], 4);
-    close(&df["per_day"], 6.0 / 7.0);
+    close(&df["per_day"], 0.8571); // 6 / 7, to 4 decimals
     close(&df["per_week"], 6.0);
     assert_eq!(df["level"], "high", "under one a day, at least one a week");
 
@@ -169,7 +172,7 @@ async fn filters_narrow_the_report_and_combine() {
     assert_eq!(staging["lead_time_for_changes"]["level"], "high", "exactly one day is high");
     assert_eq!(staging["time_to_restore"]["open_incidents"], 1);
     // Repeated and comma-separated values mean "any of".
-    let both = dora(&app, &format!("{WEEK}&project_id=api,web")).await;
+    let both = dora(&app, &format!("{WEEK}&project_id=api,web&{EVERY}")).await;
     assert_eq!(both["deployment_frequency"]["deployments"], 6);
     let repeated = dora(&app, &format!("{WEEK}&environment=prod&environment=staging")).await;
     assert_eq!(repeated["deployment_frequency"]["deployments"], 6);
@@ -177,6 +180,42 @@ async fn filters_narrow_the_report_and_combine() {
     let none = dora(&app, &format!("{WEEK}&project_id=api&environment=staging")).await;
     assert_eq!(none["deployment_frequency"]["deployments"], 0);
     assert_eq!(none["level"], Value::Null);
+}
+
+/// DORA is about production: without `environment`, the insights count the
+/// production environments (EM_METRICS_PRODUCTION_ENVIRONMENTS, `production`
+/// and `prod`, plus DEPLOYMENT_ENVIRONMENT), and say which they counted. In
+/// the fixture that leaves out web's staging deployment d5 and its open
+/// incident i3.
+#[tokio::test]
+async fn without_an_environment_only_production_counts_and_the_answer_names_it() {
+    let app = fixture().await;
+    let r = dora(&app, WEEK).await;
+    assert_eq!(r["filters"]["environment"], json!(["production", "prod"]));
+    // d0..d4: 5 deployments on 3 days; d1 and d2 failed changes: 2 of 5.
+    assert_eq!(r["deployment_frequency"]["deployments"], 5);
+    assert_eq!(r["deployment_frequency"]["deploy_days"], 3);
+    close(&r["deployment_frequency"]["per_week"], 5.0);
+    close(&r["change_failure_rate"]["rate"], 0.4);
+    // i1, i2 and i4 (api's, in production) are restored; i3 in staging is not counted.
+    assert_eq!(r["time_to_restore"]["samples"], 3);
+    assert_eq!(r["time_to_restore"]["open_incidents"], 0);
+    let every = dora(&app, &format!("{WEEK}&{EVERY}")).await;
+    assert_eq!(every["deployment_frequency"]["deployments"], 6);
+    assert_eq!(every["time_to_restore"]["open_incidents"], 1);
+    // A breakdown by environment compares environments: every one by default.
+    let by_env = app.get(&format!("/dora/breakdown?by=environment&{WEEK}")).await.body;
+    let keys: Vec<&str> = by_env["groups"].as_array().into_iter().flatten().filter_map(|g| g["key"].as_str()).collect();
+    // i4 names no deployment and attribution finds none: it is in DEPLOYMENT_ENVIRONMENT, production.
+    assert_eq!(keys, ["prod", "staging", "production"]);
+    // The other breakdowns and the trend count production by default too.
+    let by_project = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}")).await.body;
+    assert_eq!(by_project["groups"].as_array().map(Vec::len), Some(1), "only api deploys to production");
+    let trend = app.get(&format!("/dora/trend?{WEEK}")).await.body;
+    assert_eq!(trend["filters"]["environment"], json!(["production", "prod"]));
+    // `*` goes alone.
+    let mixed = app.get(&format!("/dora?{WEEK}&environment=*,prod")).await;
+    assert_error(&mixed, StatusCode::BAD_REQUEST, "bad_request", Some("environment"));
 }
 
 #[tokio::test]
@@ -292,7 +331,7 @@ async fn level_boundaries_hold_through_the_api() {
 #[tokio::test]
 async fn the_daily_trend_has_every_day_with_empty_ones_zeroed() {
     let app = fixture().await;
-    let reply = app.get(&format!("/dora/trend?interval=day&{WEEK}")).await;
+    let reply = app.get(&format!("/dora/trend?interval=day&{WEEK}&{EVERY}")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["interval"], "day");
     let buckets = reply.body["buckets"].as_array().cloned().unwrap_or_default();
@@ -314,7 +353,7 @@ async fn the_daily_trend_has_every_day_with_empty_ones_zeroed() {
 #[tokio::test]
 async fn weekly_trend_buckets_start_on_monday() {
     let app = fixture().await;
-    let reply = app.get("/dora/trend?from=2024-04-29T00:00:00Z&to=2024-05-13T00:00:00Z").await;
+    let reply = app.get(&format!("/dora/trend?from=2024-04-29T00:00:00Z&to=2024-05-13T00:00:00Z&{EVERY}")).await;
     assert_eq!(reply.body["interval"], "week", "week is the default");
     let buckets = reply.body["buckets"].as_array().cloned().unwrap_or_default();
     assert_eq!(buckets.len(), 2);
@@ -352,8 +391,8 @@ async fn monthly_buckets_split_at_the_month_boundary() {
             ("2024-03-01T00:00:00.000Z".to_string(), "2024-03-15T00:00:00.000Z".to_string(), 0),
         ]
     );
-    // February 2024 has 29 days: per_day is 2 / 29.
-    close(&buckets[1]["deployment_frequency"]["per_day"], 2.0 / 29.0);
+    // February 2024 has 29 days: per_day is 2 / 29, to 4 decimals.
+    close(&buckets[1]["deployment_frequency"]["per_day"], 0.069);
 }
 
 #[tokio::test]
@@ -374,7 +413,7 @@ async fn daily_buckets_stay_24_hours_across_a_dst_change() {
 #[tokio::test]
 async fn the_breakdown_groups_by_team_with_no_team_last() {
     let app = fixture().await;
-    let reply = app.get(&format!("/dora/breakdown?by=team_id&{WEEK}")).await;
+    let reply = app.get(&format!("/dora/breakdown?by=team_id&{WEEK}&{EVERY}")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["by"], "team_id");
     let groups = reply.body["groups"].as_array().cloned().unwrap_or_default();
@@ -387,7 +426,7 @@ async fn the_breakdown_groups_by_team_with_no_team_last() {
     assert_eq!(groups[1]["deployment_frequency"]["deployments"], 1);
     assert_eq!(groups[1]["time_to_restore"]["open_incidents"], 1);
 
-    let by_project = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}")).await;
+    let by_project = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}&{EVERY}")).await;
     let keys: Vec<Value> =
         by_project.body["groups"].as_array().map(|g| g.iter().map(|g| g["key"].clone()).collect()).unwrap_or_default();
     assert_eq!(keys, [json!("api"), json!("web")]);
@@ -439,11 +478,11 @@ async fn a_breakdown_keeps_the_largest_groups_and_counts_the_rest() {
     let keys = |body: &Value| -> Vec<Value> {
         body["groups"].as_array().map(|g| g.iter().map(|g| g["key"].clone()).collect()).unwrap_or_default()
     };
-    let all = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}")).await.body;
+    let all = app.get(&format!("/dora/breakdown?by=project_id&{WEEK}&{EVERY}")).await.body;
     // Most deployments first, ties by name; p5 has data (an incident) but no deployment.
     assert_eq!(keys(&all), [json!("p1"), json!("p2"), json!("p3"), json!("p4"), json!("p5")]);
     assert_eq!(all["omitted_groups"], 0);
-    let top = app.get(&format!("/dora/breakdown?by=project_id&limit=2&{WEEK}")).await.body;
+    let top = app.get(&format!("/dora/breakdown?by=project_id&limit=2&{WEEK}&{EVERY}")).await.body;
     assert_eq!(keys(&top), [json!("p1"), json!("p2")]);
     assert_eq!(top["omitted_groups"], 3);
     assert_eq!(top["groups"][0]["deployment_frequency"]["deployments"], 3, "kept groups are complete");

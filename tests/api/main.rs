@@ -9,6 +9,7 @@ mod demo;
 mod deployments;
 mod docs;
 mod durability;
+mod environments;
 mod exporters;
 mod fuzz;
 mod helpers;

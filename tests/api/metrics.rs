@@ -19,7 +19,7 @@ use crate::receiver::{self, Catalog, Received};
 const TEAMS: &str = r#"{"teams": {"backend": {"projects": ["api"]}}}"#;
 const API: &str = "environment=prod,project_id=api,team_id=backend";
 const WEB: &str = "environment=staging,project_id=web";
-const WEB_INCIDENT: &str = "environment=NO_ENV,project_id=web";
+const WEB_INCIDENT: &str = "environment=production,project_id=web";
 
 fn settings(endpoint: String, protocol: OtlpProtocol) -> MetricsSettings {
     MetricsSettings {
@@ -202,7 +202,7 @@ async fn prometheus_text_holds_the_catalog_names_and_values() {
         r#"deployment_failed_total{environment="prod",project_id="api",team_id="backend"} 1"#,
         r#"change_failure_count_total{environment="prod",project_id="api",team_id="backend"} 1"#,
         r#"incident_count_total{environment="prod",project_id="api",team_id="backend"} 2"#,
-        r#"incident_restored_total{environment="NO_ENV",project_id="web"} 1"#,
+        r#"incident_restored_total{environment="production",project_id="web"} 1"#,
         r#"incident_finished_total{environment="prod",project_id="api",team_id="backend"} 1"#,
         r#"lead_time_for_changes_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="7200"} 1"#,
         r#"lead_time_for_changes_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="3600"} 0"#,
@@ -211,7 +211,7 @@ async fn prometheus_text_holds_the_catalog_names_and_values() {
         r#"deployment_duration_seconds_sum{environment="staging",project_id="web"} 30"#,
         r#"time_to_detect_seconds_count{environment="prod",project_id="api",team_id="backend"} 2"#,
         r#"time_to_detect_seconds_sum{environment="prod",project_id="api",team_id="backend"} 5400"#,
-        r#"time_to_restore_seconds_sum{environment="NO_ENV",project_id="web"} 600"#,
+        r#"time_to_restore_seconds_sum{environment="production",project_id="web"} 600"#,
         r#"time_to_restore_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="15552000"} 1"#,
         r#"failed_deployment_recovery_time_seconds_sum{environment="prod",project_id="api",team_id="backend"} 3600"#,
         r#"failed_deployment_recovery_time_seconds_bucket{environment="prod",project_id="api",team_id="backend",le="3600"} 1"#,

@@ -236,7 +236,7 @@ async fn the_tiles_show_exactly_what_dora_gives_for_the_same_window() {
     }
     // Worked out by hand: 3 deployments over 7 days; lead times 2 h, 4 h
     // and 26 h (median 4 h); d2 failed (1 of 3); recovered 1.5 h after d2.
-    assert_eq!(tile_value(&ui.text, "deployment_frequency"), Some(3.0 / 7.0));
+    assert_eq!(tile_value(&ui.text, "deployment_frequency"), Some(0.4286), "3 / 7 a day, to 4 decimals");
     assert_eq!(tile_value(&ui.text, "lead_time_for_changes"), Some(4.0 * 3600.0));
     assert!(ui.text.contains(">4 h</p>"), "the human form");
     assert!(ui.text.contains(">33.3 %</p>"));
