@@ -26,6 +26,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(errors_in_json))
         .layer(middleware::from_fn(log_request))
+        // Outermost, so that no answer under /ui, whoever made it, goes without them.
+        .layer(middleware::from_fn(ui::security_headers))
         .with_state(state)
 }
 

@@ -185,8 +185,11 @@ async fn serve_async(
         em_metrics::store::keep_for(state.store.clone(), retention);
     }
     let local = listener.local_addr().map_err(|e| StartupError::new("HOST", e.to_string()))?;
+    // Listening for SIGTERM before saying ready: a signal right after the
+    // ready line shuts down cleanly instead of killing the process.
+    let shutdown = signals::shutdown();
     tracing::info!(address = %local, database = %settings.sqlite_db.display(), "em-metrics ready on http://{local}");
-    server::run(listener, em_metrics::app(state), signals::shutdown())
+    server::run(listener, em_metrics::app(state), shutdown)
         .await
         .map_err(|e| StartupError::new("server", e.to_string()))?;
     tracing::info!("stopped");

@@ -5,27 +5,38 @@ use std::path::PathBuf;
 
 use crate::teams::{TeamConfig, Teams};
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that completes on SIGTERM or Ctrl-C (SIGINT). The handlers are
+/// installed when this is called, not when the future is first polled:
+/// call it before saying the server is ready, or a SIGTERM sent right after
+/// "ready" would meet the default action and kill the process mid-start.
+pub fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        _ = term => tracing::info!("SIGTERM received, shutting down"),
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt) => tracing::info!("Ctrl-C received, shutting down"),
+                _ = wait(term) => tracing::info!("SIGTERM received, shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received, shutting down");
+            }
+        }
     }
 }
 

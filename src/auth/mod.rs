@@ -71,22 +71,24 @@ impl Auth {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(self.unauthorized("missing Authorization header"));
         };
-        let Ok(value) = value.to_str() else {
-            return Err(self.unauthorized("the Authorization header is not readable text"));
+        // Compared as bytes: a token may be any UTF-8 text, which HTTP
+        // carries as raw bytes (not "readable text" to the header API).
+        let value = value.as_bytes().trim_ascii();
+        let (scheme, credentials) = match value.iter().position(|b| *b == b' ') {
+            Some(at) => (&value[..at], value[at + 1..].trim_ascii()),
+            None => (value, &b""[..]),
         };
-        let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-        let credentials = credentials.trim();
-        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        if scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"token") {
             let Some(token) = &self.settings.token else {
                 return Err(self.unauthorized("token authentication is not enabled on this server"));
             };
-            return if bool::from(credentials.as_bytes().ct_eq(token.expose().as_bytes())) {
+            return if bool::from(credentials.ct_eq(token.expose().as_bytes())) {
                 Ok(())
             } else {
                 Err(Denied::Forbidden("invalid token".into()))
             };
         }
-        if scheme.eq_ignore_ascii_case("basic") {
+        if scheme.eq_ignore_ascii_case(b"basic") {
             let Some((user, pass)) = &self.settings.basic else {
                 return Err(self.unauthorized("basic authentication is not enabled on this server"));
             };

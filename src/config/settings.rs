@@ -69,8 +69,8 @@ impl WebhookSettings {
     }
 
     fn from_raw(raw: &RawSettings) -> Result<Self, StartupError> {
-        let secret = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(Secret::new);
-        let incident_io_secret = secret(&raw.incident_io_webhook_secret);
+        let incident_io_secret =
+            secret("EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET", raw.incident_io_webhook_secret.as_deref())?;
         if let Some(s) = &incident_io_secret {
             // Never echo the value: only say what is wrong with it.
             if standardwebhooks::Webhook::new(s.expose()).is_err() {
@@ -82,12 +82,12 @@ impl WebhookSettings {
         }
         let field = raw.incident_io_project_field.trim();
         Ok(Self {
-            github_secret: secret(&raw.github_webhook_secret),
-            gitlab_token: secret(&raw.gitlab_webhook_token),
-            pagerduty_secret: secret(&raw.pagerduty_webhook_secret),
+            github_secret: secret("EM_METRICS_GITHUB_WEBHOOK_SECRET", raw.github_webhook_secret.as_deref())?,
+            gitlab_token: secret("EM_METRICS_GITLAB_WEBHOOK_TOKEN", raw.gitlab_webhook_token.as_deref())?,
+            pagerduty_secret: secret("EM_METRICS_PAGERDUTY_WEBHOOK_SECRET", raw.pagerduty_webhook_secret.as_deref())?,
             incident_io_secret,
             incident_io_project_field: if field.is_empty() { "Affected service".into() } else { field.into() },
-            grafana_secret: secret(&raw.grafana_webhook_secret),
+            grafana_secret: secret("EM_METRICS_GRAFANA_WEBHOOK_SECRET", raw.grafana_webhook_secret.as_deref())?,
         })
     }
 }
@@ -162,6 +162,23 @@ fn attribution_settings(window: &str, environments: &str) -> Result<Attribution,
     Ok(Attribution { window_ms, production_environments: production_environments.into() })
 }
 
+/// A configured secret: empty means unset (docker compose passes unset
+/// variables as empty). Leading or trailing whitespace or a control character
+/// is a copy mistake (a secret file with a trailing newline) that would make
+/// every request fail unnoticed, so it stops the start, naming the setting
+/// and never the value.
+fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<Secret>, StartupError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    if value.trim() != value || value.chars().any(char::is_control) {
+        return Err(StartupError::new(
+            variable,
+            "has leading or trailing whitespace or a control character (a trailing newline from a secret file?): \
+             remove it, or no request will ever match",
+        ));
+    }
+    Ok(Some(Secret::new(value)))
+}
+
 fn auth_settings(
     no_auth: Option<String>,
     token: Option<String>,
@@ -175,10 +192,13 @@ fn auth_settings(
         })?,
     };
     // An empty token would make `Bearer ` a valid credential: treat it as unset.
-    let token = token.filter(|t| !t.is_empty()).map(Secret::new);
-    let basic = match (username.unwrap_or_default(), password.unwrap_or_default()) {
-        (u, p) if u.is_empty() && p.is_empty() => None,
-        (u, p) => Some((Secret::new(u), Secret::new(p))),
+    let token = secret("EM_METRICS_TOKEN_AUTH", token.as_deref())?;
+    let username = secret("EM_METRICS_BASIC_AUTH_USERNAME", username.as_deref())?;
+    let password = secret("EM_METRICS_BASIC_AUTH_PASSWORD", password.as_deref())?;
+    let basic = match (username, password) {
+        (None, None) => None,
+        // Either half may be empty, as long as the other is set.
+        (u, p) => Some((u.unwrap_or_else(|| Secret::new("")), p.unwrap_or_else(|| Secret::new("")))),
     };
     if !disabled && token.is_none() && basic.is_none() {
         return Err(StartupError::new(

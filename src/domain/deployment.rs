@@ -405,14 +405,17 @@ pub fn mark_deployed(
             Ok(t)
         }
         DeploymentStatus::Deployed => match cmd.deployed_at {
-            Some(given) if Some(given) != existing.deployed_at => Err(Rejection::Conflict(format!(
-                "deployment `{id}` was already deployed at {}",
-                existing.deployed_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-            ))),
+            Some(given) if Some(given) != existing.deployed_at => Err(Rejection::conflict_on(
+                "deployed_at",
+                format!(
+                    "deployment `{id}` was already deployed at {}",
+                    existing.deployed_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                ),
+            )),
             _ => Ok(Transition::keep(existing)),
         },
         DeploymentStatus::Failed => {
-            Err(Rejection::Conflict(format!("deployment `{id}` has failed and cannot be deployed")))
+            Err(Rejection::conflict(format!("deployment `{id}` has failed and cannot be deployed")))
         }
     }
 }
@@ -431,7 +434,7 @@ pub fn mark_failed(
     match stored.status {
         DeploymentStatus::Failed => Ok(Transition::keep(stored)),
         DeploymentStatus::Deployed => {
-            Err(Rejection::Conflict(format!("deployment `{id}` is already deployed and cannot fail")))
+            Err(Rejection::conflict(format!("deployment `{id}` is already deployed and cannot fail")))
         }
         DeploymentStatus::Started => {
             let failed_at = match date {
@@ -459,7 +462,7 @@ pub fn remove(
 ) -> Result<Transition<Deployment>, Rejection> {
     let stored = existing.ok_or_else(|| Rejection::NotFound(format!("deployment `{id}` not found")))?;
     if linked_incidents > 0 {
-        return Err(Rejection::Conflict(format!(
+        return Err(Rejection::conflict(format!(
             "deployment `{id}` has {linked_incidents} incident(s) pointing to it; delete them first"
         )));
     }
@@ -619,7 +622,7 @@ mod tests {
         let first = start(Stored::default(), new("d1"), &ctx()).expect("ok").value;
         let retry = NewDeployment { project_id: Some(id("web")), ..new("d1") };
         match start(stored(first), retry, &ctx()) {
-            Err(Rejection::Conflict(m)) => assert!(m.contains("project_id"), "{m}"),
+            Err(Rejection::Conflict { message: m, .. }) => assert!(m.contains("project_id"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
     }
@@ -634,7 +637,7 @@ mod tests {
         assert_eq!(start(same.clone(), reversed, &ctx()).expect("a retry").write, Write::Keep);
         let other = NewDeployment { commits: Some(vec![commit("a", "2024-05-01T08:00:00Z")]), ..cmd };
         match start(same, other, &ctx()) {
-            Err(Rejection::Conflict(m)) => assert!(m.ends_with("different commits"), "{m}"),
+            Err(Rejection::Conflict { message: m, .. }) => assert!(m.ends_with("different commits"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
     }
@@ -724,12 +727,12 @@ mod tests {
         let first = start(Stored::default(), new("42"), &ctx()).expect("ok").value;
         let cmd = MarkDeployed { project_id: Some(id("web")), ..MarkDeployed::default() };
         match mark_deployed(&id("42"), stored(first.clone()), cmd, &ctx()) {
-            Err(Rejection::Conflict(m)) => assert!(m.contains("project_id"), "{m}"),
+            Err(Rejection::Conflict { message: m, .. }) => assert!(m.contains("project_id"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
         let cmd = MarkDeployed { environment: Some(id("staging")), ..MarkDeployed::default() };
         match mark_deployed(&id("42"), stored(first), cmd, &ctx()) {
-            Err(Rejection::Conflict(m)) => assert!(m.contains("environment"), "{m}"),
+            Err(Rejection::Conflict { message: m, .. }) => assert!(m.contains("environment"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
     }
@@ -738,7 +741,7 @@ mod tests {
     fn a_deployment_an_incident_points_to_is_not_deleted_and_a_deletion_never_goes_live() {
         let d = live(new("d1")).value;
         match remove(&id("d1"), Some(d.clone()), 1) {
-            Err(Rejection::Conflict(m)) => assert!(m.contains("1 incident"), "{m}"),
+            Err(Rejection::Conflict { message: m, .. }) => assert!(m.contains("1 incident"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
         let t = remove(&id("d1"), Some(d), 0).expect("no incident");

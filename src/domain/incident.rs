@@ -321,7 +321,10 @@ pub fn restore(
     let mut stored = existing.ok_or_else(|| not_found(id))?;
     if let Some(restored_at) = stored.restored_at {
         if date.is_some_and(|d| d != restored_at) {
-            return Err(Rejection::Conflict(format!("incident `{id}` was already restored at {restored_at}")));
+            return Err(Rejection::conflict_on(
+                "date",
+                format!("incident `{id}` was already restored at {restored_at}"),
+            ));
         }
         return Ok(Transition::keep(stored));
     }

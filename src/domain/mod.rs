@@ -33,8 +33,10 @@ pub const MAX_COMMITS: usize = 10_000;
 pub enum Rejection {
     #[error("{message}")]
     Invalid { field: String, message: String },
-    #[error("{0}")]
-    Conflict(String),
+    /// The record exists and disagrees; `field` names the request field at
+    /// fault when there is one (the first that differs).
+    #[error("{message}")]
+    Conflict { field: Option<String>, message: String },
     #[error("{0}")]
     NotFound(String),
 }
@@ -42,6 +44,16 @@ pub enum Rejection {
 impl Rejection {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid { field: field.to_string(), message: message.into() }
+    }
+
+    /// A conflict with the record's state rather than one field.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict { field: None, message: message.into() }
+    }
+
+    /// A conflict over the value of `field`.
+    pub fn conflict_on(field: &str, message: impl Into<String>) -> Self {
+        Self::Conflict { field: Some(field.to_string()), message: message.into() }
     }
 }
 
@@ -307,6 +319,10 @@ impl Differences {
         if self.0.is_empty() {
             return Ok(());
         }
-        Err(Rejection::Conflict(format!("{what} `{id}` already exists with a different {}", self.0.join(", "))))
+        let first = self.0[0];
+        Err(Rejection::conflict_on(
+            first,
+            format!("{what} `{id}` already exists with a different {}", self.0.join(", ")),
+        ))
     }
 }

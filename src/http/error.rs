@@ -34,8 +34,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{message}")]
+    Conflict { message: String, field: Option<String> },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     /// The body is over the route's limit, in bytes.
@@ -64,13 +64,18 @@ impl AppError {
         Self::BadRequest { message: message.into(), field: Some(field.into()) }
     }
 
+    /// A 409 that names no field.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict { message: message.into(), field: None }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "bad_request"),
@@ -102,7 +107,7 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let field = match &self {
-            Self::BadRequest { field, .. } => field.clone(),
+            Self::BadRequest { field, .. } | Self::Conflict { field, .. } => field.clone(),
             _ => None,
         };
         let busy = matches!(self, Self::Busy(_));
@@ -145,7 +150,7 @@ impl From<Rejection> for AppError {
     fn from(r: Rejection) -> Self {
         match r {
             Rejection::Invalid { field, message } => Self::BadRequest { message, field: Some(field) },
-            Rejection::Conflict(m) => Self::Conflict(m),
+            Rejection::Conflict { field, message } => Self::Conflict { message, field },
             Rejection::NotFound(m) => Self::NotFound(m),
         }
     }

@@ -20,6 +20,8 @@ use crate::store::Claim;
 use crate::time::Timestamp;
 
 pub const HEADER: &str = "idempotency-key";
+/// The header as errors name it.
+const HEADER_NAME: &str = "Idempotency-Key";
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !matches!(*request.method(), Method::POST | Method::PATCH) {
@@ -32,7 +34,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Ok(k) if !k.is_empty() && k.chars().count() <= MAX_ID_CHARS => k.to_string(),
         _ => {
             let message = format!("Idempotency-Key must be 1 to {MAX_ID_CHARS} characters of text");
-            return AppError::bad_field("Idempotency-Key", message).into_response();
+            return AppError::bad_field(HEADER_NAME, message).into_response();
         }
     };
     let (parts, body) = request.into_parts();
@@ -43,13 +45,14 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
     match state.store.claim_key(key.clone(), fingerprint, Timestamp::now()).await {
         Err(e) => AppError::from(e).into_response(),
-        Ok(Claim::Mismatch) => AppError::Conflict(
-            "this Idempotency-Key was used for another request (method, path or body) in the last 24 hours".into(),
-        )
+        Ok(Claim::Mismatch) => AppError::Conflict {
+            message: "this Idempotency-Key was used for another request (method, path or body) in the last 24 hours"
+                .into(),
+            field: Some(HEADER_NAME.into()),
+        }
         .into_response(),
         Ok(Claim::InProgress) => {
-            AppError::Conflict("a request with this Idempotency-Key is still running; retry shortly".into())
-                .into_response()
+            AppError::conflict("a request with this Idempotency-Key is still running; retry shortly").into_response()
         }
         Ok(Claim::Replay { status, body }) => replay(status, body),
         Ok(Claim::Run) => {

@@ -23,6 +23,7 @@ use super::incidents::IncidentView;
 use crate::domain::delivery::{Delivery, Outcome};
 use crate::secret::Secret;
 use crate::state::AppState;
+use crate::time::Timestamp;
 use crate::webhooks::{self, alertmanager, github, gitlab, incident_io, pagerduty, signature, Source};
 
 /// The answer to a delivery, in one of these shapes (Alertmanager answers a
@@ -199,7 +200,7 @@ fn authenticate(
         Source::Gitlab => signature::gitlab(headers, secret),
         Source::Pagerduty => signature::pagerduty(headers, body, secret),
         Source::IncidentIo => signature::standard_webhooks(headers, body, secret),
-        Source::Alertmanager => signature::grafana(headers, body, secret),
+        Source::Alertmanager => signature::grafana(headers, body, secret, Timestamp::now().millis() / 1000),
     }
 }
 

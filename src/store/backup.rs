@@ -35,8 +35,11 @@ pub fn backup(source: &Path, target: &Path) -> Result<Summary, String> {
     if !source.is_file() {
         return Err(format!("SQLITE_DB {} does not exist: nothing to back up", source.display()));
     }
-    if target.exists() && same_file(source, target) {
-        return Err(format!("{} is the database itself: back up to another file", target.display()));
+    if let Some(which) = one_of_the_database_files(source, target) {
+        return Err(format!(
+            "{} is {which}: renaming a copy over it would lose acknowledged writes; back up to another file",
+            target.display()
+        ));
     }
     let partial = partial_path(target);
     let _ = std::fs::remove_file(&partial);
@@ -93,11 +96,42 @@ fn partial_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Which of SQLite's files of `database` `target` is (or resolves to,
+/// through symbolic links and `..`): the database, its WAL, its shared
+/// memory index or its rollback journal. Whether or not they exist yet.
+fn one_of_the_database_files(database: &Path, target: &Path) -> Option<&'static str> {
+    let database = resolved(database, 0)?;
+    let target = resolved(target, 0)?;
+    [("", "the database itself"), ("-wal", "its WAL"), ("-shm", "its shared-memory index"), ("-journal", "its journal")]
+        .into_iter()
+        .find(|(suffix, _)| {
+            let mut name = database.clone().into_os_string();
+            name.push(suffix);
+            name == target.as_os_str()
+        })
+        .map(|(_, which)| which)
+}
+
+/// `path` with its folder resolved (links, `..`) and, when it exists, the
+/// file too: a link named like anything still points at what it points at,
+/// even a link to a file that does not exist yet (a WAL between runs).
+fn resolved(path: &Path, links_followed: u32) -> Option<PathBuf> {
+    if let Ok(whole) = std::fs::canonicalize(path) {
+        return Some(whole);
     }
+    if let Ok(to) = std::fs::read_link(path) {
+        // As the kernel does, give up on a chain of links this long (a loop).
+        if links_followed >= 40 {
+            return None;
+        }
+        let to = if to.is_absolute() { to } else { path.parent()?.join(to) };
+        return resolved(&to, links_followed + 1);
+    }
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) => std::fs::canonicalize(folder).ok()?,
+        None => std::env::current_dir().ok()?,
+    };
+    Some(folder.join(path.file_name()?))
 }
 
 #[cfg(test)]
@@ -111,6 +145,28 @@ mod tests {
         let err = backup(&missing, &dir.path().join("b.db")).expect_err("no source");
         assert!(err.contains("does not exist"), "{err}");
         assert!(!missing.exists());
+    }
+
+    #[test]
+    fn a_target_that_is_the_database_or_one_of_its_files_is_refused_however_it_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("em.db");
+        drop(crate::store::Store::open(&db).expect("database"));
+        std::fs::create_dir(dir.path().join("sub")).expect("sub");
+        let link = dir.path().join("link-to-wal");
+        std::os::unix::fs::symlink(dir.path().join("em.db-wal"), &link).expect("link");
+        for (target, which) in [
+            (db.clone(), "the database itself"),
+            (dir.path().join("em.db-wal"), "its WAL"),
+            (dir.path().join("sub/../em.db-shm"), "its shared-memory index"),
+            (dir.path().join("em.db-journal"), "its journal"),
+            (link, "its WAL"),
+        ] {
+            let err = backup(&db, &target).expect_err("refused");
+            assert!(err.contains(which), "{}: {err}", target.display());
+            assert_eq!(err.lines().count(), 1);
+        }
+        assert!(backup(&db, &dir.path().join("em.db-backup")).is_ok(), "a name that merely starts the same is fine");
     }
 
     #[test]

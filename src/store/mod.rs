@@ -219,6 +219,9 @@ impl Store {
         // In WAL mode NORMAL never loses a committed transaction when the
         // process dies; only a power cut or kernel crash can lose the last ones.
         writer.pragma_update(None, "synchronous", "NORMAL")?;
+        // Deleted and overwritten content is zeroed in the pages, so an erased
+        // username (or a purged event) leaves no bytes behind in the file.
+        writer.pragma_update(None, "secure_delete", "ON")?;
         configure(&writer)?;
         // A thread of its own does most checkpoints (see `checkpointer`);
         // the writer's automatic ones only restart the WAL.
@@ -281,6 +284,25 @@ impl Store {
                 idle.push(conn);
             }
             out
+        })
+        .await
+    }
+
+    /// Copies the whole WAL into the database file and truncates the WAL to
+    /// nothing (`wal_checkpoint(TRUNCATE)`): after an erasure, so the old
+    /// pages are in no file. Waits for readers and the writer to be between
+    /// transactions, up to the busy timeout.
+    pub(crate) async fn truncate_wal(&self) -> StoreResult<()> {
+        let path = self.inner.path.clone();
+        run_blocking(move || {
+            let conn = Connection::open(&path)?;
+            configure(&conn)?;
+            let (busy, _, _): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            if busy != 0 {
+                return Err(StoreError::Busy("the WAL could not be truncated: the database stayed busy".into()));
+            }
+            Ok(())
         })
         .await
     }

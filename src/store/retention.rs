@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Store, StoreResult};
-use crate::domain::Username;
+use std::collections::BTreeSet;
+
+use super::{effects, rows, Store, StoreError, StoreResult};
+use crate::domain::{Effect, Id, Username};
 use crate::time::Timestamp;
 
 /// The shortest retention accepted: less would delete today's events.
@@ -87,14 +89,63 @@ impl Store {
         Ok(total)
     }
 
-    /// Removes `username` from every stored deployment; the teams resolved
-    /// from it stay. Returns how many deployments held it.
+    /// Removes `username` from every stored deployment, and from the stored
+    /// Idempotency-Key answers that repeat it; the teams resolved from it
+    /// stay. Returns how many deployments held it. Then the WAL is
+    /// truncated, so no copy of the old pages is left in it either (the
+    /// writer's `secure_delete` zeroes the freed bytes in the pages).
     pub async fn clear_username(&self, username: Username) -> StoreResult<u64> {
-        self.write(move |tx| {
-            let tx = tx.conn;
-            Ok(tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])? as u64)
-        })
-        .await
+        let cleared = self
+            .write(move |tx| {
+                let tx = tx.conn;
+                let cleared = tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])?;
+                clear_from_answers(tx, &username)?;
+                Ok(cleared as u64)
+            })
+            .await?;
+        self.truncate_wal().await?;
+        Ok(cleared)
+    }
+}
+
+/// The stored answers (JSON) that hold `username` get every `username`
+/// field with that value set to null; a replay then answers without it.
+fn clear_from_answers(tx: &Connection, username: &Username) -> StoreResult<()> {
+    // The name as the JSON encoder wrote it: a cheap first sieve.
+    let needle = serde_json::to_vec(username.as_str()).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let holding: Vec<(String, Vec<u8>)> = tx
+        .prepare_cached("SELECT key, response FROM idempotency_keys WHERE instr(response, ?1) > 0")?
+        .query_map([&needle], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (key, response) in holding {
+        let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&response) else { continue };
+        if forget(&mut answer, username.as_str()) {
+            let rewritten = serde_json::to_vec(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
+            tx.prepare_cached("UPDATE idempotency_keys SET response = ?2 WHERE key = ?1")?
+                .execute(params![key, rewritten])?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets every `username` field equal to `name`, at any depth, to null;
+/// true when one was.
+fn forget(value: &mut serde_json::Value, name: &str) -> bool {
+    match value {
+        serde_json::Value::Object(fields) => {
+            let mut changed = false;
+            for (key, field) in fields.iter_mut() {
+                if key == "username" && field.as_str() == Some(name) {
+                    *field = serde_json::Value::Null;
+                    changed = true;
+                } else {
+                    changed |= forget(field, name);
+                }
+            }
+            changed
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |changed, item| forget(item, name) | changed),
+        _ => false,
     }
 }
 
@@ -105,9 +156,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
     let started = Instant::now();
     let mut purged = Purged::default();
     let in_time = || started.elapsed() < BATCH_BUDGET;
-    let incidents = "DELETE FROM incidents WHERE id IN
-        (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2)";
-    if !drain(tx, incidents, cutoff, &mut purged.incidents, &in_time)? {
+    if !drain_incidents(tx, cutoff, &mut purged.incidents, &in_time)? {
         purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
@@ -147,6 +196,44 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
     cursor.done = drained;
     purged.longest_batch = started.elapsed();
     Ok((purged, cursor))
+}
+
+/// Deletes old incidents like [`drain`], and decides again whether each
+/// deployment they were linked to is still a change failure, exactly as an
+/// unlink through `PATCH /incidents/{id}` does: it stays one when another
+/// incident still points to it or it was rolled back.
+fn drain_incidents(tx: &Connection, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
+    loop {
+        let unlinked: Vec<Option<Id>> = tx
+            .prepare_cached(
+                "DELETE FROM incidents WHERE id IN
+                 (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2)
+                 RETURNING deployment_id",
+            )?
+            .query_map(params![cutoff, CHUNK], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let n = unlinked.len() as u64;
+        *count += n;
+        let deployments: BTreeSet<Id> = unlinked.into_iter().flatten().collect();
+        for id in deployments {
+            let Some(d) = rows::deployment(tx, &id)? else { continue };
+            let links: u64 = tx
+                .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
+                .query_row([&id], |r| r.get(0))?;
+            // Unlinking never makes a first change failure: no event to record.
+            let (marks, _) = d.marks.settle(links, || d.dims());
+            if marks != d.marks {
+                let now = Timestamp::now();
+                effects::apply(tx, &[Effect::MarkDeployment { id: d.id.clone(), marks }], now)?;
+            }
+        }
+        if n < CHUNK as u64 {
+            return Ok(true);
+        }
+        if !in_time() {
+            return Ok(false);
+        }
+    }
 }
 
 /// Runs a chunked delete until it deletes less than a chunk (true: drained)

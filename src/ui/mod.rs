@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -51,7 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", get(logout).post(logout))
         .route("/ui/static/{file}", get(asset))
-        .layer(middleware::from_fn(security_headers))
 }
 
 /// The credentials a request carries, or the answer that asks for them:
@@ -194,9 +193,20 @@ async fn asset(Path(file): Path<String>) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
 }
 
-/// The headers every dashboard response carries.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Whether `path` is the dashboard's: `/` and everything under `/ui`.
+fn is_dashboard_path(path: &str) -> bool {
+    path == "/" || path == "/ui" || path.starts_with("/ui/")
+}
+
+/// The headers every dashboard response carries, its 404s and 405s too
+/// (which the application's fallbacks answer): a layer of the whole app
+/// that looks at the path, so no answer under `/ui` can go without them.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let dashboard = is_dashboard_path(request.uri().path());
     let mut response = next.run(request).await;
+    if !dashboard {
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

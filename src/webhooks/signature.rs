@@ -47,10 +47,11 @@ pub fn github(headers: &HeaderMap, body: &[u8], secret: &str) -> Result<(), Refu
     }
 }
 
-/// GitLab: `X-Gitlab-Token` equals the configured token.
+/// GitLab: `X-Gitlab-Token` equals the configured token, byte for byte (a
+/// token may be any UTF-8 text; HTTP carries it as raw bytes).
 pub fn gitlab(headers: &HeaderMap, token: &str) -> Result<(), Refused> {
-    let given = header(headers, "x-gitlab-token")?;
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+    let given = headers.get("x-gitlab-token").ok_or_else(|| refused("missing x-gitlab-token header"))?;
+    if bool::from(given.as_bytes().trim_ascii().ct_eq(token.as_bytes())) {
         Ok(())
     } else {
         Err(refused("X-Gitlab-Token does not match"))
@@ -93,13 +94,31 @@ pub fn standard_webhooks(headers: &HeaderMap, body: &[u8], secret: &str) -> Resu
     })
 }
 
+/// How far a signed timestamp may be from the server's clock, either way:
+/// Standard Webhooks' tolerance, which incident.io deliveries get too.
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 5 * 60;
+
 /// Grafana Alerting: `X-Grafana-Alerting-Signature` holds the hex
 /// HMAC-SHA256 of the body, or of `timestamp:body` when
-/// `X-Grafana-Alerting-Signature-Timestamp` is sent.
-pub fn grafana(headers: &HeaderMap, body: &[u8], secret: &str) -> Result<(), Refused> {
+/// `X-Grafana-Alerting-Signature-Timestamp` (Unix seconds) is sent; then a
+/// timestamp further than [`TIMESTAMP_TOLERANCE_SECS`] from `now` (Unix
+/// seconds) is refused, so a captured delivery cannot be replayed later.
+pub fn grafana(headers: &HeaderMap, body: &[u8], secret: &str, now: i64) -> Result<(), Refused> {
     let digest = header(headers, "x-grafana-alerting-signature")?;
     let matched = match headers.get("x-grafana-alerting-signature-timestamp") {
-        Some(ts) => hmac_matches(secret.as_bytes(), &[ts.as_bytes(), b":", body], digest),
+        Some(ts) => {
+            let seconds = std::str::from_utf8(ts.as_bytes())
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| refused("X-Grafana-Alerting-Signature-Timestamp is not Unix seconds"))?;
+            if (now - seconds).abs() > TIMESTAMP_TOLERANCE_SECS {
+                return Err(refused(format!(
+                    "X-Grafana-Alerting-Signature-Timestamp is more than {} minutes from the server's clock",
+                    TIMESTAMP_TOLERANCE_SECS / 60
+                )));
+            }
+            hmac_matches(secret.as_bytes(), &[ts.as_bytes(), b":", body], digest)
+        }
         None => hmac_matches(secret.as_bytes(), &[body], digest),
     };
     if matched {
@@ -182,22 +201,54 @@ mod tests {
             parts.iter().for_each(|p| mac.update(p));
             hex::encode(mac.finalize().into_bytes())
         };
+        let now = 1_700_000_000;
         let plain = headers(&[("x-grafana-alerting-signature", &sign(&[body]))]);
-        assert_eq!(grafana(&plain, body, "g"), Ok(()));
+        assert_eq!(grafana(&plain, body, "g", now), Ok(()));
         let stamped = headers(&[
             ("x-grafana-alerting-signature", &sign(&[b"1700000000", b":", body])),
             ("x-grafana-alerting-signature-timestamp", "1700000000"),
         ]);
-        assert_eq!(grafana(&stamped, body, "g"), Ok(()));
+        assert_eq!(grafana(&stamped, body, "g", now), Ok(()));
+        assert_eq!(grafana(&stamped, body, "g", now + TIMESTAMP_TOLERANCE_SECS), Ok(()), "at the edge");
         let wrong = headers(&[
             ("x-grafana-alerting-signature", &sign(&[body])),
             ("x-grafana-alerting-signature-timestamp", "1700000000"),
         ]);
-        assert!(grafana(&wrong, body, "g").is_err());
+        assert!(grafana(&wrong, body, "g", now).is_err());
+    }
+
+    #[test]
+    fn a_grafana_signature_stamped_outside_five_minutes_is_refused_however_well_signed() {
+        let body = br#"{"alerts":[]}"#;
+        let sign = |ts: &str| {
+            let mut mac = HmacSha256::new_from_slice(b"g").expect("key");
+            mac.update(ts.as_bytes());
+            mac.update(b":");
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        };
+        let now = 1_700_000_000;
+        // The year 2000, and six minutes either way.
+        for ts in ["946684800", "1699999640", "1700000360"] {
+            let h =
+                headers(&[("x-grafana-alerting-signature", &sign(ts)), ("x-grafana-alerting-signature-timestamp", ts)]);
+            let err = grafana(&h, body, "g", now).expect_err("stale");
+            assert!(err.0.contains("5 minutes"), "{ts}: {err}");
+        }
+        let h = headers(&[
+            ("x-grafana-alerting-signature", &sign("soon")),
+            ("x-grafana-alerting-signature-timestamp", "soon"),
+        ]);
+        assert!(grafana(&h, body, "g", now).expect_err("not a number").0.contains("Unix seconds"));
     }
 
     #[test]
     fn gitlab_compares_the_token() {
+        // A token of any UTF-8 text, as GitLab sends it: its bytes.
+        let mut utf8 = HeaderMap::new();
+        utf8.insert("x-gitlab-token", axum::http::HeaderValue::from_bytes("jeton-été".as_bytes()).expect("bytes"));
+        assert_eq!(gitlab(&utf8, "jeton-été"), Ok(()));
+        assert!(gitlab(&utf8, "jeton-ete").is_err());
         assert_eq!(gitlab(&headers(&[("x-gitlab-token", "t0k")]), "t0k"), Ok(()));
         assert!(gitlab(&headers(&[("x-gitlab-token", "t0")]), "t0k").is_err());
         assert!(gitlab(&HeaderMap::new(), "t0k").is_err());

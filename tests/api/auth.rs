@@ -114,6 +114,19 @@ async fn an_oversized_authorization_header_is_refused() {
     assert_eq!(app.request(Method::GET, "/deployments", None, Some(&huge)).await.status, StatusCode::FORBIDDEN);
 }
 
+/// A token may be any UTF-8 text: the header's bytes are compared, not
+/// refused as "not readable text".
+#[tokio::test]
+async fn a_utf8_token_is_compared_as_bytes_and_works() {
+    let token = "jeton-été-ünï-7f";
+    let app =
+        TestApp::builder().auth(AuthSettings { disabled: false, token: Some(Secret::new(token)), basic: None }).build();
+    let ok = app.request(Method::GET, "/deployments", None, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let wrong = app.request(Method::GET, "/deployments", None, Some("Bearer jeton-ete-uni-7f")).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn disabled_auth_lets_requests_through() {
     let app = TestApp::builder().auth(AuthSettings { disabled: true, token: None, basic: None }).build();

@@ -241,7 +241,7 @@ async fn deployed_on_an_id_that_another_project_uses_is_a_conflict() {
     let app = TestApp::new();
     app.start(DeploymentBuilder::new("42").project("api")).await;
     let reply = app.post("/deployments/42/deployed", json!({"project_id": "web"})).await;
-    assert_error(&reply, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&reply, StatusCode::CONFLICT, "conflict", Some("project_id"));
     assert!(reply.body["error"].as_str().unwrap_or_default().contains("project_id"), "{}", reply.body);
     let reply = app.post("/deployments/42/deployed", json!({"project_id": "api", "environment": "staging"})).await;
     assert!(reply.body["error"].as_str().unwrap_or_default().contains("environment"), "{}", reply.body);

@@ -128,6 +128,48 @@ impl Drop for Server {
     }
 }
 
+/// A secret file with a trailing newline, or a value pasted with spaces,
+/// would start a server on which no request ever matches: the start stops
+/// with one line that names the setting and never shows the value.
+#[test]
+fn a_secret_with_whitespace_or_a_control_character_stops_the_start_without_echoing_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (variable, value) in [
+        ("EM_METRICS_TOKEN_AUTH", "s3cret-value\n"),
+        ("EM_METRICS_TOKEN_AUTH", " s3cret-value"),
+        ("EM_METRICS_BASIC_AUTH_PASSWORD", "s3cret\tvalue"),
+        ("EM_METRICS_GITHUB_WEBHOOK_SECRET", " s3cret-value "),
+        ("EM_METRICS_GITLAB_WEBHOOK_TOKEN", "s3cret-value\r"),
+        ("EM_METRICS_PAGERDUTY_WEBHOOK_SECRET", "s3cret\u{7}value"),
+        ("EM_METRICS_GRAFANA_WEBHOOK_SECRET", "s3cret-value\n"),
+    ] {
+        let mut cmd = command(&dir.path().join("em.db"));
+        cmd.env(variable, value);
+        let (code, stderr) = run_to_exit(&mut cmd);
+        assert_eq!(code, Some(2), "{variable}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{variable}: {stderr}");
+        assert!(stderr.contains(variable) && stderr.contains("whitespace"), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "the value is never shown: {stderr}");
+    }
+    // A UTF-8 secret is fine.
+    let mut cmd = command(&dir.path().join("em.db"));
+    cmd.env("EM_METRICS_GITLAB_WEBHOOK_TOKEN", "jeton-été");
+    let (code, _) = Server::start(cmd).stop();
+    assert_eq!(code, Some(0));
+}
+
+/// The SIGTERM handler is in place when "ready" is logged: a signal right
+/// after it shuts down cleanly (exit 0) instead of killing the process.
+#[test]
+fn a_sigterm_right_after_the_ready_line_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    for _ in 0..5 {
+        let (code, log) = Server::start(command(&dir.path().join("em.db"))).stop();
+        assert_eq!(code, Some(0), "{log:?}");
+        assert!(log.iter().any(|l| l.contains("SIGTERM received")), "{log:?}");
+    }
+}
+
 /// A test that panics mid-way: its server goes with it.
 #[test]
 fn a_test_that_panics_leaves_no_server_running() {

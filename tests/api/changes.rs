@@ -386,7 +386,7 @@ async fn the_latest_deployed_sha_is_one_request_away_and_retries_compare_the_new
         .set("deploy_start_at", "2024-05-01T10:00:00Z");
     assert_eq!(app.post("/deployments", same.json()).await.status, StatusCode::OK);
     let other = app.post("/deployments", same.clone().set("kind", "hotfix").json()).await;
-    assert_error(&other, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&other, StatusCode::CONFLICT, "conflict", Some("kind"));
     assert!(other.body["error"].as_str().unwrap_or_default().contains("kind"), "{}", other.body);
     let other = app.post("/deployments", same.set("commit_sha", "zzz").json()).await;
     assert!(other.body["error"].as_str().unwrap_or_default().contains("commit_sha"), "{}", other.body);

@@ -62,7 +62,7 @@ async fn the_same_id_with_different_fields_is_a_conflict() {
     let app = TestApp::new();
     app.start(DeploymentBuilder::new("d1")).await;
     let reply = app.post("/deployments", DeploymentBuilder::new("d1").project("web").json()).await;
-    assert_error(&reply, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&reply, StatusCode::CONFLICT, "conflict", Some("project_id"));
     assert!(reply.body["error"].as_str().unwrap_or_default().contains("project_id"));
 }
 
@@ -96,7 +96,7 @@ async fn deployed_twice_is_a_retry_unless_the_time_differs() {
     assert_eq!(app.post("/deployments/d1/deployed", at).await.status, StatusCode::OK);
     assert_eq!(app.post_raw("/deployments/d1/deployed", "{}").await.status, StatusCode::OK);
     let other = app.post("/deployments/d1/deployed", json!({"deployed_at": "2024-05-01T11:00:00Z"})).await;
-    assert_error(&other, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&other, StatusCode::CONFLICT, "conflict", Some("deployed_at"));
     assert_eq!(app.event_count(|e| matches!(e, DomainEvent::DeploymentDeployed { .. })), 1);
 }
 

@@ -58,10 +58,10 @@ async fn the_same_key_with_another_request_is_a_conflict() {
         &with_key(&app, Method::POST, "/deployments", "k", &other_body).await,
         StatusCode::CONFLICT,
         "conflict",
-        None,
+        Some("Idempotency-Key"),
     );
     let other_route = with_key(&app, Method::POST, "/deployments/d1/deployed", "k", &json!({})).await;
-    assert_error(&other_route, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&other_route, StatusCode::CONFLICT, "conflict", Some("Idempotency-Key"));
     assert_eq!(app.get("/deployments/d2").await.status, StatusCode::NOT_FOUND, "the conflicting request did nothing");
 }
 

@@ -109,7 +109,7 @@ async fn a_retried_incident_answers_200_and_a_changed_one_409() {
     assert_eq!(app.post("/incidents", body).await.status, StatusCode::OK);
     assert_eq!(app.post("/incidents", json!({"id": "i1", "project_id": "api"})).await.status, StatusCode::OK);
     let changed = app.post("/incidents", json!({"id": "i1", "project_id": "api", "title": "up"})).await;
-    assert_error(&changed, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&changed, StatusCode::CONFLICT, "conflict", Some("title"));
     assert_eq!(app.event_count(|e| matches!(e, DomainEvent::IncidentCreated { .. })), 1);
 }
 
@@ -125,7 +125,7 @@ async fn restoring_is_idempotent_and_conflicts_on_another_date() {
     assert_eq!(app.post("/incidents/i1/restored", date).await.status, StatusCode::OK);
     assert_eq!(app.post_raw("/incidents/i1/restored", "").await.status, StatusCode::OK);
     let other = app.post("/incidents/i1/restored", json!({"date": "2024-05-01T11:00:00Z"})).await;
-    assert_error(&other, StatusCode::CONFLICT, "conflict", None);
+    assert_error(&other, StatusCode::CONFLICT, "conflict", Some("date"));
     assert_error(&app.post_raw("/incidents/nope/restored", "{}").await, StatusCode::NOT_FOUND, "not_found", None);
     assert_eq!(app.event_count(|e| matches!(e, DomainEvent::IncidentRestored { .. })), 1);
 }

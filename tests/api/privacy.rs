@@ -33,6 +33,35 @@ async fn clearing_a_username_removes_it_everywhere_and_keeps_the_teams() {
     assert!(listed["paths"]["/usernames/{username}"]["delete"].is_object(), "in the OpenAPI document");
 }
 
+/// Erasure leaves no copy: not in a stored Idempotency-Key answer (a
+/// replay answers without the name), and not as bytes in the database file
+/// or its WAL (freed content is zeroed and the WAL truncated).
+#[tokio::test]
+async fn an_erased_username_is_in_no_stored_answer_and_in_neither_the_database_file_nor_the_wal() {
+    let app = TestApp::new();
+    let name = "erase-me-Qx7v";
+    let keyed = DeploymentBuilder::new("d1").set("username", name).json().to_string();
+    let headers = [("authorization", TestApp::bearer()), ("idempotency-key", "k-erase".to_string())];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = app.request_with(Method::POST, "/deployments", Some(&keyed), &headers).await;
+    assert_eq!((first.status, first.body["username"].as_str()), (StatusCode::CREATED, Some(name)));
+    app.start(DeploymentBuilder::new("d2").set("username", name).deployed_at("2024-05-01T10:00:00Z")).await;
+
+    assert_eq!(app.delete(&format!("/usernames/{name}")).await.body, json!({"cleared": 2}));
+    let replayed = app.request_with(Method::POST, "/deployments", Some(&keyed), &headers).await;
+    assert_eq!(replayed.status, StatusCode::CREATED, "{}", replayed.body);
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
+    assert_eq!(replayed.body["username"], serde_json::Value::Null, "the stored answer forgot the name too");
+    assert_eq!(replayed.body["id"], "d1");
+
+    let db = app.dir.path().join("em-metrics.db");
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let found = bytes.windows(name.len()).any(|w| w == name.as_bytes());
+        assert!(!found, "{} still holds the erased name", file.display());
+    }
+}
+
 #[tokio::test]
 async fn without_stored_usernames_the_team_is_resolved_and_the_name_dropped() {
     let app = TestApp::builder().teams(TEAMS).without_stored_usernames().build();
@@ -89,6 +118,37 @@ async fn retention_deletes_events_just_outside_and_keeps_those_just_inside() {
     assert_eq!(orphans, 0, "the changes went with their deployment");
     // Again: nothing more to delete.
     assert_eq!(app.store.purge_before(cutoff).await.expect("purge").rows(), 0);
+}
+
+/// A deployment kept by the retention whose only incident is purged is no
+/// longer a change failure, as when the incident is unlinked by hand; one
+/// that was rolled back stays a change failure.
+#[tokio::test]
+async fn a_purged_incident_no_longer_makes_its_kept_deployment_a_change_failure() {
+    let app = TestApp::new();
+    let cutoff = Timestamp::parse("2024-05-10T00:00:00Z").expect("time");
+    let live = |id: &str, at: &str| {
+        DeploymentBuilder::new(id)
+            .set("environment", "production")
+            .set("first_commit_at", "2024-05-10T01:00:00Z")
+            .set("deploy_start_at", at)
+            .deployed_at(at)
+    };
+    app.start(live("kept", "2024-05-10T02:00:00Z")).await;
+    app.start(live("rolled", "2024-05-10T03:00:00Z").set("commit_sha", "new")).await;
+    app.start(live("rollback", "2024-05-10T04:00:00Z").set("kind", "rollback")).await;
+    // Incidents reported from a tool whose clock said they started earlier,
+    // before the cutoff, each linked by hand to a deployment kept.
+    for (id, deployment) in [("old-1", "kept"), ("old-2", "rolled")] {
+        let body =
+            json!({"id": id, "project_id": "api", "started_at": "2024-05-09T12:00:00Z", "deployment_id": deployment});
+        assert_eq!(app.post("/incidents", body).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(app.get("/deployments/kept").await.body["change_failure"], true);
+    let purged = app.store.purge_before(cutoff).await.expect("purge");
+    assert_eq!((purged.deployments, purged.incidents), (0, 2), "{purged:?}");
+    assert_eq!(app.get("/deployments/kept").await.body["change_failure"], false, "no incident points to it now");
+    assert_eq!(app.get("/deployments/rolled").await.body["change_failure"], true, "rolled back: still a failure");
 }
 
 #[tokio::test]

@@ -116,11 +116,26 @@ async fn with_basic_auth_the_page_asks_the_browser_for_it() {
 #[tokio::test]
 async fn every_dashboard_answer_carries_the_security_headers() {
     let app = TestApp::new();
-    for uri in ["/ui", "/ui/login", "/ui/static/app.css", "/"] {
-        let reply = page(&app, uri, &[("authorization", &bearer())]).await;
+    let long = format!("/ui?days={}", "7".repeat(9000));
+    let answers = [
+        (Method::GET, "/ui", StatusCode::OK),
+        (Method::GET, "/ui/login", StatusCode::SEE_OTHER),
+        (Method::GET, "/ui/static/app.css", StatusCode::OK),
+        (Method::GET, "/", StatusCode::SEE_OTHER),
+        // Answered by the application's fallbacks and limits, not the dashboard's routes.
+        (Method::GET, "/ui/no-such-page", StatusCode::NOT_FOUND),
+        (Method::GET, "/ui/static/no-such-file.js", StatusCode::NOT_FOUND),
+        (Method::PUT, "/ui", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::DELETE, "/ui/login", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, long.as_str(), StatusCode::URI_TOO_LONG),
+    ];
+    for (method, uri, status) in answers {
+        let reply = app.request_text(method.clone(), uri, None, &[("authorization", &bearer())]).await;
+        let uri = &uri[..uri.len().min(40)];
+        assert_eq!(reply.status, status, "{method} {uri}");
         let h = &reply.headers;
         let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("text");
-        assert!(csp.starts_with("default-src 'self'"), "{uri}: {csp}");
+        assert!(csp.starts_with("default-src 'self'"), "{method} {uri}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{uri}: {csp}");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
         assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{uri}");

@@ -83,11 +83,22 @@ async fn a_grafana_notification_must_carry_its_signature_when_a_secret_is_set() 
     let bearer = format!("Bearer {TOKEN}");
     let unsigned = deliver(&app, "/webhooks/alertmanager", &body, &[("authorization", &bearer)]).await;
     assert_error(&unsigned, StatusCode::UNAUTHORIZED, "unauthorized", None);
-    let signature = hmac_hex("graf-s3cret", &[b"1714640000", b":", body.as_bytes()]);
+    // A well-signed delivery stamped in 2024 is a replay: refused.
+    let old = hmac_hex("graf-s3cret", &[b"1714640000", b":", body.as_bytes()]);
+    let stale = [
+        ("authorization", bearer.as_str()),
+        ("x-grafana-alerting-signature", old.as_str()),
+        ("x-grafana-alerting-signature-timestamp", "1714640000"),
+    ];
+    let replayed = deliver(&app, "/webhooks/alertmanager", &body, &stale).await;
+    assert_error(&replayed, StatusCode::UNAUTHORIZED, "unauthorized", None);
+    assert!(replayed.body["error"].as_str().is_some_and(|e| e.contains("5 minutes")), "{}", replayed.body);
+    let now = chrono::Utc::now().timestamp().to_string();
+    let signature = hmac_hex("graf-s3cret", &[now.as_bytes(), b":", body.as_bytes()]);
     let headers = [
         ("authorization", bearer.as_str()),
         ("x-grafana-alerting-signature", signature.as_str()),
-        ("x-grafana-alerting-signature-timestamp", "1714640000"),
+        ("x-grafana-alerting-signature-timestamp", now.as_str()),
     ];
     let created = deliver(&app, "/api/v1/webhooks/alertmanager", &body, &headers).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -95,7 +106,8 @@ async fn a_grafana_notification_must_carry_its_signature_when_a_secret_is_set() 
     assert_eq!((i["project_id"].as_str(), i["status"].as_str()), (Some("checkout"), Some("finished")));
     assert_eq!(i["time_to_restore_seconds"], 2700.0);
     // The signature without the timestamp it was made with does not verify.
-    let tampered = [headers[0], headers[1], ("x-grafana-alerting-signature-timestamp", "1714640001")];
+    let next = (chrono::Utc::now().timestamp() + 1).to_string();
+    let tampered = [headers[0], headers[1], ("x-grafana-alerting-signature-timestamp", next.as_str())];
     let refused = deliver(&app, "/api/v1/webhooks/alertmanager", &body, &tampered).await;
     assert_error(&refused, StatusCode::UNAUTHORIZED, "unauthorized", None);
 }
