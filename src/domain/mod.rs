@@ -85,6 +85,12 @@ impl<T> Transition<T> {
     pub fn keep(value: T) -> Self {
         Self::new(Write::Keep, value, Vec::new())
     }
+
+    /// The same decision with its value turned into something else (the
+    /// answer a client gets): what to write and the events stay.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Transition<U> {
+        Transition { write: self.write, value: f(self.value), events: self.events, effects: self.effects }
+    }
 }
 
 /// A write to a record other than the one a command is about.

@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::answer::applied;
+use super::answer::{commit, Claimed};
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
 use super::paging::{page, range};
@@ -246,11 +247,11 @@ pub struct ListDeployments {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    claimed: Claimed,
     LenientJson(body): LenientJson<CreateDeployment>,
-) -> Result<(StatusCode, Json<DeploymentView>)> {
+) -> Result<Response> {
     let cmd = NewDeployment::from(body);
-    let t = state.apply(move |tx, ctx| tx.start_deployment(cmd, ctx)).await?;
-    Ok(applied(t, DeploymentView::from))
+    commit(&state, claimed, move |tx, ctx| tx.start_deployment(cmd, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/deployed", tag = "deployments", request_body = MarkDeployedBody,
@@ -265,11 +266,11 @@ pub async fn create(
 pub async fn deployed(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    claimed: Claimed,
     LenientJson(body): LenientJson<MarkDeployedBody>,
-) -> Result<(StatusCode, Json<DeploymentView>)> {
+) -> Result<Response> {
     let cmd = MarkDeployed::from(body);
-    let t = state.apply(move |tx, ctx| tx.mark_deployed(&id, cmd, ctx)).await?;
-    Ok(applied(t, DeploymentView::from))
+    commit(&state, claimed, move |tx, ctx| tx.mark_deployed(&id, cmd, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/failed", tag = "deployments", request_body = DateBody,
@@ -283,10 +284,10 @@ pub async fn deployed(
 pub async fn failed(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
-) -> Result<Json<DeploymentView>> {
-    let t = state.apply(move |tx, ctx| tx.mark_failed(&id, body.date, ctx)).await?;
-    Ok(applied(t, DeploymentView::from).1)
+) -> Result<Response> {
+    commit(&state, claimed, move |tx, ctx| tx.mark_failed(&id, body.date, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(get, path = "/deployments", operation_id = "list_deployments", tag = "deployments", params(ListDeployments),

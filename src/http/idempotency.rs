@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use super::answer::{AnswerKept, ClaimedKey};
 use super::error::AppError;
 use super::extract::MAX_BODY_BYTES;
 use crate::domain::MAX_ID_CHARS;
@@ -56,7 +57,13 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
         Ok(Claim::Replay { status, body }) => replay(status, body),
         Ok(Claim::Run) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            request.extensions_mut().insert(ClaimedKey(key.clone()));
+            let response = next.run(request).await;
+            if response.extensions().get::<AnswerKept>().is_some() {
+                // Kept in the command's own transaction.
+                return response;
+            }
             keep(&state, key, response).await
         }
     }
@@ -73,8 +80,9 @@ fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Stores a final answer (2xx and 4xx: what the same request would get again)
-/// and releases the key after a 5xx, which a retry may not get.
+/// Stores a final answer that no command kept (a refusal: 4xx, which wrote
+/// nothing, is what the same request would get again) and releases the key
+/// after a 5xx, which a retry may not get.
 async fn keep(state: &AppState, key: String, response: Response) -> Response {
     let status = response.status();
     let (parts, body) = response.into_parts();

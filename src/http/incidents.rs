@@ -2,11 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::answer::applied;
+use super::answer::{commit, Claimed};
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, IdPath, LenientJson, Query};
@@ -188,11 +189,11 @@ pub struct ListIncidents {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    claimed: Claimed,
     LenientJson(body): LenientJson<CreateIncident>,
-) -> Result<(StatusCode, Json<IncidentView>)> {
+) -> Result<Response> {
     let cmd = NewIncident::from(body);
-    let t = state.apply(move |tx, ctx| tx.open_incident(cmd, ctx)).await?;
-    Ok(applied(t, IncidentView::from))
+    commit(&state, claimed, move |tx, ctx| tx.open_incident(cmd, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(get, path = "/incidents", operation_id = "list_incidents", tag = "incidents", params(ListIncidents),
@@ -250,11 +251,11 @@ pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result
 pub async fn correct(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    claimed: Claimed,
     LenientJson(body): LenientJson<CorrectIncident>,
-) -> Result<Json<IncidentView>> {
+) -> Result<Response> {
     let cmd = Correction::from(body);
-    let t = state.apply(move |tx, ctx| tx.correct_incident(&id, cmd, ctx)).await?;
-    Ok(applied(t, IncidentView::from).1)
+    commit(&state, claimed, move |tx, ctx| tx.correct_incident(&id, cmd, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/restored", tag = "incidents", request_body = DateBody,
@@ -268,10 +269,10 @@ pub async fn correct(
 pub async fn restored(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
-) -> Result<Json<IncidentView>> {
-    let t = state.apply(move |tx, ctx| tx.restore_incident(&id, body.date, ctx)).await?;
-    Ok(applied(t, IncidentView::from).1)
+) -> Result<Response> {
+    commit(&state, claimed, move |tx, ctx| tx.restore_incident(&id, body.date, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/finished", tag = "incidents", request_body = DateBody,
@@ -284,8 +285,8 @@ pub async fn restored(
 pub async fn finished(
     State(state): State<AppState>,
     IdPath(id): IdPath,
+    claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
-) -> Result<Json<IncidentView>> {
-    let t = state.apply(move |tx, ctx| tx.finish_incident(&id, body.date, ctx)).await?;
-    Ok(applied(t, IncidentView::from).1)
+) -> Result<Response> {
+    commit(&state, claimed, move |tx, ctx| tx.finish_incident(&id, body.date, ctx), IncidentView::from).await
 }

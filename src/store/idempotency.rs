@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, Tx};
 use crate::time::Timestamp;
 
 /// How long a key's answer is kept and replayed.
@@ -66,8 +66,10 @@ impl Store {
         .await
     }
 
-    /// Stores the answer to replay for `key`; None releases the key (the
-    /// request failed in a way a retry may not, such as 503).
+    /// Stores the answer to replay for `key` outside any command (a refusal,
+    /// which wrote nothing); None releases the key (the request failed in a
+    /// way a retry may not, such as 503). A command's own answer is kept in
+    /// its transaction: [`Tx::keep_answer`].
     pub async fn keep_answer(&self, key: String, answer: Option<(u16, Vec<u8>)>) -> StoreResult<()> {
         self.write(move |tx| {
             let tx = tx.conn;
@@ -80,5 +82,17 @@ impl Store {
             Ok(())
         })
         .await
+    }
+}
+
+impl Tx<'_> {
+    /// Stores the answer to replay for `key` in the command's own
+    /// transaction: a command that committed always has its answer, so a
+    /// retry after the client gave up replays it instead of running it again.
+    pub fn keep_answer(&self, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1")?
+            .execute(params![key, status, body])?;
+        Ok(())
     }
 }

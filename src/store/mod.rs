@@ -297,12 +297,19 @@ impl Store {
         run_blocking(move || {
             let conn = Connection::open(&path)?;
             configure(&conn)?;
-            let (busy, _, _): (i64, i64, i64) =
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            if busy != 0 {
-                return Err(StoreError::Busy("the WAL could not be truncated: the database stayed busy".into()));
+            // A checkpoint that meets another one running (the background
+            // checkpointer's) gives up at once rather than wait: try again.
+            let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+            loop {
+                let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Busy("the WAL could not be truncated: the database stayed busy".into()));
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            Ok(())
         })
         .await
     }

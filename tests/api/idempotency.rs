@@ -112,3 +112,65 @@ async fn concurrent_requests_with_one_key_run_once() {
         "one incident, however the race went"
     );
 }
+
+/// Polls `call` once, as a client's connection task would when woken.
+fn poll_once<F: std::future::Future + Unpin>(call: &mut F) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(call).poll(&mut cx).is_ready()
+}
+
+/// A client that gives up after its key was claimed and its command queued:
+/// the command commits anyway, and its answer with it, in one transaction.
+/// The retry replays that answer: one incident, not two (an incident without
+/// an id gets a new one each time it runs), and never a 409 "still running".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_mid_command_gets_the_committed_answer_on_retry() {
+    use tower::ServiceExt;
+    let app = TestApp::new();
+    let db = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("db");
+    db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    let body = json!({"project_id": "api", "started_at": 1714550400}).to_string();
+    let request = || {
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/incidents")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("idempotency-key", "gave-up")
+            .body(axum::body::Body::from(body.clone()))
+            .expect("request")
+    };
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).expect("count");
+    let mut call = Box::pin(app.router.clone().oneshot(request()));
+    // Each stage runs while this test holds the database's write lock, so
+    // the writer cannot get ahead of the polls that move the request on.
+    let polled_while_locked = |call: &mut _| {
+        db.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        for _ in 0..10 {
+            assert!(!poll_once(call), "answered while the database was locked");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        db.execute_batch("COMMIT").expect("unlock");
+    };
+    // The key's claim is queued, then committed while nothing polls the request.
+    polled_while_locked(&mut call);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count("SELECT count(*) FROM idempotency_keys WHERE key = 'gave-up'") == 0 {
+        assert!(std::time::Instant::now() < until, "the key was never claimed");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // The request goes on to its command, which is queued behind the lock.
+    polled_while_locked(&mut call);
+    // The command commits; the client never reads its answer.
+    while count("SELECT count(*) FROM incidents") == 0 {
+        assert!(std::time::Instant::now() < until + std::time::Duration::from_secs(5), "the command never ran");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(call);
+
+    let retry =
+        with_key(&app, Method::POST, "/incidents", "gave-up", &serde_json::from_str(&body).expect("json")).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    assert_eq!(retry.body["id"], "incident_api_1");
+    assert_eq!(count("SELECT count(*) FROM incidents"), 1, "the command ran once");
+}

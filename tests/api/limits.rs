@@ -93,3 +93,41 @@ fn a_body_over_1_mib_gets_413_over_real_http() {
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
 }
+
+/// The requests hyper answers itself, before the application sees them,
+/// get the same JSON error shape as everything else: a request line over
+/// 64 KiB, too many or too large header fields, bytes that are not HTTP.
+#[test]
+fn the_errors_hyper_answers_itself_carry_the_json_error_shape() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(command(&dir.path().join("em.db")));
+    let many: String = (0..150).map(|i| format!("X-Header-{i}: v\r\n")).collect();
+    let cases = [
+        (format!("GET /deployments?{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)), "414"),
+        (format!("GET /deployments HTTP/1.1\r\nHost: x\r\n{many}\r\n"), "431"),
+        ("NOT HTTP AT ALL\r\n\r\n".to_string(), "400"),
+        ("GET /health HTTP/1.1\r\nHost x\r\n\r\n".to_string(), "400"),
+    ];
+    for (request, status) in cases {
+        let mut stream = TcpStream::connect(address(&server)).expect("connect");
+        stream.write_all(request.as_bytes()).expect("write");
+        let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10));
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{status}: {e}: {body:?}"));
+        assert_eq!(json["code"], "bad_request", "{json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
+    }
+    // Everything else is untouched: two requests on one kept-alive connection.
+    let mut stream = TcpStream::connect(address(&server)).expect("connect");
+    stream
+        .write_all(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert_eq!(answer.matches(r#"{"ok":true}"#).count(), 2, "{answer}");
+    assert_eq!(server.stop().0, Some(0));
+}

@@ -3,7 +3,11 @@
 //!
 //! hyper is driven directly rather than through `axum::serve`, because
 //! `axum::serve` has no header-read timeout: a client that sends its headers
-//! a byte at a time would hold its connection forever.
+//! a byte at a time would hold its connection forever. Each connection is
+//! wrapped so the errors hyper answers itself get the JSON shape too
+//! ([`own_errors`]).
+
+mod own_errors;
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,6 +19,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use self::own_errors::OwnErrorsInJson;
 
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +60,7 @@ pub async fn run(
             request.extensions_mut().insert(ConnectInfo(peer));
             hyper::service::Service::call(&app, request)
         });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = http.serve_connection(OwnErrorsInJson::new(TokioIo::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // Errors here are clients going away or timing out; nothing to act on.
