@@ -120,7 +120,7 @@ fn filters(d: &Dashboard, view: &View) -> Markup {
             label { "To" input type="date" name="to" value=[to]; }
             (multi_select("Team", "team_id", &values.team_ids, &view.filter.team_ids))
             (multi_select("Project", "project_id", &values.project_ids, &view.filter.project_ids))
-            (environment_select(&values.environments, &view.environments))
+            (environment_select(&values.environments, &view.environments, view.environments_chosen()))
             input type="hidden" name="by" value=(crate::insights::group_name(view.by));
             @if let Some(r) = view.refresh {
                 input type="hidden" name="refresh" value=(r);
@@ -148,12 +148,14 @@ fn multi_select(label: &str, name: &str, offered: &[String], chosen: &[String]) 
 
 /// The environments: the production ones are chosen unless the viewer
 /// chose others, or every environment.
-fn environment_select(offered: &[String], counted: &Environments) -> Markup {
+fn environment_select(offered: &[String], counted: &Environments, chosen_by_viewer: bool) -> Markup {
     let chosen: &[String] = match counted {
         Environments::Only(list) => list,
         Environments::Every => &[],
     };
-    let extra: Vec<&String> = chosen.iter().filter(|c| !offered.contains(c)).collect();
+    // A value the viewer chose stays selectable even when the store has no
+    // event in it; a default production name without data is left out.
+    let extra: Vec<&String> = chosen.iter().filter(|c| chosen_by_viewer && !offered.contains(c)).collect();
     html! {
         label {
             "Environment"
@@ -363,19 +365,19 @@ fn trends(d: &Dashboard) -> Markup {
         section.trends aria-label="Trends" {
             figure {
                 figcaption { "Deployments per " (per) }
-                div.scroll tabindex="0" { (charts::bars(&format!("Deployments per {per}"), &starts, &deployments, Unit::Count)) }
+                div.scroll.chart-box tabindex="0" { (charts::bars(&format!("Deployments per {per}"), &starts, &deployments, Unit::Count)) }
             }
             figure {
                 figcaption { "Change lead time, median and p90, per " (per) }
-                div.scroll tabindex="0" { (charts::lines("Change lead time", &starts, &lead, Unit::Seconds)) }
+                div.scroll.chart-box tabindex="0" { (charts::lines("Change lead time", &starts, &lead, Unit::Seconds)) }
             }
             figure {
                 figcaption { "Change fail rate per " (per) }
-                div.scroll tabindex="0" { (charts::lines("Change fail rate", &starts, &cfr, Unit::Fraction)) }
+                div.scroll.chart-box tabindex="0" { (charts::lines("Change fail rate", &starts, &cfr, Unit::Fraction)) }
             }
             figure {
                 figcaption { "Failed deployment recovery time, median, per " (per) }
-                div.scroll tabindex="0" { (charts::lines("Failed deployment recovery time", &starts, &recovery, Unit::Seconds)) }
+                div.scroll.chart-box tabindex="0" { (charts::lines("Failed deployment recovery time", &starts, &recovery, Unit::Seconds)) }
             }
         }
     }
@@ -492,16 +494,16 @@ fn open_incidents(incidents: &[Incident], now: Timestamp) -> Markup {
             @if incidents.is_empty() {
                 p.notice { "No open incidents." }
             } @else {
-                div.scroll tabindex="0" { table {
+                div.scroll tabindex="0" { table.cards {
                     thead { tr { th scope="col" { "Title" } th scope="col" { "Project" } th scope="col" { "Started" } th scope="col" { "Open for" } th scope="col" { "Deployment" } } }
                     tbody {
                         @for i in incidents {
                             tr {
-                                td { a href=(json_link("incidents", &i.id)) { (i.title.as_deref().unwrap_or(&i.id)) } }
-                                td { (i.project_id) }
-                                td { (time(i.started_at)) }
-                                td { (format::duration(now.seconds_since(i.started_at))) }
-                                td {
+                                td data-label="Title" { a href=(json_link("incidents", &i.id)) { (i.title.as_deref().unwrap_or(&i.id)) } }
+                                td data-label="Project" { (i.project_id) }
+                                td data-label="Started" { (time(i.started_at)) }
+                                td data-label="Open for" { (format::duration(now.seconds_since(i.started_at))) }
+                                td data-label="Deployment" {
                                     @match &i.deployment_id {
                                         Some(id) => a href=(json_link("deployments", id)) { (id) },
                                         None => "—",
@@ -523,7 +525,7 @@ fn latest_deployments(deployments: &[Deployment]) -> Markup {
             @if deployments.is_empty() {
                 p.notice { "No deployments." }
             } @else {
-                div.scroll tabindex="0" { table {
+                div.scroll tabindex="0" { table.cards {
                     thead { tr {
                         th scope="col" { "Deployment" } th scope="col" { "Status" } th scope="col" { "Project" }
                         th scope="col" { "Environment" } th scope="col" { "Lead time" } th scope="col" { "Duration" }
@@ -532,13 +534,13 @@ fn latest_deployments(deployments: &[Deployment]) -> Markup {
                     tbody {
                         @for d in deployments {
                             tr {
-                                td { a href=(json_link("deployments", &d.id)) { (d.id) } }
-                                td { span class={ "status status-" (d.status.as_str()) } { (d.status.as_str()) } }
-                                td { (d.project_id) }
-                                td { (d.environment) }
-                                td { (opt(d.lead_time_seconds(), format::duration)) }
-                                td { (opt(d.duration_seconds(), format::duration)) }
-                                td {
+                                td data-label="Deployment" { a href=(json_link("deployments", &d.id)) { (d.id) } }
+                                td data-label="Status" { span class={ "status status-" (d.status.as_str()) } { (d.status.as_str()) } }
+                                td data-label="Project" { (d.project_id) }
+                                td data-label="Environment" { (d.environment) }
+                                td data-label="Lead time" { (opt(d.lead_time_seconds(), format::duration)) }
+                                td data-label="Duration" { (opt(d.duration_seconds(), format::duration)) }
+                                td data-label="Marks" {
                                     @if d.marks.change_failure { span.mark.mark-failure { "change failure" } " " }
                                     @if d.rework { span.mark.mark-rework { "rework" } }
                                 }

@@ -193,6 +193,11 @@ impl View {
         };
         let sort = p.sort.unwrap_or_default();
         let environments_chosen = !p.environment.is_empty();
+        // "All environments" picked beside others in the select means all of them.
+        let mut p = p;
+        if p.environment.iter().any(|e| e == Environments::EVERY) {
+            p.environment = vec![Environments::EVERY.to_string()];
+        }
         let environments = Environments::choose(p.environment, production, false)
             .map_err(|why| AppError::bad_field("environment", why))?;
         Ok(Self {
@@ -244,6 +249,11 @@ impl View {
             pairs.push(("refresh", r.to_string()));
         }
         format!("/ui?{}", serde_html_form::to_string(&pairs).unwrap_or_default())
+    }
+
+    /// Whether the viewer chose the environments (else they are the default).
+    pub fn environments_chosen(&self) -> bool {
+        self.environments_chosen
     }
 
     /// The `environment=` values that ask for this page's environments:

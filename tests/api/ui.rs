@@ -371,3 +371,31 @@ async fn the_breakdown_keeps_the_largest_groups_as_dora_breakdown_does() {
     assert_eq!(json["omitted_groups"], 3);
     assert!(ui.text.contains("3 smaller groups are not shown"), "the page says so too");
 }
+
+/// The page counts production unless told otherwise: the environment
+/// select has production chosen and "All environments" first; a staging
+/// deployment counts only with `environment=*` (chosen beside others, it
+/// still means all).
+#[tokio::test]
+async fn the_page_counts_production_by_default_and_all_environments_on_request() {
+    let app = TestApp::new();
+    story(&app).await;
+    let staging = DeploymentBuilder::new("s1")
+        .set("environment", "staging")
+        .set("deploy_start_at", "2024-05-04T11:00:00Z")
+        .deployed_at("2024-05-04T11:00:00Z");
+    app.start(staging).await;
+    let auth = [("authorization", bearer())];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let default = page(&app, &format!("/ui?{WINDOW}"), &auth).await;
+    assert!(default.text.contains(r#"<option value="*">All environments</option>"#), "{}", default.text);
+    assert!(default.text.contains(r#"<option value="production" selected>production</option>"#));
+    assert!(default.text.contains(r#"<option value="staging">staging</option>"#));
+    assert_eq!(tile_value(&default.text, "deployment_frequency"), Some(0.4286), "3 production deployments in 7 days");
+    for query in ["environment=*", "environment=production&environment=*"] {
+        let all = page(&app, &format!("/ui?{WINDOW}&{query}"), &auth).await;
+        assert_eq!(all.status, StatusCode::OK, "{query}");
+        assert!(all.text.contains(r#"<option value="*" selected>All environments</option>"#), "{query}");
+        assert_eq!(tile_value(&all.text, "deployment_frequency"), Some(0.5714), "{query}: 4 in 7 days");
+    }
+}

@@ -242,6 +242,33 @@ def test_the_five_tiles_show_what_dora_gives_for_the_same_window(signed_in):
     assert overall.text.lower() == dora["level"], "the overall level, in words"
 
 
+def filters_of(driver):
+    """The filters in the page's own address, as /dora takes them."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).query)
+    filters = {k: v for k, v in query.items() if k in ("team_id", "project_id", "environment")}
+    # The select's "All environments" beside others means all; /dora wants it alone.
+    if "*" in filters.get("environment", []):
+        filters["environment"] = ["*"]
+    return filters
+
+
+def test_the_page_counts_production_by_default_and_offers_every_environment(signed_in):
+    base, driver = signed_in
+    environments = Select(driver.find_element(By.NAME, "environment"))
+    chosen = [o.get_attribute("value") for o in environments.all_selected_options]
+    assert chosen == ["production"], "the demo's production environment is selected by default"
+    offered = [o.get_attribute("value") for o in environments.options]
+    assert offered[0] == "*" and environments.options[0].text == "All environments", offered
+    production = tiles(driver)
+    assert_tiles_match(production, dora_for(base, driver))
+    environments.select_by_value("*")
+    wait_until(lambda: "environment=%2A" in driver.current_url or "environment=*" in driver.current_url, 10,
+               "all environments applied")
+    everything = tiles(driver)
+    assert_tiles_match(everything, dora_for(base, driver, **filters_of(driver)))
+    assert everything["deployment_frequency"][0] > production["deployment_frequency"][0], "staging counts too"
+
+
 def test_filters_change_the_numbers_as_they_change_dora(signed_in):
     base, driver = signed_in
     everyone = tiles(driver)
@@ -258,7 +285,8 @@ def test_filters_change_the_numbers_as_they_change_dora(signed_in):
     wait_until(lambda: "team_id=search" in driver.current_url, 10, "the second team applied")
     Select(driver.find_element(By.NAME, "environment")).select_by_value("staging")
     wait_until(lambda: "environment=staging" in driver.current_url, 10, "the environment applied")
-    filters = {"team_id": ["payments", "search"], "environment": ["staging"]}
+    filters = filters_of(driver)
+    assert filters["team_id"] == ["payments", "search"] and "staging" in filters["environment"], filters
     assert_tiles_match(tiles(driver), dora_for(base, driver, **filters))
 
 
@@ -399,6 +427,45 @@ def test_axe_finds_no_serious_violation_and_screenshots_are_saved(demo, dark, ca
             driver.quit()
     with capsys.disabled():
         print(f"\nscreenshots of /ui: {SCREENSHOTS}")
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize("width", [360, 390])
+def test_on_a_phone_nothing_scrolls_sideways_and_charts_open_on_their_latest_period(demo, width, dark):
+    base, _ = demo
+    driver = chrome(width, 740, dark=dark)
+    try:
+        sign_in(driver, base)
+        scroll_width, inner = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert inner == width, f"the layout viewport is the phone's: {inner}"
+        assert scroll_width <= width, f"the page is {scroll_width} px wide on a {width} px screen"
+        # Each chart's right end (the latest period) is in view without scrolling.
+        charts = driver.execute_script("""
+            return [...document.querySelectorAll('.scroll.chart-box')].map(box => {
+                const b = box.getBoundingClientRect(), c = box.querySelector('svg').getBoundingClientRect();
+                return {title: box.parentElement.querySelector('figcaption').textContent,
+                        box: [b.left, b.right], chart: [c.left, c.right]};
+            });""")
+        assert len(charts) == 4, charts
+        for c in charts:
+            assert abs(c["chart"][1] - c["box"][1]) <= 1, f"{c['title']}: the latest period is off screen: {c}"
+        # The lists are cards; the breakdown's wide table scrolls in its own focusable box.
+        for table in driver.find_elements(By.CSS_SELECTOR, "table.cards"):
+            assert table.value_of_css_property("display") == "block"
+        box = driver.find_element(By.CSS_SELECTOR, "section.breakdown .scroll")
+        assert box.get_attribute("tabindex") == "0"
+        # The filter row lines up: two columns, the fields of a row at one height.
+        fields = driver.execute_script("""
+            return [...document.querySelectorAll('form.filters > label')].map(l => {
+                const r = l.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top)]; });""")
+        assert len({left for left, _ in fields}) == 2, fields
+        rows = {}
+        for left, top in fields:
+            rows.setdefault(top, []).append(left)
+        assert all(len(lefts) <= 2 for lefts in rows.values()) and len(rows) == (len(fields) + 1) // 2, fields
+    finally:
+        driver.quit()
 
 
 def test_the_readme_screenshot_is_a_small_png():
