@@ -156,7 +156,7 @@ def variable(name, label, query, default=None):
 
 def dora_overview():
     lay = Layout()
-    lay.row("The five keys")
+    lay.row("The five key metrics")
     lay.add(stat("Deployment frequency", "Deployments per day reaching production in the selected range. "
                  "Elite: at least daily; high: weekly; medium: monthly.",
                  DEPLOYS_PER_DAY, "short", DEPLOY_FREQ_LEVELS, decimals=2), 4, 5)
@@ -245,7 +245,7 @@ def dora_overview():
     return {
         "uid": "em-metrics-dora",
         "title": "DORA overview",
-        "description": "The five DORA keys from em-metrics, by team, project and environment.",
+        "description": "The five DORA key metrics from em-metrics, by team, project and environment.",
         "tags": ["dora", "em-metrics"],
         "timezone": "utc",
         "editable": True,

@@ -1,23 +1,40 @@
 //! em-metrics: DORA metrics from deployments and incidents.
 //!
-//! A short tour, in the order a request travels:
-//! - [`app`]: the whole router, the JSON API and the dashboard merged, and
-//!   the layers every response goes through; [`state`] is what handlers share.
-//! - [`http`]: the JSON API's routes, the error shape, and one module per
-//!   resource. Handlers parse input into domain commands and nothing else.
-//! - [`auth`]: who may call: the credentials from settings, dashboard sessions.
-//! - [`domain`]: the rules. Each state change is decided here, as a pure
-//!   function, and comes out as a `Transition` with its `DomainEvent`s.
-//! - [`store`]: SQLite. Runs each decision in one transaction; also the
-//!   `backup` subcommand.
-//! - [`events`]: where committed events go; [`metrics`] is the production sink,
-//!   the DORA metric catalog; [`telemetry`] exports it over OTLP and `/metrics`.
-//! - [`insights`]: the DORA report, trend and breakdown computed from the store;
-//!   [`ui`] shows them as the built-in dashboard at `/ui`.
-//! - [`teams`]: the team config and how a project and user map to a team.
-//! - [`config`]: settings from the environment and flags, checked at start.
-//! - [`server`] serves the router; [`signals`] holds SIGTERM, SIGHUP and SIGXFSZ.
-//! - [`time`]: the two accepted time forms and how times are stored.
+//! The code tour, in the order a request travels:
+//! - `main.rs` reads the settings ([`config`]: the command line, the checked
+//!   settings, the OpenTelemetry part), opens the [`store`], starts
+//!   [`telemetry`] and serves ([`server`]) until [`signals`] say stop.
+//! - [`app`](mod@app) is the whole router: the JSON API ([`http`]) at the root and under
+//!   `/api/v1`, the dashboard ([`ui`]) beside it, and the layers every answer
+//!   goes through (the JSON error shape, the request log, the dashboard's
+//!   headers). [`state`] is what every handler shares.
+//! - [`auth`] says who may call: the credentials from settings, dashboard
+//!   sessions. [`secret`] keeps secrets out of logs.
+//! - [`http`] parses a request into a domain command (one module per
+//!   resource; `http/webhooks.rs` for the vendors' deliveries, whose payloads
+//!   [`webhooks`] reads, one module per source, `signature.rs` for who sent
+//!   them) and answers in one error shape; `http/idempotency.rs` replays
+//!   retried requests.
+//! - [`domain`] decides every state change as a pure function returning a
+//!   `Transition`: what to write, the writes it implies for other records,
+//!   and the `DomainEvent`s it caused. `deployment::ship` holds the rules of
+//!   a deployment going live (changes, rollbacks, rework, the incident it
+//!   restores); `domain/delivery.rs` the vendor rules of a webhook delivery.
+//! - [`store`] runs each decision in one transaction (load, decide, save) on
+//!   the one writer thread, which commits in groups, and then records the
+//!   events; it is the only module that knows SQL and SQLite.
+//! - [`events`] is where committed events go; [`metrics`] turns them into
+//!   the metric catalog and [`telemetry`] exports it over OTLP and `/metrics`.
+//! - [`insights`] computes `/dora`, trends and breakdowns from a window's
+//!   rows; [`ui`] shows the same numbers as the dashboard at `/ui`.
+//! - [`teams`] maps projects and users to teams; [`demo`] writes a made-up
+//!   organisation through the same store commands; [`time`] is the two
+//!   accepted time forms and how times are stored; [`healthcheck`] is the
+//!   container probe.
+//!
+//! Tests: `tests/api/` drives this router in process on a fresh database
+//! each, and the real binary over HTTP; `tests/stack/` runs the deployment
+//! files, the dashboards, the browser and the vendors' own tools.
 
 pub mod app;
 pub mod auth;

@@ -29,7 +29,7 @@ pub enum Command {
     RenameEnvironment(RenameEnvironmentArgs),
 }
 
-/// Settings as given; [`Settings::from_raw`] validates them.
+/// Settings as given; [`super::Settings::from_raw`] validates them.
 #[derive(Clone, Args)]
 pub struct RawSettings {
     /// Listen address.

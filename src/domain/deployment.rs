@@ -224,9 +224,19 @@ fn compare(
     ctx: &Context,
 ) -> Result<(), Rejection> {
     let cmd = &new.rest;
+    // A pipeline run again after its deployment went live works out what it
+    // ships from the last deployed sha, which is now this deployment's own:
+    // the commits (and so the first commit) come out different, yet it is
+    // the same deployment of the same sha to the same place.
+    let relisted = stored.status == DeploymentStatus::Deployed
+        && cmd.commit_sha.is_some()
+        && cmd.commit_sha.as_ref() == stored.commit_sha.as_ref()
+        && cmd.environment.as_ref().unwrap_or(&ctx.default_environment) == &stored.environment;
     let mut diff = Differences::default();
     diff.check("project_id", Some(&new.project_id), &stored.project_id);
-    diff.check("first_commit_at", Some(&new.first_commit_at), &stored.first_commit_at);
+    if !relisted {
+        diff.check("first_commit_at", Some(&new.first_commit_at), &stored.first_commit_at);
+    }
     diff.check("deploy_start_at", cmd.deploy_start_at.as_ref(), &stored.deploy_start_at);
     // Without stored usernames there is nothing to compare a retry's with.
     if ctx.store_usernames {
@@ -245,7 +255,7 @@ fn compare(
         cmd.restores_incident.as_ref().map(Some).as_ref(),
         &stored.restores_incident.as_ref(),
     );
-    if let Some(stored_commits) = stored_commits {
+    if let Some(stored_commits) = stored_commits.filter(|_| !relisted) {
         diff.check("commits", Some(&new.commits), &stored_commits);
     }
     diff.into_conflict(what, &stored.id)
@@ -640,6 +650,35 @@ mod tests {
             Err(Rejection::Conflict { message: m, .. }) => assert!(m.ends_with("different commits"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_live_deployment_posted_again_with_its_sha_and_another_commit_list_is_a_retry() {
+        let commits = vec![commit("a", "2024-05-01T08:00:00Z"), commit("b", "2024-05-01T08:30:00Z")];
+        let cmd = NewDeployment {
+            first_commit_at: None,
+            commit_sha: Some(id("b")),
+            environment: Some(id("production")),
+            commits: Some(commits.clone()),
+            ..new("d1")
+        };
+        let started = start(Stored::default(), cmd.clone(), &ctx()).expect("ok").value;
+        // The pipeline again, after d1 went live: the last deployed sha is b
+        // now, so it lists only b.
+        let again = NewDeployment { commits: Some(vec![commit("b", "2024-05-01T08:30:00Z")]), ..cmd.clone() };
+        let live = Deployment { status: DeploymentStatus::Deployed, ..started.clone() };
+        let stored_commits = Some(normalise(commits));
+        let keep = start(Stored { commits: stored_commits.clone(), ..stored(live.clone()) }, again.clone(), &ctx());
+        assert_eq!(keep.expect("a retry").write, Write::Keep);
+        // Not yet live, the same request is a conflict: the list is what it will ship.
+        let before = start(Stored { commits: stored_commits.clone(), ..stored(started) }, again.clone(), &ctx());
+        assert!(matches!(before, Err(Rejection::Conflict { .. })));
+        // Another sha, or another environment, is another deployment.
+        let other_sha = NewDeployment { commit_sha: Some(id("c")), ..again.clone() };
+        let conflict = start(Stored { commits: stored_commits.clone(), ..stored(live.clone()) }, other_sha, &ctx());
+        assert!(matches!(conflict, Err(Rejection::Conflict { field: Some(f), .. }) if f == "first_commit_at"));
+        let staging = NewDeployment { environment: Some(id("staging")), ..again };
+        assert!(start(Stored { commits: stored_commits, ..stored(live) }, staging, &ctx()).is_err());
     }
 
     #[test]

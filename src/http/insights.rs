@@ -125,7 +125,7 @@ async fn scope(
 
 #[utoipa::path(get, path = "/dora", tag = "insights", params(DoraParams),
     responses(
-        (status = 200, description = "The four keys with levels, and more, for the window", body = DoraReport),
+        (status = 200, description = "The five key metrics with levels, and more, for the window", body = DoraReport),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
 pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) -> Result<Json<DoraReport>> {

@@ -1,5 +1,5 @@
 //! The JSON API: its routes, who may call them, the error shape, and one
-//! module per resource. [`crate::app`] serves it at the root and under
+//! module per resource. [`crate::app`](mod@crate::app) serves it at the root and under
 //! `/api/v1`, beside the dashboard.
 //!
 //! A tour: [`deployments`], [`incidents`], [`insights`], [`usernames`],
@@ -45,7 +45,7 @@ pub const PROBES: [&str; 2] = ["/health", "/ready"];
 pub const SESSION_READABLE: [&str; 7] =
     ["/dora", "/dora/trend", "/dora/breakdown", "/deployments", "/deployments/{id}", "/incidents", "/incidents/{id}"];
 
-/// The API's routes, without a prefix: [`crate::app`] mounts them twice.
+/// The API's routes, without a prefix: [`crate::app`](mod@crate::app) mounts them twice.
 pub fn router(state: &AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/deployments", post(deployments::create).get(deployments::list_all))

@@ -1,4 +1,4 @@
-//! DORA insights from the embedded store: the four keys with levels, over any
+//! DORA insights from the embedded store: the five key metrics with levels, over any
 //! window, as one report, as a trend of UTC buckets, or broken down by team,
 //! project or environment.
 //!

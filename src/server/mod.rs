@@ -5,7 +5,7 @@
 //! `axum::serve` has no header-read timeout: a client that sends its headers
 //! a byte at a time would hold its connection forever. Each connection is
 //! wrapped so the errors hyper answers itself get the JSON shape too
-//! ([`own_errors`]).
+//! (`own_errors`).
 
 mod own_errors;
 

@@ -1,9 +1,9 @@
-//! The built-in dashboard: `/ui`, one server-rendered page of the five DORA
-//! keys, their trends, a breakdown and the latest events.
+//! The built-in dashboard: `/ui`, one server-rendered page of the five key
+//! metrics, their trends, a breakdown and the latest events.
 //!
 //! A tour: [`params`] reads the query string into a view; [`data`] reads
 //! what the page shows from the store (the same scans as `/dora`);
-//! [`page`] and [`charts`] write the HTML and SVG; [`format`] says numbers
+//! `page` and `charts` write the HTML and SVG; [`format`](mod@format) says numbers
 //! the way people read them. Sessions of a token login are in
 //! [`crate::auth::session`].
 //!

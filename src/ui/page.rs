@@ -292,7 +292,7 @@ fn tiles(d: &Dashboard, view: &View) -> Markup {
         None => "the period before".to_string(),
     };
     html! {
-        section.tiles aria-label="The five DORA keys" {
+        section.tiles aria-label="The five key metrics" {
             @for t in tile_list(d) {
                 article.tile data-key=(t.key) {
                     h2 { (t.name) }

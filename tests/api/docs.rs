@@ -1,4 +1,4 @@
-//! The README's "What em-metrics stores and sends" against the code: every
+//! "What em-metrics stores and sends" (docs/metrics.md) against the code: every
 //! stored column and every exported metric, attribute and resource
 //! attribute is listed, and nothing listed is missing from the code.
 
@@ -12,10 +12,11 @@ use serde_json::json;
 use crate::helpers::{DeploymentBuilder, TestApp};
 use crate::receiver::Catalog;
 
-/// The README section's tables: first cell (in backticks) to the other cells.
+/// The section's tables: first cell (in backticks) to the other cells.
 fn readme_tables() -> Vec<BTreeMap<String, Vec<String>>> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    let section = readme.split("## What em-metrics stores and sends").nth(1).expect("the section");
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).expect("docs/metrics.md");
+    let section = doc.split("## What em-metrics stores and sends").nth(1).expect("the section");
     let section = section.split("\n## ").next().unwrap_or(section);
     let mut tables = Vec::new();
     let mut current: Option<BTreeMap<String, Vec<String>>> = None;
@@ -38,7 +39,11 @@ fn readme_tables() -> Vec<BTreeMap<String, Vec<String>>> {
 }
 
 fn table_with(tables: &[BTreeMap<String, Vec<String>>], key: &str) -> BTreeMap<String, Vec<String>> {
-    tables.iter().find(|t| t.contains_key(key)).cloned().unwrap_or_else(|| panic!("no README table lists {key}"))
+    tables
+        .iter()
+        .find(|t| t.contains_key(key))
+        .cloned()
+        .unwrap_or_else(|| panic!("no table of docs/metrics.md lists {key}"))
 }
 
 #[test]
@@ -58,14 +63,14 @@ fn what_em_metrics_stores_is_every_column_of_the_schema() {
     let schema: BTreeSet<String> = stmt.query_map([], |r| r.get(0)).expect("rows").map(|r| r.expect("row")).collect();
     let undocumented: Vec<_> = schema.difference(&documented).collect();
     let gone: Vec<_> = documented.difference(&schema).collect();
-    assert!(undocumented.is_empty(), "stored but not in the README: {undocumented:?}");
-    assert!(gone.is_empty(), "in the README but not stored: {gone:?}");
+    assert!(undocumented.is_empty(), "stored but not in docs/metrics.md: {undocumented:?}");
+    assert!(gone.is_empty(), "in docs/metrics.md but not stored: {gone:?}");
     let username = &table_with(&tables, "deployments.username")["deployments.username"];
     assert_eq!(username[1], "**yes**", "the username is marked as personal data");
 }
 
 /// A story that records every instrument of the catalog once, exported over
-/// OTLP and decoded: the README lists exactly these metrics, attributes and
+/// OTLP and decoded: docs/metrics.md lists exactly these metrics, attributes and
 /// resource attributes.
 #[tokio::test]
 async fn what_em_metrics_sends_is_every_metric_of_the_catalog() {
@@ -97,7 +102,7 @@ async fn what_em_metrics_sends_is_every_metric_of_the_catalog() {
     let metrics = table_with(&tables, "deployment_frequency");
     let listed: BTreeSet<&String> = metrics.keys().collect();
     let sent: BTreeSet<&String> = exported.metrics.keys().collect();
-    assert_eq!(listed, sent, "README metrics vs the exported catalog");
+    assert_eq!(listed, sent, "documented metrics vs the exported catalog");
     for (name, metric) in &exported.metrics {
         let keys: BTreeSet<String> = point_attributes(metric).into_iter().collect();
         let documented: BTreeSet<String> =
@@ -107,7 +112,7 @@ async fn what_em_metrics_sends_is_every_metric_of_the_catalog() {
     let resource = table_with(&tables, "service.name");
     let documented: BTreeSet<&String> = resource.keys().collect();
     let sent: BTreeSet<&String> = exported.resource.keys().collect();
-    assert_eq!(documented, sent, "README resource attributes vs the export");
+    assert_eq!(documented, sent, "documented resource attributes vs the export");
 }
 
 fn point_attributes(metric: &opentelemetry_proto::tonic::metrics::v1::Metric) -> Vec<String> {

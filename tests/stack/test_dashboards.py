@@ -321,3 +321,28 @@ def test_template_variables_list_the_story_values(stack):
             values = set(reply["data"])
             assert {"team": {"backend", "frontend"}, "project": {"api", "web", "tools"},
                     "environment": {"production", "staging"}}[var["name"]] <= values, values
+
+
+def promql_of_the_docs():
+    """The expressions of docs/metrics.md's PromQL block (a `#` line names the next one)."""
+    block = re.search(r"```promql\n(.*?)```", (ROOT / "docs/metrics.md").read_text(), re.S).group(1)
+    exprs = []
+    for line in block.splitlines():
+        if line.startswith("#"):
+            exprs.append("")
+        else:
+            exprs[-1] += " " + line.strip()
+    return [e.strip() for e in exprs]
+
+
+def test_the_promql_of_the_docs_answers_what_the_story_implies(stack):
+    exprs = promql_of_the_docs()
+    assert len(exprs) == 6, exprs
+    # Over the story's range instead of days; production is API and WEB.
+    q = [value(stack.query(e.replace("[7d]", f"[{RANGE}]").replace("[30d]", f"[{RANGE}]"))) for e in exprs]
+    want = expected([API, WEB])
+    assert q[2] == pytest.approx(want["cfr"], abs=1e-9), "change fail rate"
+    assert q[4] == pytest.approx(want["rework"], abs=1e-9), "rework rate"
+    assert q[1] == pytest.approx(want["lead_median"], rel=0.05), "lead time"
+    assert q[5] == pytest.approx(want["restore_median"], rel=0.05), "time to restore"
+    assert q[0] > 0 and q[3] > 0

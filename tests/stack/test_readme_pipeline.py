@@ -1,11 +1,13 @@
-"""The README's "curl (any CI)" snippet, run as pasted against the real binary.
+"""The README's "curl (any CI)" snippet, run as pasted against the real binary,
+and the pipelines of docs/pipelines.md, the quick start and the incident blocks.
 
 A git repository with commits at known times stands in for the project; the
 pipeline works in a shallow clone of it, as CI runners do (depth 1). The
 snippet asks em-metrics for the last deployed sha, lists the commits since
 then and posts them. Three runs: the first deployment (only HEAD is known),
 a deployment of three new commits (the shallow clone lacks the last deployed
-sha and must fetch it), and a redeploy of the same sha (no new change).
+sha and must fetch it), and a redeploy of the same sha (no new change); then
+the last run again, whole, after it went live (a retry: 200).
 """
 import json
 import os
@@ -20,11 +22,13 @@ TOKEN = "readme-pipeline-token-71c"
 
 
 def snippet():
-    """The start and deployed steps of the README block, without the failure step."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### curl (any CI)", 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
-    return block.split("# or when it failed", 1)[0]
+    """The README's pipeline block: the start and deployed steps."""
+    return blocks("### curl (any CI)", "sh")[0]
+
+
+def failure_step():
+    """The README's block that reports a failure instead of the last step."""
+    return blocks("### curl (any CI)", "sh")[1]
 
 
 def git(cwd, *args, when=None):
@@ -48,12 +52,12 @@ def service(tmp_path):
         yield url
 
 
-def run_pipeline(url, origin, workdir, build_id):
+def run_pipeline(url, origin, workdir, build_id, script=None):
     """A CI job: a fresh shallow clone, then the README snippet."""
-    clone = workdir / build_id
+    clone = workdir / f"{build_id}-{len(list(workdir.glob(build_id + '-*')))}"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(clone)], check=True)
     env = dict(os.environ, EM_METRICS_URL=url, EM_METRICS_TOKEN=TOKEN, BUILD_ID=build_id, GIT_AUTHOR="dev")
-    script = "set -euo pipefail\n" + snippet()
+    script = "set -euo pipefail\n" + (script or snippet())
     result = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     status, deployment = http("GET", f"{url}/deployments/{build_id}", token=TOKEN)
@@ -83,11 +87,30 @@ def test_the_readme_pipeline_sends_each_new_commit_once_from_a_shallow_clone(ser
     assert again["commit_sha"] == shas[-1]
     assert again["change_count"] == 0, "a redeploy ships no new change"
 
+    # The whole job again, after run-2 went live: its commit list comes out
+    # different (the last deployed sha is run-3's), yet it is a retry.
+    rerun = run_pipeline(service, origin, tmp_path, "run-2")
+    assert rerun == two, "nothing changed"
 
-def blocks(heading, language):
-    """The fenced blocks of one README section, in order."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+
+def test_the_failure_block_reports_a_failed_deployment(service, tmp_path):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    commit(origin, "a", 1_714_550_400)
+    start = snippet().split("# when it is live", 1)[0]
+    run_pipeline(service, origin, tmp_path, "run-f", script=start + "\n" + failure_step())
+    status, d = http("GET", f"{service}/deployments/run-f", token=TOKEN)
+    assert status == 200 and d["status"] == "failed", d
+
+
+def blocks(heading, language, page="README.md"):
+    """The fenced blocks of one section of the README (or a page of docs/), in order."""
+    text = (ROOT / page).read_text()
+    section = text.split(heading, 1)[1]
+    level = heading.split(" ", 1)[0]
+    # Up to the next heading of the same level or above (a `# ` line is a comment in a block).
+    section = re.split(rf"\n#{{2,{len(level)}}} ", section, maxsplit=1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
@@ -118,13 +141,22 @@ def test_the_quick_start_blocks_work_in_the_order_written(quick_start_server, tm
     port, binary = quick_start_server
     record, demo = blocks("## Quick start", "sh")[1:3]
     out = bash(record.replace("localhost:3000", f"localhost:{port}"), tmp_path, dict(os.environ))
-    answers = out.splitlines()
-    assert len(answers) == 3 and all(a.startswith("{") for a in answers), out
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert len(answers) == 12, out
     assert out.endswith("\n")
+    # What the README says /dora answers for it.
+    dora = answers[-1]
+    assert dora["filters"]["environment"] == ["production", "prod"]
+    assert dora["deployment_frequency"]["deployments"] == 10
+    assert dora["lead_time_for_changes"]["median_seconds"] == 7200
+    assert dora["change_failure_rate"]["rate"] == 0.1
+    assert dora["failed_deployment_recovery_time"]["median_seconds"] == 5400
+    assert dora["time_to_restore"]["open_incidents"] == 0
+    assert dora["level"] == "high", dora
     # The demo block, with cargo replaced by the built binary and its port by a free one.
     demo_port = free_port()
     script = (demo.replace("cargo run --release --", binary).replace("cargo run --release", binary)
-              .replace("3001", str(demo_port)))
+              .replace("3100", str(demo_port)))
     script += "\nkill %1\n"
     # HOST keeps the test server on loopback; the block itself leaves it to the default.
     out = bash(script, tmp_path, dict(os.environ, RUST_LOG="warn", HOST="127.0.0.1"), timeout=300)
@@ -132,13 +164,13 @@ def test_the_quick_start_blocks_work_in_the_order_written(quick_start_server, tm
     assert dora["deployment_frequency"]["deployments"] > 0, dora
     assert len(breakdown["groups"]) == 4, breakdown
     # The first server still serves its own database.
-    status, one = http("GET", f"http://127.0.0.1:{port}/deployments/run-1", token="change-me")
-    assert status == 200 and one["status"] == "deployed"
+    status, one = http("GET", f"http://127.0.0.1:{port}/deployments/quickstart-1", token="change-me")
+    assert status == 200 and one["status"] == "deployed" and one["project_id"] == "quickstart"
 
 
 def test_the_github_actions_steps_record_a_deployment_with_its_commits(service, tmp_path):
     import yaml
-    steps = yaml.safe_load(blocks("### GitHub Actions", "yaml")[0])
+    steps = yaml.safe_load(blocks("## GitHub Actions", "yaml", "docs/pipelines.md")[0])
     assert steps[0]["with"]["fetch-depth"] == 0
     origin = tmp_path / "origin"
     origin.mkdir()
@@ -161,7 +193,7 @@ def test_the_github_actions_steps_record_a_deployment_with_its_commits(service, 
 
 def test_the_gitlab_job_records_deployed_and_failed_jobs(service, tmp_path):
     import yaml
-    job = yaml.safe_load(blocks("### GitLab CI", "yaml")[0])["deploy"]
+    job = yaml.safe_load(blocks("## GitLab CI", "yaml", "docs/pipelines.md")[0])["deploy"]
     assert job["environment"] == "production"
     origin = tmp_path / "origin"
     origin.mkdir()

@@ -1,5 +1,6 @@
-"""The README's Argo CD notifications config, rendered the way Argo CD would
-for a made-up application and posted to the real binary as pasted."""
+"""The Argo CD notifications config of docs/pipelines.md, rendered the way
+Argo CD would for a made-up application and posted to the real binary as
+pasted."""
 import json
 import re
 
@@ -12,8 +13,8 @@ TOKEN = "argocd-readme-token-8d3"
 
 
 def config():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Argo CD", 1)[1]
+    doc = (ROOT / "docs/pipelines.md").read_text()
+    section = doc.split("## Argo CD", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     return yaml.safe_load(block)["data"]
 
