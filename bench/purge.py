@@ -4,7 +4,8 @@
 usage: bench/purge.py [OLD]   (default 1,000,000)
 
 Builds the release binary's schema in a fresh database, fills it with OLD
-deployments (one a minute, three years ago, each with one change), starts
+deployments (one a minute, all older than the retention, each with one
+change), starts
 the release server with EM_METRICS_RETENTION=730d on 127.0.0.1, and while
 the purge at start deletes them, 4 threads post new deployments. Prints how
 long the purge took, its longest batch (what it held the writer for), and
@@ -38,7 +39,8 @@ def free_port():
 def fill(db, old):
     subprocess.run([BIN, "demo", "--days", "1", "--projects", "1", "--teams", "1", "--sqlite-db", db],
                    check=True, capture_output=True)
-    start = int(time.time() * 1000) - 3 * 365 * 86_400_000
+    # One a minute, all of them older than the 730-day retention.
+    start = int(time.time() * 1000) - 731 * 86_400_000 - old * 60_000
     conn = sqlite3.connect(db)
     conn.executescript(f"""
         BEGIN;

@@ -25,7 +25,7 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(86_400);
 /// commit comes on top, and the whole stays well under 50 ms.
 pub const BATCH_BUDGET: Duration = Duration::from_millis(15);
 /// Rows deleted between two looks at the clock.
-const CHUNK: i64 = 200;
+const CHUNK: i64 = 50;
 
 /// What a purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
