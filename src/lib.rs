@@ -37,6 +37,7 @@
 //! files, the dashboards, the browser and the vendors' own tools.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -54,6 +55,7 @@ pub mod store;
 pub mod teams;
 pub mod telemetry;
 pub mod time;
+pub mod token_cli;
 pub mod ui;
 pub mod webhooks;
 

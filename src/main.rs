@@ -8,6 +8,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use em_metrics::audit::AuditLog;
 use em_metrics::auth::Auth;
 use em_metrics::config::cli::RenameEnvironmentArgs;
 use em_metrics::config::{Cli, Command, LogFormat, RawSettings, Settings, StartupError};
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             }
         },
         Command::RenameEnvironment(args) => rename_environment(&cli.settings, args),
+        Command::Token(command) => token(&cli.settings, command),
         Command::Healthcheck(args) => {
             let url = args.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/health", cli.settings.port.trim()));
             match em_metrics::healthcheck::check(&url) {
@@ -78,6 +80,24 @@ fn rename_environment(raw: &RawSettings, args: RenameEnvironmentArgs) -> ExitCod
             ExitCode::SUCCESS
         }
         Err(why) => fail(why),
+    }
+}
+
+/// `em-metrics token ...` on the configured database, server running or not.
+fn token(raw: &RawSettings, command: em_metrics::config::cli::TokenCommand) -> ExitCode {
+    let outcome = Id::parse(raw.deployment_environment.trim())
+        .map_err(|why| format!("DEPLOYMENT_ENVIRONMENT {why}"))
+        .and_then(|environment| {
+            let store =
+                Store::open(&raw.sqlite_db).map_err(|e| format!("SQLITE_DB {}: {e}", raw.sqlite_db.display()))?;
+            em_metrics::token_cli::run(&store, environment, command)
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("em-metrics token: {why}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -169,16 +189,21 @@ async fn serve_async(
     if settings.auth.disabled {
         tracing::warn!("authentication is disabled (EM_METRICS_NO_AUTH): anyone who can reach this port can write");
     }
+    let audit = AuditLog::start(store.clone());
     let state = AppState {
         store: store.recording_to(Arc::new(telemetry.metrics())),
         teams,
-        auth: Arc::new(Auth::new(settings.auth.clone())),
+        auth: Arc::new(
+            Auth::new(settings.auth.clone(), settings.access.clone())
+                .map_err(|e| StartupError::new("EM_METRICS_OIDC_ISSUER", e))?,
+        ),
         default_environment: settings.default_environment.clone(),
         attribution: settings.attribution.clone(),
         max_clock_skew_ms: settings.max_clock_skew_ms,
         prometheus: telemetry.prometheus(),
         webhooks: Arc::new(settings.webhooks.clone()),
         store_usernames: settings.store_usernames,
+        audit,
     };
     warn_of_uncounted_no_env(&state).await;
     if let Some(retention) = settings.retention {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::auth::Auth;
+use crate::audit::AuditLog;
+use crate::auth::{Auth, Principal};
 use crate::config::WebhookSettings;
 use crate::domain::{Attribution, Context, Id, Transition};
 use crate::store::{Store, StoreResult, Tx};
@@ -27,13 +28,17 @@ pub struct AppState {
     pub webhooks: Arc<WebhookSettings>,
     /// EM_METRICS_STORE_USERNAMES.
     pub store_usernames: bool,
+    /// Where authorized writes are recorded.
+    pub audit: AuditLog,
 }
 
 impl AppState {
-    /// The clock and a snapshot of the settings, taken once per request so
-    /// one decision never sees two versions of the team config.
-    pub fn context(&self) -> Context {
+    /// The clock, who is asking, and a snapshot of the settings, taken once
+    /// per request so one decision never sees two versions of the team config.
+    pub fn context(&self, caller: &Principal) -> Context {
         Context {
+            actor: caller.actor.clone(),
+            scope: caller.scope.clone(),
             now: Timestamp::now(),
             default_environment: self.default_environment.clone(),
             teams: self.teams.get(),
@@ -43,14 +48,14 @@ impl AppState {
         }
     }
 
-    /// Runs one state change through [`Store::apply`] with a fresh
-    /// [`Context`]: load, decide, save, commit, record the events.
-    pub async fn apply<T, F>(&self, step: F) -> StoreResult<Transition<T>>
+    /// Runs one state change of `caller` through [`Store::apply`] with a
+    /// fresh [`Context`]: load, decide, save, commit, record the events.
+    pub async fn apply<T, F>(&self, caller: &Principal, step: F) -> StoreResult<Transition<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Tx, &Context) -> StoreResult<Transition<T>> + Send + 'static,
     {
-        self.apply_with(self.context(), step).await
+        self.apply_with(self.context(caller), step).await
     }
 
     /// [`AppState::apply`] with a [`Context`] the caller already took.

@@ -1,159 +1,96 @@
-//! Dashboard sessions: what a token login leaves in the browser, and the
-//! limit on failed logins.
+//! Dashboard sessions: what a sign-in leaves in the browser.
 //!
-//! A session is a random 256-bit id in an `HttpOnly` cookie; the server
-//! keeps only the SHA-256 of each live id and when it expires. So the cookie
-//! holds no token, a stolen copy of the server's memory holds no usable
-//! cookie, and logging out really ends the session (a signed cookie would
-//! stay valid until it expired). Sessions live in memory: a restart signs
-//! everyone out, which for a dashboard costs one login.
+//! A session is a random 256-bit id in an `HttpOnly`, `SameSite=Strict`
+//! cookie. The store keeps only the SHA-256 of each id, with who signed in,
+//! their role and projects, and when it ends ([`crate::store::SessionRecord`]).
+//! So the cookie holds no token, a copy of the database holds no usable
+//! cookie, signing out really ends the session, every replica knows it, and
+//! revoking a token ends the sessions made with it.
+//!
+//! The dashboard's forms carry a CSRF token that must match a second cookie
+//! (`em_metrics_csrf`): another site can neither read that cookie nor make
+//! the browser send it (`SameSite=Strict`), so it cannot fill in the form.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-/// The cookie's name.
+use super::Principal;
+use crate::domain::Scope;
+use crate::store::SessionRecord;
+
+/// The session cookie's name.
 pub const SESSION_COOKIE: &str = "em_metrics_session";
-/// How long a session lasts from its login, whatever happens in between.
+/// The CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "em_metrics_csrf";
+/// How long a session lasts from its sign-in, whatever happens in between.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// Live sessions kept at most; past it the oldest is dropped. A bound, so a
-/// script logging in in a loop cannot grow the server's memory.
-const MAX_SESSIONS: usize = 10_000;
 
-/// Failed logins a client address may make per [`FAILED_LOGIN_WINDOW`];
-/// more are refused (429) without the token being compared.
-pub const MAX_FAILED_LOGINS: u32 = 5;
-pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// Client addresses tracked at most.
-const MAX_TRACKED_CLIENTS: usize = 10_000;
-
-type IdHash = [u8; 32];
-
-/// The live sessions and the failed logins, shared by every request.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    live: Mutex<HashMap<IdHash, Instant>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+/// A new random id (for a session or a CSRF token), base64url, with its
+/// SHA-256. None when the OS has no random numbers to give.
+pub fn new_id() -> Option<(String, [u8; 32])> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash(&id);
+    Some((id, hash))
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    since: Instant,
-    count: u32,
+pub fn hash(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
 }
 
-impl Sessions {
-    /// Starts a session and returns its id, for the cookie only.
-    pub fn create(&self) -> Option<String> {
-        let mut id = [0u8; 32];
-        // The OS's generator; without it there is no safe session to give.
-        getrandom::fill(&mut id).ok()?;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
-        let now = Instant::now();
-        let mut live = lock(&self.live);
-        if live.len() >= MAX_SESSIONS {
-            live.retain(|_, expires| *expires > now);
-        }
-        if live.len() >= MAX_SESSIONS {
-            if let Some(oldest) = live.iter().min_by_key(|(_, expires)| **expires).map(|(k, _)| *k) {
-                live.remove(&oldest);
-            }
-        }
-        live.insert(hash(&id), now + SESSION_LIFETIME);
-        Some(id)
-    }
-
-    /// Whether the request carries the cookie of a live session.
-    pub fn is_signed_in(&self, headers: &HeaderMap) -> bool {
-        let Some(id) = cookie(headers) else { return false };
-        let key = hash(id);
-        let mut live = lock(&self.live);
-        match live.get(&key) {
-            Some(expires) if *expires > Instant::now() => true,
-            Some(_) => {
-                live.remove(&key);
-                false
-            }
-            None => false,
-        }
-    }
-
-    /// Ends the session of the request's cookie, if any.
-    pub fn end(&self, headers: &HeaderMap) {
-        if let Some(id) = cookie(headers) {
-            lock(&self.live).remove(&hash(id));
-        }
-    }
-
-    /// How long `client` must wait before it may try again, when it used up
-    /// its failed logins.
-    pub fn login_blocked_for(&self, client: IpAddr) -> Option<Duration> {
-        let failures = lock(&self.failures).get(&client).copied()?;
-        let elapsed = failures.since.elapsed();
-        (failures.count >= MAX_FAILED_LOGINS && elapsed < FAILED_LOGIN_WINDOW).then(|| FAILED_LOGIN_WINDOW - elapsed)
-    }
-
-    /// Counts a failed login of `client`: a fixed window that starts at its
-    /// first failure. Only failures count, so people who type their token
-    /// right are never slowed down.
-    pub fn login_failed(&self, client: IpAddr) {
-        let now = Instant::now();
-        let mut failures = lock(&self.failures);
-        if failures.len() >= MAX_TRACKED_CLIENTS {
-            failures.retain(|_, f| now.duration_since(f.since) < FAILED_LOGIN_WINDOW);
-            if failures.len() >= MAX_TRACKED_CLIENTS {
-                // Full of clients failing right now: forget them all rather
-                // than grow. A flood from many addresses gets a fresh count.
-                failures.clear();
-            }
-        }
-        let entry = failures.entry(client).or_insert(Failures { since: now, count: 0 });
-        if now.duration_since(entry.since) >= FAILED_LOGIN_WINDOW {
-            *entry = Failures { since: now, count: 0 };
-        }
-        entry.count += 1;
-    }
+/// Who a stored session is.
+pub fn principal(record: &SessionRecord) -> Principal {
+    Principal { actor: record.actor.as_str().into(), role: record.role, scope: Scope::from(record.projects.clone()) }
 }
 
-/// The value of the session cookie in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
 }
 
-fn hash(id: &str) -> IdHash {
-    Sha256::digest(id.as_bytes()).into()
+/// The hash of the request's session id, when it carries one.
+pub fn session_of(headers: &HeaderMap) -> Option<[u8; 32]> {
+    cookie(headers, SESSION_COOKIE).map(hash)
 }
 
-/// A poisoned lock only means another request panicked mid-update of a
-/// map that stays valid; keep serving.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// Whether a form's CSRF field matches the request's CSRF cookie.
+pub fn csrf_matches(headers: &HeaderMap, field: &str) -> bool {
+    cookie(headers, CSRF_COOKIE).is_some_and(|c| !field.is_empty() && bool::from(c.as_bytes().ct_eq(field.as_bytes())))
 }
 
 /// The `Set-Cookie` value of a new session. `Secure` when the browser came
 /// over https (directly or through a proxy that says so): over plain http
-/// the browser would drop a Secure cookie and the login would loop.
+/// the browser would drop a Secure cookie and the sign-in would loop.
 pub fn set_cookie(id: &str, https: bool) -> String {
-    let secure = if https { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={id}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{secure}", SESSION_LIFETIME.as_secs())
+    set(SESSION_COOKIE, id, SESSION_LIFETIME.as_secs(), https)
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie(https: bool) -> String {
+    set(SESSION_COOKIE, "", 0, https)
+}
+
+/// The `Set-Cookie` value of a CSRF token, for the session's length.
+pub fn set_csrf_cookie(token: &str, https: bool) -> String {
+    set(CSRF_COOKIE, token, SESSION_LIFETIME.as_secs(), https)
+}
+
+fn set(name: &str, value: &str, max_age: u64, https: bool) -> String {
     let secure = if https { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict{secure}")
+    format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
 #[cfg(test)]
@@ -168,35 +105,22 @@ mod tests {
     }
 
     #[test]
-    fn a_created_session_is_signed_in_until_it_is_ended() {
-        let sessions = Sessions::default();
-        let id = sessions.create().expect("random");
+    fn ids_are_random_256_bits_and_found_among_other_cookies() {
+        let (id, digest) = new_id().expect("random");
         assert_eq!(id.len(), 43, "256 bits in base64url");
+        assert_ne!(new_id().expect("random").0, id);
         let headers = with_cookie(&format!("theme=dark; {SESSION_COOKIE}={id}"));
-        assert!(sessions.is_signed_in(&headers));
-        assert!(!sessions.is_signed_in(&with_cookie(&format!("{SESSION_COOKIE}={id}x"))));
-        sessions.end(&headers);
-        assert!(!sessions.is_signed_in(&headers));
+        assert_eq!(session_of(&headers), Some(digest));
+        assert_eq!(session_of(&with_cookie("theme=dark")), None);
     }
 
     #[test]
-    fn two_sessions_get_different_ids() {
-        let sessions = Sessions::default();
-        assert_ne!(sessions.create(), sessions.create());
-    }
-
-    #[test]
-    fn failed_logins_block_a_client_after_the_limit_and_not_others() {
-        let sessions = Sessions::default();
-        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip"));
-        for _ in 0..MAX_FAILED_LOGINS - 1 {
-            sessions.login_failed(a);
-        }
-        assert_eq!(sessions.login_blocked_for(a), None);
-        sessions.login_failed(a);
-        let wait = sessions.login_blocked_for(a).expect("blocked");
-        assert!(wait <= FAILED_LOGIN_WINDOW && wait > FAILED_LOGIN_WINDOW - Duration::from_secs(5));
-        assert_eq!(sessions.login_blocked_for(b), None);
+    fn a_csrf_field_must_match_its_cookie() {
+        let headers = with_cookie(&format!("{CSRF_COOKIE}=abc"));
+        assert!(csrf_matches(&headers, "abc"));
+        assert!(!csrf_matches(&headers, "abd"));
+        assert!(!csrf_matches(&headers, ""));
+        assert!(!csrf_matches(&with_cookie(&format!("{CSRF_COOKIE}=")), ""));
     }
 
     #[test]

@@ -27,6 +27,41 @@ pub enum Command {
     Backup(BackupArgs),
     /// Move every stored event of environment FROM to TO (merging them when TO has events); exit 0, or 1 with the reason.
     RenameEnvironment(RenameEnvironmentArgs),
+    /// Create, list or revoke API tokens in SQLITE_DB, server running or not.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; prints its secret alone on stdout (`TOKEN=$(em-metrics token create ...)`).
+    Create(TokenCreateArgs),
+    /// List the tokens (never their secrets).
+    List,
+    /// Revoke the token NAME: it stops working at once, and its dashboard sessions end.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenCreateArgs {
+    /// A unique name, 1 to 100 characters: how the audit log and `created_by` call it.
+    #[arg(long)]
+    pub name: String,
+    /// ingest, read, write or admin.
+    #[arg(long)]
+    pub role: String,
+    /// Limit the token to this project (repeatable); without, every project.
+    #[arg(long = "project")]
+    pub projects: Vec<String>,
+    /// Make it expire after this long: `90d`, `12h`. Without, it never expires.
+    #[arg(long = "expires-in")]
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's name.
+    pub name: String,
 }
 
 /// Settings as given; [`super::Settings::from_raw`] validates them.
@@ -177,6 +212,36 @@ pub struct RawSettings {
         hide_env_values = true
     )]
     pub grafana_webhook_secret: Option<String>,
+    /// The service's external base URL (`https://metrics.example.com`): the origin browser
+    /// writes must come from, and the base of the SSO redirect URI (`{URL}/ui/oidc/callback`).
+    #[arg(global = true, long = "public-url", env = "EM_METRICS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For
+    /// names the client (for the limits on failed authentication). Default: none.
+    #[arg(global = true, long = "trusted-proxies", env = "EM_METRICS_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// `false` removes the dashboard's token sign-in form (SSO and basic auth stay).
+    #[arg(global = true, long = "ui-token-login", env = "EM_METRICS_UI_TOKEN_LOGIN", default_value = "true")]
+    pub ui_token_login: String,
+    /// OpenID Connect issuer URL for dashboard sign-in (discovery at
+    /// `{issuer}/.well-known/openid-configuration`); https unless on a loopback host.
+    #[arg(global = true, long = "oidc-issuer", env = "EM_METRICS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id registered at the OpenID provider.
+    #[arg(global = true, long = "oidc-client-id", env = "EM_METRICS_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret registered at the OpenID provider.
+    #[arg(global = true, long = "oidc-client-secret", env = "EM_METRICS_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// The ID token claim that lists the user's groups.
+    #[arg(global = true, long = "oidc-groups-claim", env = "EM_METRICS_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// Comma-separated groups whose members may sign in (role read). Unset: every user of the provider.
+    #[arg(global = true, long = "oidc-read-groups", env = "EM_METRICS_OIDC_READ_GROUPS")]
+    pub oidc_read_groups: Option<String>,
+    /// Comma-separated groups whose members are admins in the dashboard.
+    #[arg(global = true, long = "oidc-admin-groups", env = "EM_METRICS_OIDC_ADMIN_GROUPS")]
+    pub oidc_admin_groups: Option<String>,
 }
 
 /// Never print the raw settings: they hold secrets.

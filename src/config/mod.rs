@@ -7,10 +7,12 @@
 //! [`cli`] is the command line (subcommands and flags, as text);
 //! [`Settings`] are the checked values; [`otel`] the OpenTelemetry part.
 
+pub mod access;
 pub mod cli;
 pub mod otel;
 mod settings;
 
+pub use access::{AccessSettings, OidcSettings};
 pub use cli::{Cli, Command, RawSettings};
 pub use otel::{AttributeBounds, MetricsSettings, OtlpProtocol, OtlpSettings, DEFAULT_CARDINALITY_LIMIT};
 pub use settings::{AuthSettings, LogFormat, Settings, WebhookSettings};

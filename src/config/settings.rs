@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::access::AccessSettings;
 use super::cli::RawSettings;
 use super::otel::{metrics_settings, MetricsSettings};
 use super::{duration_ms, truthy, StartupError};
@@ -41,6 +42,8 @@ pub struct Settings {
     pub retention: Option<Duration>,
     /// Whether deployments keep their username.
     pub store_usernames: bool,
+    /// The public URL, trusted proxies, the dashboard's sign-in methods.
+    pub access: AccessSettings,
 }
 
 /// The webhook sources: each is enabled by its secret.
@@ -136,6 +139,7 @@ impl Settings {
             StartupError::new("EM_METRICS_STORE_USERNAMES", format!("`{}` is not true or false", raw.store_usernames))
         })?;
         Ok(Self {
+            access: AccessSettings::from_raw(&raw)?,
             retention,
             store_usernames,
             webhooks: WebhookSettings::from_raw(&raw)?,
@@ -167,7 +171,7 @@ fn attribution_settings(window: &str, environments: &str) -> Result<Attribution,
 /// is a copy mistake (a secret file with a trailing newline) that would make
 /// every request fail unnoticed, so it stops the start, naming the setting
 /// and never the value.
-fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<Secret>, StartupError> {
+pub(super) fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<Secret>, StartupError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
     if value.trim() != value || value.chars().any(char::is_control) {
         return Err(StartupError::new(

@@ -107,6 +107,9 @@ pub struct Deployment {
     /// The deployment this rollback rolled back.
     pub rollback_of: Option<Id>,
     pub marks: FailureMarks,
+    /// Who reported it: a token's name, `settings`, `sso:…` or `webhook:<source>`
+    /// (None for deployments stored before this was kept).
+    pub created_by: Option<String>,
 }
 
 impl Deployment {
@@ -208,6 +211,7 @@ pub fn start(stored: Stored, mut cmd: NewDeployment, ctx: &Context) -> Result<Tr
     let project_id = cmd.project_id.take();
     let restores = stored.restores;
     let new = creation(id, project_id, cmd, "", ctx)?;
+    ctx.scope.check_write("project_id", &new.project_id)?;
     if let Some(existing) = stored.deployment {
         compare("deployment", &existing, &new, stored.commits, ctx)?;
         return Ok(Transition::keep(existing));
@@ -300,6 +304,7 @@ fn create(new: Creation, restores: Option<Incident>, ctx: &Context) -> Result<Tr
         rework: false,
         rollback_of: None,
         marks: FailureMarks::default(),
+        created_by: Some(ctx.actor.to_string()),
     };
     deployment.rework = deployment.planned_rework();
     if let Some(deployed_at) = cmd.deployed_at {
@@ -357,6 +362,10 @@ pub fn mark_deployed(
     cmd: MarkDeployed,
     ctx: &Context,
 ) -> Result<Transition<Deployment>, Rejection> {
+    if stored.deployment.as_ref().is_some_and(|d| !ctx.scope.allows(&d.project_id)) {
+        // Another project's deployment does not exist, as far as a scoped caller knows.
+        return Err(Rejection::NotFound(format!("deployment `{id}` not found")));
+    }
     let Some(mut existing) = stored.deployment else {
         if !cmd.create_if_not_exists {
             return Err(Rejection::NotFound(format!(
@@ -387,6 +396,7 @@ pub fn mark_deployed(
             ..NewDeployment::default()
         };
         let new = creation(id.clone(), cmd.project_id, rest, " when create_if_not_exists is true", ctx)?;
+        ctx.scope.check_write("project_id", &new.project_id)?;
         return create(new, stored.restores, ctx);
     };
     ctx.given("deployed_at", cmd.deployed_at)?;
@@ -437,7 +447,7 @@ pub fn mark_failed(
     date: Option<Timestamp>,
     ctx: &Context,
 ) -> Result<Transition<Deployment>, Rejection> {
-    let Some(mut stored) = existing else {
+    let Some(mut stored) = existing.filter(|d| ctx.scope.allows(&d.project_id)) else {
         return Err(Rejection::NotFound(format!("deployment `{id}` not found")));
     };
     ctx.given("date", date)?;
@@ -469,8 +479,10 @@ pub fn remove(
     id: &Id,
     existing: Option<Deployment>,
     linked_incidents: u64,
+    ctx: &Context,
 ) -> Result<Transition<Deployment>, Rejection> {
-    let stored = existing.ok_or_else(|| Rejection::NotFound(format!("deployment `{id}` not found")))?;
+    let visible = existing.filter(|d| ctx.scope.allows(&d.project_id));
+    let stored = visible.ok_or_else(|| Rejection::NotFound(format!("deployment `{id}` not found")))?;
     if linked_incidents > 0 {
         return Err(Rejection::conflict(format!(
             "deployment `{id}` has {linked_incidents} incident(s) pointing to it; delete them first"
@@ -779,14 +791,14 @@ mod tests {
     #[test]
     fn a_deployment_an_incident_points_to_is_not_deleted_and_a_deletion_never_goes_live() {
         let d = live(new("d1")).value;
-        match remove(&id("d1"), Some(d.clone()), 1) {
+        match remove(&id("d1"), Some(d.clone()), 1, &ctx()) {
             Err(Rejection::Conflict { message: m, .. }) => assert!(m.contains("1 incident"), "{m}"),
             other => panic!("expected conflict, got {other:?}"),
         }
-        let t = remove(&id("d1"), Some(d), 0).expect("no incident");
+        let t = remove(&id("d1"), Some(d), 0, &ctx()).expect("no incident");
         assert_eq!(t.write, Write::Delete);
         assert!(!went_live(&t), "a deleted deployment ships nothing");
-        assert!(matches!(remove(&id("d9"), None, 0), Err(Rejection::NotFound(_))));
+        assert!(matches!(remove(&id("d9"), None, 0, &ctx()), Err(Rejection::NotFound(_))));
     }
 
     #[test]

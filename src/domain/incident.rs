@@ -57,6 +57,8 @@ pub struct Incident {
     /// The linked deployment's `deployed_at`, read with the incident, for
     /// time to detect and failed deployment recovery time.
     pub deployment_deployed_at: Option<Timestamp>,
+    /// Who reported it (None for incidents stored before this was kept).
+    pub created_by: Option<String>,
 }
 
 impl Incident {
@@ -248,6 +250,7 @@ pub fn open(
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
     let project_id = project_of(&cmd)?.clone();
+    ctx.scope.check_write("project_id", &project_id)?;
     cmd.title = checked_title(cmd.title)?;
     ctx.given("started_at", cmd.started_at)?;
     ctx.given("restored_at", cmd.restored_at)?;
@@ -294,6 +297,7 @@ pub fn open(
         restored_at,
         finished_at: cmd.finished_at,
         deployment_deployed_at: deployment.as_ref().and_then(|d| d.deployed_at),
+        created_by: Some(ctx.actor.to_string()),
     };
 
     let mut events = vec![DomainEvent::IncidentCreated {
@@ -318,7 +322,7 @@ pub fn restore(
     date: Option<Timestamp>,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let mut stored = existing.ok_or_else(|| not_found(id))?;
+    let mut stored = visible(existing, ctx).ok_or_else(|| not_found(id))?;
     if let Some(restored_at) = stored.restored_at {
         if date.is_some_and(|d| d != restored_at) {
             return Err(Rejection::conflict_on(
@@ -341,7 +345,7 @@ pub fn finish(
     date: Option<Timestamp>,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let mut stored = existing.ok_or_else(|| not_found(id))?;
+    let mut stored = visible(existing, ctx).ok_or_else(|| not_found(id))?;
     if stored.finished_at.is_some() {
         return Ok(Transition::keep(stored));
     }
@@ -385,7 +389,7 @@ pub fn correct(
     relink: Relink,
     ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let stored = existing.ok_or_else(|| not_found(id))?;
+    let stored = visible(existing, ctx).ok_or_else(|| not_found(id))?;
     ctx.given("started_at", cmd.started_at)?;
     ctx.given("restored_at", cmd.restored_at)?;
     ctx.given("finished_at", cmd.finished_at)?;
@@ -432,8 +436,9 @@ pub fn remove(
     id: &Id,
     existing: Option<Incident>,
     linked: Option<LinkedDeployment>,
+    ctx: &Context,
 ) -> Result<Transition<Incident>, Rejection> {
-    let stored = existing.ok_or_else(|| not_found(id))?;
+    let stored = visible(existing, ctx).ok_or_else(|| not_found(id))?;
     let mut events = Vec::new();
     let mut effects = Vec::new();
     if let Some(d) = &linked {
@@ -458,6 +463,12 @@ fn checked_date(date: Option<Timestamp>, ctx: &Context, earliest: Timestamp) -> 
         }
         None => Ok(ctx.now.max(earliest)),
     }
+}
+
+/// A stored incident as far as the caller may know it exists: another
+/// project's does not, for a caller limited to projects.
+fn visible(existing: Option<Incident>, ctx: &Context) -> Option<Incident> {
+    existing.filter(|i| ctx.scope.allows(&i.project_id))
 }
 
 fn not_found(id: &Id) -> Rejection {

@@ -11,10 +11,13 @@ pub mod delivery;
 pub mod deployment;
 mod id;
 pub mod incident;
+mod scope;
+pub mod token;
 
 pub use deployment::{Commit, Deployment, DeploymentKind, DeploymentStatus};
 pub use id::{Id, Username};
 pub use incident::{DeploymentLink, Incident, IncidentStatus};
+pub use scope::Scope;
 
 use std::sync::Arc;
 
@@ -39,6 +42,9 @@ pub enum Rejection {
     Conflict { field: Option<String>, message: String },
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this (a project outside its token's scope).
+    #[error("{message}")]
+    Forbidden { field: Option<String>, message: String },
 }
 
 impl Rejection {
@@ -206,6 +212,11 @@ pub struct Context {
     /// EM_METRICS_STORE_USERNAMES: false resolves the team from a username
     /// and then drops it.
     pub store_usernames: bool,
+    /// Who is asking: a token's name, `settings`, `sso:<email>` or
+    /// `webhook:<source>`; kept as `created_by` on what they create.
+    pub actor: Arc<str>,
+    /// The projects the caller may see and change.
+    pub scope: Scope,
 }
 
 /// The default of EM_METRICS_MAX_CLOCK_SKEW: one hour.
@@ -222,6 +233,8 @@ impl Context {
             attribution: Attribution::default(),
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             store_usernames: true,
+            actor: Arc::from("settings"),
+            scope: Scope::All,
         }
     }
 

@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::access::AuditTarget;
 use super::error::Result;
-use crate::domain::{Context, Transition, Write};
+use crate::auth::Principal;
+use crate::domain::{Context, Deployment, Incident, Transition, Write};
 use crate::state::AppState;
 use crate::store::{StoreError, StoreResult, Tx};
 
@@ -45,31 +47,61 @@ impl<S: Send + Sync> FromRequestParts<S> for Claimed {
     }
 }
 
-/// Runs a state change and answers it with `view` of the result. With a
+/// What a command's result is called in the audit log.
+pub trait Targeted {
+    fn target(&self) -> String;
+}
+
+impl Targeted for Deployment {
+    fn target(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Targeted for Incident {
+    fn target(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// Runs `caller`'s state change and answers it with `view` of the result. With a
 /// claimed Idempotency-Key, the answer is stored in the command's own
 /// transaction: if the client gives up before the answer reaches it, the
 /// command and its answer are committed together or not at all, and a
 /// retry replays what it would have got.
-pub async fn commit<T, V, F>(state: &AppState, claimed: Claimed, step: F, view: fn(T) -> V) -> Result<Response>
+pub async fn commit<T, V, F>(
+    state: &AppState,
+    caller: &Principal,
+    claimed: Claimed,
+    step: F,
+    view: fn(T) -> V,
+) -> Result<Response>
 where
-    T: Send + 'static,
+    T: Targeted + Send + 'static,
     V: Serialize + Send + 'static,
     F: FnOnce(&Tx, &Context) -> StoreResult<Transition<T>> + Send + 'static,
 {
     let Claimed(Some(key)) = claimed else {
-        let t = state.apply(step).await?;
-        return Ok((status_of(t.write), Json(view(t.value))).into_response());
+        let t = state.apply(caller, step).await?;
+        let target = AuditTarget(t.value.target());
+        let mut response = (status_of(t.write), Json(view(t.value))).into_response();
+        response.extensions_mut().insert(target);
+        return Ok(response);
     };
     let t = state
-        .apply(move |tx, ctx| {
-            let t = step(tx, ctx)?.map(view);
+        .apply(caller, move |tx, ctx| {
+            let t = step(tx, ctx)?;
+            let target = t.value.target();
+            let t = t.map(view);
             let body = serde_json::to_vec(&t.value).map_err(|e| StoreError::Internal(format!("answer: {e}")))?;
             tx.keep_answer(&key, status_of(t.write).as_u16(), &body)?;
-            Ok(t.map(|_| body))
+            Ok(t.map(|_| (body, target)))
         })
         .await?;
-    let mut response = (status_of(t.write), t.value).into_response();
+    let (body, target) = t.value;
+    let mut response = (status_of(t.write), body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.extensions_mut().insert(AnswerKept);
+    response.extensions_mut().insert(AuditTarget(target));
     Ok(response)
 }

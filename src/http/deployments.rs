@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::Caller;
 use super::answer::{commit, Claimed};
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, username, IdPath, LenientJson, Query};
@@ -56,6 +57,10 @@ pub struct DeploymentView {
     pub rollback_of: Option<Id>,
     /// An incident is linked to it, or it was rolled back.
     pub change_failure: bool,
+    /// Who reported it: the token's name, `settings` (the credentials from
+    /// settings), `sso:<email>` or `webhook:<source>`; null for deployments
+    /// stored before this was kept.
+    pub created_by: Option<String>,
 }
 
 impl From<Deployment> for DeploymentView {
@@ -79,6 +84,7 @@ impl From<Deployment> for DeploymentView {
             rework: d.rework,
             rollback_of: d.rollback_of,
             change_failure: d.marks.change_failure,
+            created_by: d.created_by,
         }
     }
 }
@@ -247,11 +253,12 @@ pub struct ListDeployments {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     claimed: Claimed,
     LenientJson(body): LenientJson<CreateDeployment>,
 ) -> Result<Response> {
     let cmd = NewDeployment::from(body);
-    commit(&state, claimed, move |tx, ctx| tx.start_deployment(cmd, ctx), DeploymentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.start_deployment(cmd, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/deployed", tag = "deployments", request_body = MarkDeployedBody,
@@ -265,12 +272,13 @@ pub async fn create(
     ))]
 pub async fn deployed(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdPath(id): IdPath,
     claimed: Claimed,
     LenientJson(body): LenientJson<MarkDeployedBody>,
 ) -> Result<Response> {
     let cmd = MarkDeployed::from(body);
-    commit(&state, claimed, move |tx, ctx| tx.mark_deployed(&id, cmd, ctx), DeploymentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.mark_deployed(&id, cmd, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(post, path = "/deployments/{id}/failed", tag = "deployments", request_body = DateBody,
@@ -283,11 +291,12 @@ pub async fn deployed(
     ))]
 pub async fn failed(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdPath(id): IdPath,
     claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Response> {
-    commit(&state, claimed, move |tx, ctx| tx.mark_failed(&id, body.date, ctx), DeploymentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.mark_failed(&id, body.date, ctx), DeploymentView::from).await
 }
 
 #[utoipa::path(get, path = "/deployments", operation_id = "list_deployments", tag = "deployments", params(ListDeployments),
@@ -297,10 +306,11 @@ pub async fn failed(
     ))]
 pub async fn list_all(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(q): Query<ListDeployments>,
 ) -> Result<Json<Vec<DeploymentView>>> {
     let filter = DeploymentFilter {
-        project_ids: q.project_id,
+        project_ids: caller.scope.narrow(q.project_id)?,
         team_ids: q.team_id,
         environments: q.environment,
         statuses: q.status,
@@ -317,8 +327,14 @@ pub async fn list_all(
         (status = 200, description = "The deployment", body = DeploymentView),
         (status = 404, description = "No such deployment", body = ErrorBody),
     ))]
-pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<DeploymentView>> {
-    match state.store.deployment(id.clone()).await? {
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<DeploymentView>> {
+    let stored = state.store.deployment(id.clone()).await?;
+    // Another project's deployment does not exist, as far as a scoped caller knows.
+    match stored.filter(|d| caller.scope.allows(&d.project_id)) {
         Some(d) => Ok(Json(d.into())),
         None => Err(AppError::NotFound(format!("deployment `{id}` not found"))),
     }
@@ -331,7 +347,7 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 404, description = "No such deployment", body = ErrorBody),
         (status = 409, description = "Incidents point to it", body = ErrorBody),
     ))]
-pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.apply(move |tx, ctx| tx.delete_deployment(&id, ctx)).await?;
+pub async fn delete(State(state): State<AppState>, Caller(caller): Caller, IdPath(id): IdPath) -> Result<StatusCode> {
+    state.apply(&caller, move |tx, ctx| tx.delete_deployment(&id, ctx)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@ pub struct ErrorBody {
     /// A sentence a person can act on.
     pub error: String,
     /// One of bad_request, unauthorized, forbidden, not_found, conflict,
-    /// method_not_allowed, payload_too_large, unavailable, internal.
+    /// method_not_allowed, payload_too_large, too_many_requests, unavailable, internal.
     pub code: &'static str,
     /// The request field or parameter at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,8 +30,11 @@ pub enum AppError {
     BadRequest { message: String, field: Option<String> },
     #[error("{message}")]
     Unauthorized { message: String, challenge: Option<&'static str> },
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Forbidden { message: String, field: Option<String> },
+    /// Too many failed authentications from the client's address.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -69,11 +72,17 @@ impl AppError {
         Self::Conflict { message: message.into(), field: None }
     }
 
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -107,13 +116,19 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let field = match &self {
-            Self::BadRequest { field, .. } | Self::Conflict { field, .. } => field.clone(),
+            Self::BadRequest { field, .. } | Self::Conflict { field, .. } | Self::Forbidden { field, .. } => {
+                field.clone()
+            }
             _ => None,
         };
-        let busy = matches!(self, Self::Busy(_));
+        let retry_after = match &self {
+            Self::Busy(_) => Some(1),
+            Self::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
         let mut response = (status, Json(ErrorBody { error, code, field })).into_response();
-        if busy {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Self::Unauthorized { challenge: Some(challenge), .. } = self {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
@@ -131,6 +146,7 @@ pub fn code_of(status: StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "bad_request",
@@ -141,7 +157,15 @@ impl From<Denied> for AppError {
     fn from(d: Denied) -> Self {
         match d {
             Denied::Unauthorized { message, challenge } => Self::Unauthorized { message, challenge },
-            Denied::Forbidden(message) => Self::Forbidden(message),
+            Denied::Forbidden(message) => Self::Forbidden { message, field: None },
+            Denied::TooMany(wait) => Self::TooManyRequests {
+                message: format!(
+                    "too many failed authentications from this address; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            Denied::Unavailable(cause) => Self::Unavailable(cause),
         }
     }
 }
@@ -152,6 +176,7 @@ impl From<Rejection> for AppError {
             Rejection::Invalid { field, message } => Self::BadRequest { message, field: Some(field) },
             Rejection::Conflict { field, message } => Self::Conflict { message, field },
             Rejection::NotFound(m) => Self::NotFound(m),
+            Rejection::Forbidden { field, message } => Self::Forbidden { message, field },
         }
     }
 }

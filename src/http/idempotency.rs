@@ -4,6 +4,9 @@
 //! again (status and body) and changes nothing; the same key with another
 //! request gets 409. Without the header nothing changes. This makes even
 //! `POST /incidents` without an id safe to retry.
+//!
+//! Keys are per caller: the same key sent with another token is another
+//! key, so no caller can replay (or block) another's answer.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -15,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::answer::{AnswerKept, ClaimedKey};
 use super::error::AppError;
 use super::extract::MAX_BODY_BYTES;
+use crate::auth::Principal;
 use crate::domain::MAX_ID_CHARS;
 use crate::state::AppState;
 use crate::store::Claim;
@@ -38,6 +42,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             return AppError::bad_field(HEADER_NAME, message).into_response();
         }
     };
+    // Behind `authorize`, which leaves the caller in the extensions.
+    let actor = request.extensions().get::<Principal>().map(|p| p.actor.clone()).unwrap_or_default();
+    let key = format!("{actor}\u{1f}{key}");
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::Caller;
 use super::answer::{commit, Claimed};
 use super::deployments::DateBody;
 use super::error::{AppError, ErrorBody, Result};
@@ -44,6 +45,9 @@ pub struct IncidentView {
     pub time_to_restore_seconds: Option<f64>,
     /// started_at − the deployment's deployed_at; null without a deployed deployment.
     pub time_to_detect_seconds: Option<f64>,
+    /// Who reported it: the token's name, `settings`, `sso:<email>` or
+    /// `webhook:<source>`; null for incidents stored before this was kept.
+    pub created_by: Option<String>,
 }
 
 impl From<Incident> for IncidentView {
@@ -62,6 +66,7 @@ impl From<Incident> for IncidentView {
             started_at: i.started_at.to_rfc3339(),
             restored_at: i.restored_at.map(Timestamp::to_rfc3339),
             finished_at: i.finished_at.map(Timestamp::to_rfc3339),
+            created_by: i.created_by,
         }
     }
 }
@@ -189,11 +194,12 @@ pub struct ListIncidents {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     claimed: Claimed,
     LenientJson(body): LenientJson<CreateIncident>,
 ) -> Result<Response> {
     let cmd = NewIncident::from(body);
-    commit(&state, claimed, move |tx, ctx| tx.open_incident(cmd, ctx), IncidentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.open_incident(cmd, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(get, path = "/incidents", operation_id = "list_incidents", tag = "incidents", params(ListIncidents),
@@ -203,11 +209,12 @@ pub async fn create(
     ))]
 pub async fn list_all(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(q): Query<ListIncidents>,
 ) -> Result<Json<Vec<IncidentView>>> {
     let filter = IncidentFilter {
         state: q.filter.or(q.kind),
-        project_ids: q.project_id,
+        project_ids: caller.scope.narrow(q.project_id)?,
         team_ids: q.team_id,
         environments: q.environment,
         range: range(q.from, q.to)?,
@@ -223,8 +230,14 @@ pub async fn list_all(
         (status = 200, description = "The incident", body = IncidentView),
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
-pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Result<Json<IncidentView>> {
-    match state.store.incident(id.clone()).await? {
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<IncidentView>> {
+    let stored = state.store.incident(id.clone()).await?;
+    // Another project's incident does not exist, as far as a scoped caller knows.
+    match stored.filter(|i| caller.scope.allows(&i.project_id)) {
         Some(i) => Ok(Json(i.into())),
         None => Err(AppError::NotFound(format!("incident `{id}` not found"))),
     }
@@ -236,8 +249,8 @@ pub async fn get_one(State(state): State<AppState>, IdPath(id): IdPath) -> Resul
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
-pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result<StatusCode> {
-    state.apply(move |tx, ctx| tx.delete_incident(&id, ctx)).await?;
+pub async fn delete(State(state): State<AppState>, Caller(caller): Caller, IdPath(id): IdPath) -> Result<StatusCode> {
+    state.apply(&caller, move |tx, ctx| tx.delete_incident(&id, ctx)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,12 +263,13 @@ pub async fn delete(State(state): State<AppState>, IdPath(id): IdPath) -> Result
     ))]
 pub async fn correct(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdPath(id): IdPath,
     claimed: Claimed,
     LenientJson(body): LenientJson<CorrectIncident>,
 ) -> Result<Response> {
     let cmd = Correction::from(body);
-    commit(&state, claimed, move |tx, ctx| tx.correct_incident(&id, cmd, ctx), IncidentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.correct_incident(&id, cmd, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/restored", tag = "incidents", request_body = DateBody,
@@ -268,11 +282,12 @@ pub async fn correct(
     ))]
 pub async fn restored(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdPath(id): IdPath,
     claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Response> {
-    commit(&state, claimed, move |tx, ctx| tx.restore_incident(&id, body.date, ctx), IncidentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.restore_incident(&id, body.date, ctx), IncidentView::from).await
 }
 
 #[utoipa::path(post, path = "/incidents/{id}/finished", tag = "incidents", request_body = DateBody,
@@ -284,9 +299,10 @@ pub async fn restored(
     ))]
 pub async fn finished(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     IdPath(id): IdPath,
     claimed: Claimed,
     LenientJson(body): LenientJson<DateBody>,
 ) -> Result<Response> {
-    commit(&state, claimed, move |tx, ctx| tx.finish_incident(&id, body.date, ctx), IncidentView::from).await
+    commit(&state, &caller, claimed, move |tx, ctx| tx.finish_incident(&id, body.date, ctx), IncidentView::from).await
 }

@@ -5,8 +5,10 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::access::Caller;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, Query};
+use crate::auth::Principal;
 use crate::insights::{self, Breakdown, Buckets, DoraReport, Environments, Filters, Interval, Trend, Whole, Window};
 use crate::state::AppState;
 use crate::store::{GroupBy, WindowFilter};
@@ -98,8 +100,10 @@ pub struct BreakdownParams {
 /// The window, what the store filters on, and the filters echoed back.
 /// No `environment` means the production environments (every one when
 /// `every_by_default`: a breakdown by environment); `*` means every one.
-async fn scope(
+/// A caller limited to projects counts only those.
+async fn selection(
     state: &AppState,
+    caller: &Principal,
     (from, to): (Option<Timestamp>, Option<Timestamp>),
     project_ids: Vec<String>,
     team_ids: Vec<String>,
@@ -114,6 +118,7 @@ async fn scope(
     let production = state.attribution.production(&state.default_environment);
     let environments = Environments::choose(environments, production, every_by_default)
         .map_err(|why| AppError::bad_field("environment", why))?;
+    let project_ids = caller.scope.narrow(project_ids)?;
     let filter = WindowFilter { project_ids, team_ids, environments: environments.filter() };
     let counted = match environments {
         Environments::Only(list) => list,
@@ -128,9 +133,13 @@ async fn scope(
         (status = 200, description = "The five key metrics with levels, and more, for the window", body = DoraReport),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
-pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) -> Result<Json<DoraReport>> {
+pub async fn dora(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<DoraParams>,
+) -> Result<Json<DoraReport>> {
     let (window, filter, filters) =
-        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
+        selection(&state, &caller, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
     let whole = state.store.scan_window(window.from, window.to, filter, None, Whole::default()).await?;
     Ok(Json(whole.report(window, &filters)))
 }
@@ -140,10 +149,14 @@ pub async fn dora(State(state): State<AppState>, Query(q): Query<DoraParams>) ->
         (status = 200, description = "Every UTC bucket of the window, empty ones included", body = Trend),
         (status = 400, description = "Invalid parameter, or more than 1000 buckets", body = ErrorBody),
     ))]
-pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) -> Result<Json<Trend>> {
+pub async fn trend(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<TrendParams>,
+) -> Result<Json<Trend>> {
     let interval = q.interval.unwrap_or_default();
     let (window, filter, filters) =
-        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
+        selection(&state, &caller, (q.from, q.to), q.project_id, q.team_id, q.environment, false).await?;
     let bounds = insights::buckets(window, interval).ok_or_else(|| {
         AppError::bad_field(
             "interval",
@@ -163,7 +176,11 @@ pub async fn trend(State(state): State<AppState>, Query(q): Query<TrendParams>) 
         (status = 200, description = "One /dora body per team, project or environment with data", body = Breakdown),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
     ))]
-pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownParams>) -> Result<Json<Breakdown>> {
+pub async fn breakdown(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<BreakdownParams>,
+) -> Result<Json<Breakdown>> {
     let by = q.by.unwrap_or_default();
     let limit = match q.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
         None => insights::DEFAULT_BREAKDOWN_LIMIT,
@@ -178,7 +195,7 @@ pub async fn breakdown(State(state): State<AppState>, Query(q): Query<BreakdownP
     };
     let every_by_default = by == GroupBy::Environment;
     let (window, filter, filters) =
-        scope(&state, (q.from, q.to), q.project_id, q.team_id, q.environment, every_by_default).await?;
+        selection(&state, &caller, (q.from, q.to), q.project_id, q.team_id, q.environment, every_by_default).await?;
     // Two passes keep memory to `limit` groups however many there are: first
     // the size of every group, then the rows of the largest ones only.
     let sizes = state.store.group_sizes(window.from, window.to, filter.clone(), by).await?;

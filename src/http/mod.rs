@@ -2,14 +2,18 @@
 //! module per resource. [`crate::app`](mod@crate::app) serves it at the root and under
 //! `/api/v1`, beside the dashboard.
 //!
-//! A tour: [`deployments`], [`incidents`], [`insights`], [`usernames`],
-//! [`webhooks`] and [`service`] hold the handlers, and [`answer`] says how a
-//! committed change is answered; [`extract`] reads
+//! A tour: [`access`] says who may call which route (roles, the cross-site
+//! refusal, the audit record); [`deployments`], [`incidents`], [`insights`],
+//! [`usernames`], [`tokens`], [`audit`], [`webhooks`] and [`service`] hold
+//! the handlers, and [`answer`] says how a committed change is answered;
+//! [`extract`] reads
 //! requests and [`error`] answers failures, both in the one error shape;
 //! [`idempotency`] replays `Idempotency-Key` answers; [`paging`] reads list
 //! parameters; [`openapi`] documents it all.
 
+pub mod access;
 pub mod answer;
+pub mod audit;
 pub mod deployments;
 pub mod error;
 pub mod extract;
@@ -19,29 +23,24 @@ pub mod insights;
 pub mod openapi;
 pub mod paging;
 pub mod service;
+pub mod tokens;
 pub mod usernames;
 pub mod webhooks;
 
-use std::sync::Arc;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-use self::error::AppError;
-use crate::auth::Auth;
 use crate::state::AppState;
 
 /// Routes a load balancer or orchestrator probes without credentials; the
 /// request log writes them at debug, since they come every few seconds.
 pub const PROBES: [&str; 2] = ["/health", "/ready"];
 
-/// The routes a dashboard session may read (GET or HEAD): what the
-/// dashboard links to. A session never authorises a write, so there is
-/// nothing for a forged cross-site request to do.
+/// The routes a dashboard session may read (GET or HEAD), as far as its
+/// role allows: what the dashboard links to. A session never authorises a
+/// write through the API, so there is nothing for a forged cross-site
+/// request to do with it.
 pub const SESSION_READABLE: [&str; 7] =
     ["/dora", "/dora/trend", "/dora/breakdown", "/deployments", "/deployments/{id}", "/incidents", "/incidents/{id}"];
 
@@ -64,44 +63,30 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/config", get(service::config))
         .route("/openapi.json", get(openapi::document))
         .route("/metrics", get(service::metrics))
-        // Layers run last-added first: credentials, then Idempotency-Key, so
-        // an unauthenticated request never claims a key.
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{name}", delete(tokens::revoke))
+        .route("/audit", get(audit::list))
+        // Alertmanager signs nothing: it sends the API's credentials.
+        .route("/webhooks/alertmanager", post(webhooks::alertmanager))
+        // Layers run last-added first: the audit record around everything,
+        // then credentials and role, then Idempotency-Key, so an
+        // unauthorized request never claims a key.
         .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::guard))
-        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_credentials));
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::authorize))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::audit));
     let probes = Router::new().route(PROBES[0], get(service::health)).route(PROBES[1], get(service::ready));
-    // Signed by their senders instead of the API's credentials (Alertmanager
-    // checks those itself), and without Idempotency-Key: deliveries carry
-    // their own ids.
+    // Signed by their senders instead of the API's credentials, and without
+    // Idempotency-Key: deliveries carry their own ids.
     let hooks = Router::new()
         .route("/webhooks/github", post(webhooks::github))
         .route("/webhooks/gitlab", post(webhooks::gitlab))
         .route("/webhooks/pagerduty", post(webhooks::pagerduty))
         .route("/webhooks/incident-io", post(webhooks::incident_io))
-        .route("/webhooks/alertmanager", post(webhooks::alertmanager));
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::audit));
     probes.merge(hooks).merge(protected)
 }
 
 /// Whether `route` (a template, at either prefix) is one of `routes`.
 pub fn is_one_of(routes: &[&str], route: &str) -> bool {
     routes.contains(&route.strip_prefix("/api/v1").unwrap_or(route))
-}
-
-/// The API's credentials, or the cookie of a live dashboard session on a
-/// GET of a route the dashboard reads.
-async fn require_credentials(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
-    match auth.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(_) if session_may_read(&auth, &request) => next.run(request).await,
-        Err(denied) => AppError::from(denied).into_response(),
-    }
-}
-
-/// A GET of a session-readable route, without an Authorization header,
-/// carrying the cookie of a live dashboard session.
-fn session_may_read(auth: &Auth, request: &Request) -> bool {
-    let readable = request.extensions().get::<MatchedPath>().is_some_and(|p| is_one_of(&SESSION_READABLE, p.as_str()));
-    matches!(*request.method(), Method::GET | Method::HEAD)
-        && readable
-        && !request.headers().contains_key(header::AUTHORIZATION)
-        && auth.sessions.is_signed_in(request.headers())
 }

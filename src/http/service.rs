@@ -7,7 +7,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::access::Caller;
 use super::error::{AppError, ErrorBody, Result};
+use crate::domain::Scope;
 use crate::state::AppState;
 use crate::teams::TeamConfig;
 
@@ -58,13 +60,24 @@ pub async fn config(State(state): State<AppState>) -> Json<TeamConfig> {
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
         (status = 404, description = "Disabled with EM_METRICS_PROMETHEUS=false", body = ErrorBody),
     ))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+pub async fn metrics(State(state): State<AppState>, Caller(caller): Caller) -> Result<Response> {
     let Some(registry) = state.prometheus else {
         return Err(AppError::NotFound("the Prometheus endpoint is disabled (EM_METRICS_PROMETHEUS=false)".into()));
     };
+    let mut families = registry.gather();
+    if caller.scope != Scope::All {
+        // A caller limited to projects sees their series only; series of no
+        // project (the service's own) stay.
+        for family in &mut families {
+            family.mut_metric().retain(|m| {
+                m.get_label().iter().find(|l| l.name() == "project_id").is_none_or(|l| caller.scope.allows(l.value()))
+            });
+        }
+        families.retain(|f| !f.get_metric().is_empty());
+    }
     let mut text = String::new();
     prometheus::TextEncoder::new()
-        .encode_utf8(&registry.gather(), &mut text)
+        .encode_utf8(&families, &mut text)
         .map_err(|e| AppError::Internal(format!("encoding metrics: {e}")))?;
     Ok(([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response())
 }

@@ -16,10 +16,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use super::access::{AuditTarget, Caller};
 use super::deployments::DeploymentView;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::BODY_TIMEOUT;
 use super::incidents::IncidentView;
+use crate::auth::Principal;
 use crate::domain::delivery::{Delivery, Outcome};
 use crate::secret::Secret;
 use crate::state::AppState;
@@ -69,8 +71,8 @@ pub struct KnownCommits {
         (status = 401, description = "Missing or wrong signature", body = ErrorBody),
         (status = 404, description = "Not enabled: set EM_METRICS_GITHUB_WEBHOOK_SECRET", body = ErrorBody),
     ))]
-pub async fn github(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    receive(state, Source::Github, headers, body).await
+pub async fn github(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(state, None, Source::Github, headers, body).await
 }
 
 #[utoipa::path(post, path = "/webhooks/gitlab", tag = "webhooks", operation_id = "gitlab_webhook", security(()),
@@ -83,8 +85,8 @@ pub async fn github(State(state): State<AppState>, headers: HeaderMap, body: Bod
         (status = 401, description = "Missing or wrong X-Gitlab-Token", body = ErrorBody),
         (status = 404, description = "Not enabled: set EM_METRICS_GITLAB_WEBHOOK_TOKEN", body = ErrorBody),
     ))]
-pub async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    receive(state, Source::Gitlab, headers, body).await
+pub async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(state, None, Source::Gitlab, headers, body).await
 }
 
 #[utoipa::path(post, path = "/webhooks/pagerduty", tag = "webhooks", operation_id = "pagerduty_webhook", security(()),
@@ -97,8 +99,8 @@ pub async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Bod
         (status = 401, description = "Missing or wrong signature", body = ErrorBody),
         (status = 404, description = "Not enabled: set EM_METRICS_PAGERDUTY_WEBHOOK_SECRET", body = ErrorBody),
     ))]
-pub async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    receive(state, Source::Pagerduty, headers, body).await
+pub async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(state, None, Source::Pagerduty, headers, body).await
 }
 
 #[utoipa::path(post, path = "/webhooks/incident-io", tag = "webhooks", operation_id = "incident_io_webhook", security(()),
@@ -112,8 +114,8 @@ pub async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: 
         (status = 401, description = "Missing, stale or wrong signature", body = ErrorBody),
         (status = 404, description = "Not enabled: set EM_METRICS_INCIDENT_IO_WEBHOOK_SECRET", body = ErrorBody),
     ))]
-pub async fn incident_io(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    receive(state, Source::IncidentIo, headers, body).await
+pub async fn incident_io(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(state, None, Source::IncidentIo, headers, body).await
 }
 
 #[utoipa::path(post, path = "/webhooks/alertmanager", tag = "webhooks", operation_id = "alertmanager_webhook",
@@ -127,14 +129,47 @@ pub async fn incident_io(State(state): State<AppState>, headers: HeaderMap, body
         (status = 401, description = "Missing credentials, or a wrong Grafana signature", body = ErrorBody),
         (status = 403, description = "Wrong credentials", body = ErrorBody),
     ))]
-pub async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+pub async fn alertmanager(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     // No signature of its own: the API's credentials (Alertmanager's
-    // http_config.authorization, a Grafana contact point's header).
-    state.auth.check(&headers)?;
-    receive(state, Source::Alertmanager, headers, body).await
+    // http_config.authorization, a Grafana contact point's header), checked
+    // by the router like any API route's, with the role ingest.
+    receive(state, Some(caller), Source::Alertmanager, headers, body).await
 }
 
-async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body) -> Result<Response> {
+/// A delivery from `source`: its answer, carrying the sender as the audit
+/// log's actor once the signature checked out (`caller`, for Alertmanager,
+/// was checked before).
+async fn receive(
+    state: AppState,
+    caller: Option<Principal>,
+    source: Source,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match verified(&state, source, &headers, body).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused.into_response(),
+    };
+    let principal = caller.unwrap_or_else(|| Principal::webhook(source.name()));
+    let delivery_id = source.delivery_headers().iter().map(|h| text(&headers, h)).find(|id| !id.is_empty());
+    let mut response = match deliver(&state, &principal, source, &headers, bytes, delivery_id.clone()).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    response.extensions_mut().insert(principal);
+    if let Some(id) = delivery_id {
+        response.extensions_mut().insert(AuditTarget(id));
+    }
+    response
+}
+
+/// The body of a delivery from an enabled source whose signature checks out.
+async fn verified(state: &AppState, source: Source, headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let secret = state.webhooks.secret(source);
     if source != Source::Alertmanager && secret.is_none() {
         return Err(AppError::NotFound(format!(
@@ -144,20 +179,32 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
         )));
     }
     let bytes = read_body(body).await?;
-    if let Err(refused) = authenticate(source, &headers, &bytes, secret) {
+    if let Err(refused) = authenticate(source, headers, &bytes, secret) {
         // The reason only: never the secret, the signature or the body.
         tracing::warn!(source = source.name(), reason = %refused, "webhook delivery refused");
         return Err(AppError::Unauthorized { message: refused.to_string(), challenge: None });
     }
+    Ok(bytes)
+}
+
+/// What an authentic delivery changes, and the answer.
+async fn deliver(
+    state: &AppState,
+    principal: &Principal,
+    source: Source,
+    headers: &HeaderMap,
+    bytes: Bytes,
+    delivery_id: Option<String>,
+) -> Result<Response> {
     // Checked without building a tree: each source reads only what it uses.
     serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
         .map_err(|e| AppError::BadRequest { message: format!("the body is not JSON: {e}"), field: None })?;
     let json = &bytes[..];
     // One snapshot for the whole delivery: the parsers and the decisions see
     // the same team config and the same clock.
-    let ctx = state.context();
+    let ctx = state.context(principal);
     let teams = ctx.teams.clone();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string();
+    let header = |name: &str| text(headers, name);
     let actions = match source {
         Source::Github => vec![github::actions(&header("x-github-event"), json, &teams)],
         Source::Gitlab => vec![gitlab::actions(&header("x-gitlab-event"), json, &teams)],
@@ -167,12 +214,16 @@ async fn receive(state: AppState, source: Source, headers: HeaderMap, body: Body
         }
         Source::Alertmanager => alertmanager::actions(json, &teams),
     };
-    let delivery_id = source.delivery_headers().iter().map(|h| header(h)).find(|id| !id.is_empty());
     let source_name = source.name();
     let t = state
         .apply_with(ctx, move |tx, ctx| tx.run_delivery(source_name, delivery_id.as_deref(), actions, ctx))
         .await?;
     Ok(answer(source, t.value))
+}
+
+/// A header's text, trimmed; empty when absent or not text.
+fn text(headers: &HeaderMap, name: &str) -> String {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string()
 }
 
 /// The raw body, up to the webhook limit: signatures are over these bytes.

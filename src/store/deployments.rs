@@ -60,7 +60,7 @@ impl Tx<'_> {
             .conn
             .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
             .query_row([id.as_str()], |r| r.get(0))?;
-        let mut t = deployment::remove(id, rows::deployment(self.conn, id)?, linked)?;
+        let mut t = deployment::remove(id, rows::deployment(self.conn, id)?, linked, ctx)?;
         save(self.conn, &mut t, ctx.now)?;
         Ok(t)
     }
@@ -116,8 +116,8 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
             let mut stmt = conn.prepare_cached(
                 "INSERT INTO deployments (id, project_id, team_id, environment, username, status, \
                  first_commit_at, deploy_start_at, deployed_at, failed_at, commit_sha, kind, restores_incident, \
-                 rework, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                 rework, created_at, updated_at, created_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
             )?;
             stmt.execute(params![
                 d.id,
@@ -135,6 +135,7 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
                 d.restores_incident,
                 d.rework,
                 now.millis(),
+                d.created_by,
             ])?;
         }
         Write::Update => {

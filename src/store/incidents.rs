@@ -109,7 +109,7 @@ impl Tx<'_> {
             Some(deployment_id) => Some(linked(tx, deployment_id, Some(id))?),
             None => None,
         };
-        let t = incident::remove(id, existing, deployment)?;
+        let t = incident::remove(id, existing, deployment, ctx)?;
         save(tx, &t, ctx.now)?;
         Ok(t)
     }
@@ -187,8 +187,8 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
         Write::Insert => {
             conn.prepare_cached(
                 "INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, deployment_link, title, \
-                 started_at, restored_at, finished_at, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                 started_at, restored_at, finished_at, created_at, updated_at, created_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
             )?
             .execute(params![
                 i.id,
@@ -202,6 +202,7 @@ fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreRes
                 i.restored_at.map(Timestamp::millis),
                 i.finished_at.map(Timestamp::millis),
                 now.millis(),
+                i.created_by,
             ])?;
         }
         Write::Update => {

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, Step)] = &[
     (5, "webhooks", Step::Sql(include_str!("migrations/0005_webhooks.sql"))),
     (6, "retention_and_dashboard", Step::Sql(include_str!("migrations/0006_retention_and_dashboard.sql"))),
     (7, "checks_without_in_lists", Step::Code(checks_without_in_lists)),
+    (8, "access", Step::Sql(include_str!("migrations/0008_access.sql"))),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

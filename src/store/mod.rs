@@ -21,6 +21,7 @@
 //! Nothing above this module knows it is SQLite: it sees [`Store`], [`Tx`]
 //! and plain records.
 
+mod audit;
 mod backup;
 mod catalog;
 mod checkpointer;
@@ -34,6 +35,8 @@ pub mod migrations;
 mod query;
 mod retention;
 mod rows;
+mod sessions;
+mod tokens;
 mod webhooks;
 mod writer;
 #[cfg(test)]
@@ -50,6 +53,7 @@ use self::writer::Queue;
 use crate::domain::Transition;
 use crate::events::EventSink;
 
+pub use audit::{AuditFilter, AuditRecord};
 pub use backup::{backup, Summary as BackupSummary};
 pub use catalog::FilterValues;
 pub use deployments::DeploymentFilter;
@@ -59,6 +63,8 @@ pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
 pub use query::{Order, Page, TimeRange};
 pub use retention::{keep_for, Purged, BATCH_BUDGET, MIN_RETENTION};
+pub use sessions::{PendingSignIn, SessionRecord};
+pub use tokens::LAST_USED_EVERY_MS;
 
 use crate::domain::Rejection;
 

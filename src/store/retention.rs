@@ -36,6 +36,7 @@ pub struct Purged {
     pub idempotency_keys: u64,
     pub webhook_deliveries: u64,
     pub pushes: u64,
+    pub audit: u64,
     /// The longest a batch deleted inside the writer (its commit comes on
     /// top): what the purge held other writes back by, at most.
     pub longest_batch: Duration,
@@ -44,7 +45,13 @@ pub struct Purged {
 impl Purged {
     /// Rows deleted in all.
     pub fn rows(&self) -> u64 {
-        self.deployments + self.changes + self.incidents + self.idempotency_keys + self.webhook_deliveries + self.pushes
+        self.deployments
+            + self.changes
+            + self.incidents
+            + self.idempotency_keys
+            + self.webhook_deliveries
+            + self.pushes
+            + self.audit
     }
 
     fn add(&mut self, other: Purged) {
@@ -55,6 +62,7 @@ impl Purged {
         self.idempotency_keys += other.idempotency_keys;
         self.webhook_deliveries += other.webhook_deliveries;
         self.pushes += other.pushes;
+        self.audit += other.audit;
     }
 }
 
@@ -68,10 +76,11 @@ struct Cursor {
 }
 
 /// The records kept for retries and deliveries, with their age column and key.
-const SIDE_TABLES: [(&str, &str, &str); 3] = [
+const SIDE_TABLES: [(&str, &str, &str); 4] = [
     ("idempotency_keys", "created_at", "key"),
     ("webhook_deliveries", "received_at", "source, delivery_id"),
     ("pushes", "received_at", "repository, push_seq"),
+    ("audit", "at", "seq"),
 ];
 
 impl Store {
@@ -183,7 +192,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
         purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
-    let mut counts = [0u64; 3];
+    let mut counts = [0u64; 4];
     let mut drained = true;
     for ((table, age, key), count) in SIDE_TABLES.into_iter().zip(&mut counts) {
         let sql = format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {age} < ?1 LIMIT ?2)");
@@ -192,7 +201,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
             break;
         }
     }
-    [purged.idempotency_keys, purged.webhook_deliveries, purged.pushes] = counts;
+    [purged.idempotency_keys, purged.webhook_deliveries, purged.pushes, purged.audit] = counts;
     cursor.done = drained;
     purged.longest_batch = started.elapsed();
     Ok((purged, cursor))
@@ -286,6 +295,7 @@ pub fn keep_for(store: Store, retention: Duration) {
                         idempotency_keys = p.idempotency_keys,
                         webhook_deliveries = p.webhook_deliveries,
                         pushes = p.pushes,
+                        audit = p.audit,
                         longest_batch_ms = p.longest_batch.as_millis() as u64,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "retention: deleted the events that started before {cutoff} (EM_METRICS_RETENTION={})",

@@ -44,7 +44,7 @@ macro_rules! deployment_columns {
         "id, project_id, team_id, environment, username, status, \
          first_commit_at, deploy_start_at, deployed_at, failed_at, \
          commit_sha, kind, restores_incident, change_count, rework, rollback_of, \
-         change_failure, rolled_back, change_failure_counted"
+         change_failure, rolled_back, change_failure_counted, created_by"
     };
 }
 pub(super) const DEPLOYMENT_COLUMNS: &str = deployment_columns!();
@@ -52,7 +52,7 @@ pub(super) const DEPLOYMENT_COLUMNS: &str = deployment_columns!();
 /// The incident columns `incident_from_row` reads, with the linked deployment's `deployed_at`.
 pub(super) const INCIDENT_SELECT: &str =
     "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
-                      i.started_at, i.restored_at, i.finished_at, d.deployed_at, i.deployment_link \
+                      i.started_at, i.restored_at, i.finished_at, d.deployed_at, i.deployment_link, i.created_by \
                       FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
 
 /// The deployment `id`, if stored.
@@ -89,6 +89,7 @@ pub(super) fn deployment_from_row(row: &Row) -> rusqlite::Result<Deployment> {
         rework: row.get(14)?,
         rollback_of: row.get(15)?,
         marks: FailureMarks { change_failure: row.get(16)?, rolled_back: row.get(17)?, counted: row.get(18)? },
+        created_by: row.get(19)?,
     })
 }
 
@@ -105,5 +106,6 @@ pub(super) fn incident_from_row(row: &Row) -> rusqlite::Result<Incident> {
         finished_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
         deployment_deployed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
         deployment_link: row.get::<_, Option<String>>(10)?.as_deref().and_then(DeploymentLink::parse),
+        created_by: row.get(11)?,
     })
 }

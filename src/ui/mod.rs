@@ -4,11 +4,13 @@
 //! A tour: [`params`] reads the query string into a view; [`data`] reads
 //! what the page shows from the store (the same scans as `/dora`);
 //! `page` and `charts` write the HTML and SVG; [`format`](mod@format) says numbers
-//! the way people read them. Sessions of a token login are in
+//! the way people read them. `sign_in` holds the token form, single
+//! sign-on and sign-out; `tokens` the admins' Tokens page. Sessions are in
 //! [`crate::auth::session`].
 //!
-//! No data is shown without credentials: the API's own (basic auth asked by
-//! the browser, or a token header), or the session cookie of a token login.
+//! No data is shown without credentials of role read or above: the API's
+//! own (basic auth asked by the browser, or a token header), or the session
+//! cookie of a sign-in. A session limited to projects sees only those.
 //! Every response carries a strict Content-Security-Policy; CSS, script and
 //! icon are compiled into the binary and served from `/ui/static`, so the
 //! page loads nothing from another origin.
@@ -18,19 +20,19 @@ pub mod data;
 pub mod format;
 mod page;
 pub mod params;
+mod sign_in;
+mod tokens;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
-use serde::Deserialize;
+use axum::routing::{get, post};
+use axum::Router;
 
-use crate::auth::session::{clear_cookie, set_cookie};
-use crate::auth::{Auth, BASIC_CHALLENGE};
+use crate::auth::{client, session, Need, Principal, BASIC_CHALLENGE};
 use crate::http::error::AppError;
 use crate::http::extract::parse_query;
 use crate::state::AppState;
@@ -48,115 +50,80 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui", get(dashboard))
-        .route("/ui/login", get(login_form).post(login))
-        .route("/ui/logout", get(logout).post(logout))
+        .route("/ui/login", get(sign_in::login_form).post(sign_in::login))
+        .route("/ui/logout", post(sign_in::logout))
+        .route("/ui/oidc/login", get(sign_in::sso_login))
+        .route("/ui/oidc/callback", get(sign_in::sso_callback))
+        .route("/ui/tokens", get(tokens::page).post(tokens::create))
+        .route("/ui/tokens/revoke", post(tokens::revoke))
         .route("/ui/static/{file}", get(asset))
 }
 
-/// The credentials a request carries, or the answer that asks for them:
-/// the browser's basic-auth prompt when basic auth is on, else the login form.
-#[allow(clippy::result_large_err)]
-fn gate(auth: &Auth, headers: &HeaderMap) -> Result<Viewer, Response> {
-    if auth.check(headers).is_ok() {
-        return Ok(Viewer::Credentials);
+/// Who is looking: credentials the request carries (basic auth in the
+/// browser, a token from a script) or a session's cookie. Err: nobody, or
+/// someone whose role may not see the dashboard.
+async fn viewer(state: &AppState, headers: &HeaderMap, client: IpAddr) -> Result<Viewer, Response> {
+    // Credentials that do not check out (a browser's stale basic auth) are
+    // no reason to ignore a session.
+    if let Ok(Some(principal)) = state.auth.authenticate(&state.store, headers, client).await {
+        return may_view(Viewer { principal, session: false });
     }
-    if auth.sessions.is_signed_in(headers) {
-        return Ok(Viewer::Session);
+    if let Some(id_hash) = session::session_of(headers) {
+        match state.store.session(id_hash, Timestamp::now()).await {
+            Ok(Some(record)) => return may_view(Viewer { principal: session::principal(&record), session: true }),
+            Ok(None) => {}
+            Err(e) => return Err(AppError::from(e).into_response()),
+        }
     }
-    if auth.has_basic() {
-        let link = auth.has_token().then_some(("/ui/login", "Sign in with the API token instead"));
-        let page = page::message("Sign in needed", "This dashboard needs the server's username and password.", link);
-        return Err(
-            (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, BASIC_CHALLENGE)], Html(page)).into_response()
-        );
-    }
-    Err(Redirect::to("/ui/login").into_response())
+    Err(ask_to_sign_in(state))
 }
 
-async fn dashboard(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
-    let viewer = match gate(&state.auth, &headers) {
+/// The answers of the sign-in pages are ordinary responses; their size is no concern.
+#[allow(clippy::result_large_err)]
+fn may_view(viewer: Viewer) -> Result<Viewer, Response> {
+    if viewer.principal.role.grants(Need::Read) {
+        return Ok(viewer);
+    }
+    let text = format!(
+        "These credentials have the role {}, which may report deployments but not read the dashboard.",
+        viewer.principal.role.as_str()
+    );
+    Err((StatusCode::FORBIDDEN, Html(page::message("Not for this dashboard", &text, None))).into_response())
+}
+
+/// The answer that asks for credentials: the browser's basic-auth prompt
+/// when basic auth is on, else the sign-in page.
+fn ask_to_sign_in(state: &AppState) -> Response {
+    if state.auth.has_basic() {
+        let other = state.auth.ui_token_login || state.auth.oidc.is_some();
+        let link = other.then_some(("/ui/login", "Sign in another way"));
+        let page = page::message("Sign in needed", "This dashboard needs the server's username and password.", link);
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, BASIC_CHALLENGE)], Html(page)).into_response();
+    }
+    Redirect::to("/ui/login").into_response()
+}
+
+async fn dashboard(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let client = client_of(&state, &request);
+    let (headers, uri) = (request.headers(), request.uri());
+    let viewer = match viewer(&state, headers, client).await {
         Ok(viewer) => viewer,
         Err(ask) => return Ok(ask),
     };
     // Parameters are read only once the credentials are known to be good.
     let params: UiParams = parse_query(uri.query().unwrap_or_default())?;
     let now = Timestamp::now();
-    let view = View::parse(params, now, state.attribution.production(&state.default_environment))?;
-    let data = data::load(&state.store, &view).await?;
-    Ok(private(Html(page::dashboard(&data, &view, viewer, now))))
+    let mut view = View::parse(params, now, state.attribution.production(&state.default_environment))?;
+    view.filter.project_ids = viewer.principal.scope.narrow(std::mem::take(&mut view.filter.project_ids))?;
+    let mut data = data::load(&state.store, &view).await?;
+    data.filter_values.project_ids.retain(|p| viewer.principal.scope.allows(p));
+    Ok(private(Html(page::dashboard(&data, &view, &viewer, now))))
 }
 
-async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !state.auth.has_token() {
-        return no_token_login(&state.auth);
-    }
-    if gate(&state.auth, &headers).is_ok() && !state.auth.is_disabled() {
-        // Already signed in (a session, or credentials the browser sends).
-        return Redirect::to("/ui").into_response();
-    }
-    private(Html(page::login(None)))
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    token: String,
-}
-
-async fn login(State(state): State<AppState>, request: Request) -> Response {
-    let auth = &state.auth;
-    if !auth.has_token() {
-        return no_token_login(auth);
-    }
-    let client = client_address(&request);
-    let https = came_over_https(request.headers(), request.uri());
-    if let Some(wait) = auth.sessions.login_blocked_for(client) {
-        let text =
-            format!("Too many failed sign-ins from this address. Try again in {} minutes.", wait.as_secs() / 60 + 1);
-        let page = page::message("Too many tries", &text, None);
-        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())], Html(page))
-            .into_response();
-    }
-    let Form(form) = match Form::<LoginForm>::from_request(request, &state).await {
-        Ok(form) => form,
-        Err(_) => return AppError::bad_field("token", "send the form field token").into_response(),
-    };
-    if !auth.is_token(form.token.trim()) {
-        auth.sessions.login_failed(client);
-        tracing::warn!(%client, "dashboard sign-in with a wrong token");
-        return (StatusCode::FORBIDDEN, private(Html(page::login(Some("That token is not right."))))).into_response();
-    }
-    let Some(id) = auth.sessions.create() else {
-        return AppError::Unavailable("no secure random numbers to make a session from".into()).into_response();
-    };
-    let cookie = set_cookie(&id, https);
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
-}
-
-async fn logout(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    state.auth.sessions.end(&headers);
-    let to = if state.auth.has_token() { "/ui/login" } else { "/ui" };
-    ([(header::SET_COOKIE, clear_cookie(came_over_https(&headers, &uri)))], Redirect::to(to)).into_response()
-}
-
-fn no_token_login(auth: &Auth) -> Response {
-    let (status, text) = if auth.is_disabled() {
-        (StatusCode::NOT_FOUND, "This server runs without authentication: the dashboard is open.")
-    } else {
-        (
-            StatusCode::NOT_FOUND,
-            "Token sign-in is off on this server (no EM_METRICS_TOKEN_AUTH): use its username and password.",
-        )
-    };
-    (status, Html(page::message("No token sign-in", text, Some(("/ui", "Go to the dashboard"))))).into_response()
-}
-
-/// The peer address the server recorded for the connection; behind a
-/// proxy that is the proxy, so all clients share its failed-login count.
-fn client_address(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip())
+/// The client's address, for the limits on failed sign-ins: the peer, or
+/// what a trusted proxy says (EM_METRICS_TRUSTED_PROXIES).
+fn client_of(state: &AppState, request: &Request) -> IpAddr {
+    state.auth.proxies.client(client::peer(request), request.headers())
 }
 
 /// Whether the browser reached us over https, directly or through a proxy
@@ -168,6 +135,11 @@ fn came_over_https(headers: &HeaderMap, uri: &Uri) -> bool {
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+}
+
+/// Whoever is looking, for pages that need an admin.
+fn is_admin(principal: &Principal) -> bool {
+    principal.role.grants(Need::Admin)
 }
 
 /// A page with data: never kept by a cache or the browser's history store.

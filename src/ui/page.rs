@@ -8,6 +8,7 @@ use super::charts::{self, Series, Unit};
 use super::data::Dashboard;
 use super::format;
 use super::params::{Direction, SortKey, View, WINDOW_DAYS};
+use crate::auth::{Need, Principal};
 use crate::domain::{Deployment, Incident};
 use crate::insights::{BreakdownGroup, DoraMetrics, Environments, Interval, Level};
 use crate::store::GroupBy;
@@ -38,17 +39,16 @@ pub fn layout(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
     }
 }
 
-/// Who is looking: decides whether a sign-out button is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    /// EM_METRICS_NO_AUTH, or credentials sent with every request (basic
-    /// auth in the browser, a token from a script): nothing to sign out of.
-    Credentials,
-    /// A token login's session cookie.
-    Session,
+/// Who is looking, and how: decides the sign-out button and the Tokens link.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub principal: Principal,
+    /// A sign-in's session cookie (else credentials sent with every
+    /// request, or EM_METRICS_NO_AUTH: nothing to sign out of).
+    pub session: bool,
 }
 
-pub fn dashboard(d: &Dashboard, view: &View, viewer: Viewer, now: Timestamp) -> Markup {
+pub fn dashboard(d: &Dashboard, view: &View, viewer: &Viewer, now: Timestamp) -> Markup {
     let body = html! {
         header.top {
             div.title {
@@ -61,11 +61,7 @@ pub fn dashboard(d: &Dashboard, view: &View, viewer: Viewer, now: Timestamp) -> 
                 span { "Overall level" }
                 (badge(d.current.level))
             }
-            @if viewer == Viewer::Session {
-                form.signout method="post" action="/ui/logout" {
-                    button type="submit" { "Sign out" }
-                }
-            }
+            (account(viewer))
         }
         (filters(d, view))
         main {
@@ -582,17 +578,53 @@ fn dora_link(view: &View) -> String {
 }
 
 /// The login form; `error` says why the last try failed.
-pub fn login(error: Option<&str>) -> Markup {
+/// Who is signed in, the admins' Tokens link, and the sign-out button.
+fn account(viewer: &Viewer) -> Markup {
+    html! {
+        div.account {
+            @if viewer.session {
+                span.who { (viewer.principal.actor) " · " (viewer.principal.role.as_str()) }
+            }
+            @if viewer.principal.role.grants(Need::Admin) {
+                a href="/ui/tokens" { "Tokens" }
+            }
+            @if viewer.session {
+                form.signout method="post" action="/ui/logout" {
+                    button type="submit" { "Sign out" }
+                }
+            }
+        }
+    }
+}
+
+/// What the sign-in page offers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInOptions {
+    /// The token form (EM_METRICS_UI_TOKEN_LOGIN).
+    pub token_form: bool,
+    /// "Sign in with SSO" (EM_METRICS_OIDC_ISSUER).
+    pub sso: bool,
+}
+
+pub fn login(options: &SignInOptions, error: Option<&str>) -> Markup {
     let body = html! {
         main.login {
             h1 { "Sign in to em-metrics" }
-            form method="post" action="/ui/login" {
-                label for="token" { "API token" }
-                input #token type="password" name="token" autocomplete="current-password" required autofocus;
-                @if let Some(e) = error { p.error role="alert" { (e) } }
-                button type="submit" { "Sign in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if options.sso {
+                p { a.button href="/ui/oidc/login" { "Sign in with SSO" } }
             }
-            p.hint { "The token is the server's EM_METRICS_TOKEN_AUTH. Signing in keeps you in for 12 hours on this browser." }
+            @if options.token_form {
+                form method="post" action="/ui/login" {
+                    label for="token" { "API token" }
+                    input #token type="password" name="token" autocomplete="current-password" required autofocus[!options.sso];
+                    button type="submit" { "Sign in" }
+                }
+                p.hint { "A token of role read or above (an ingest token is for pipelines). Signing in keeps you in for 12 hours on this browser, or until the token is revoked." }
+            }
+            @if !options.sso && !options.token_form {
+                p { "This server offers no sign-in form: open the dashboard with the credentials your administrator gave you." }
+            }
         }
     };
     layout("Sign in · em-metrics", None, body)

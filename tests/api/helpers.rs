@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
+use em_metrics::audit::AuditLog;
 use em_metrics::auth::Auth;
-use em_metrics::config::{AuthSettings, WebhookSettings};
+use em_metrics::config::{AccessSettings, AuthSettings, WebhookSettings};
 use em_metrics::domain::Attribution;
 use em_metrics::events::Collect;
 use em_metrics::events::EventSink;
@@ -64,6 +65,7 @@ pub struct Reply {
 pub struct TestAppBuilder {
     teams: TeamConfig,
     auth: AuthSettings,
+    access: AccessSettings,
     sink: Option<Arc<dyn EventSink>>,
     prometheus: Option<prometheus::Registry>,
     attribution: Attribution,
@@ -81,6 +83,12 @@ impl TestAppBuilder {
 
     pub fn auth(mut self, auth: AuthSettings) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// The public URL, trusted proxies, sign-in methods.
+    pub fn access(mut self, access: AccessSettings) -> Self {
+        self.access = access;
         self
     }
 
@@ -126,13 +134,14 @@ impl TestAppBuilder {
         let state = AppState {
             store: store.clone(),
             teams: teams.clone(),
-            auth: Arc::new(Auth::new(self.auth)),
+            auth: Arc::new(Auth::new(self.auth, self.access).expect("auth settings")),
             default_environment: em_metrics::domain::Id::parse("production").expect("an id"),
             attribution: self.attribution,
             max_clock_skew_ms: em_metrics::domain::DEFAULT_MAX_CLOCK_SKEW_MS,
             prometheus: self.prometheus,
             webhooks: Arc::new(self.webhooks),
             store_usernames: self.store_usernames,
+            audit: AuditLog::start(store.clone()),
         };
         TestApp { router: em_metrics::app(state), events, store, teams, dir }
     }
@@ -148,6 +157,7 @@ impl TestApp {
         TestAppBuilder {
             teams: TeamConfig::default(),
             auth: token_auth(),
+            access: AccessSettings::default(),
             sink: None,
             prometheus: None,
             attribution: Attribution::default(),

@@ -213,7 +213,7 @@ async fn a_wrong_token_is_refused_and_repeated_failures_are_rate_limited() {
     assert!(wrong.headers.get(header::SET_COOKIE).is_none());
     assert!(wrong.text.contains("That token is not right."));
     assert!(!wrong.text.contains("not-the-token"), "what was typed is not echoed");
-    for _ in 1..em_metrics::auth::session::MAX_FAILED_LOGINS {
+    for _ in 1..em_metrics::auth::SIGN_IN_FAILURE_LIMIT {
         assert_eq!(sign_in(&app, "guess", &[]).await.status, StatusCode::FORBIDDEN);
     }
     let limited = sign_in(&app, TOKEN, &[]).await;
