@@ -10,6 +10,7 @@ use axum::{Json, Router};
 
 use crate::http::error::{self, AppError};
 use crate::http::extract::{MAX_BODY_BYTES, MAX_QUERY_BYTES};
+use crate::http::access::{self, Quiet};
 use crate::http::{self, service};
 use crate::state::AppState;
 use crate::ui;
@@ -24,6 +25,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), access::refuse_cross_site))
         .layer(middleware::from_fn(errors_in_json))
         .layer(middleware::from_fn(log_request))
         // Outermost, so that no answer under /ui, whoever made it, goes without them.
@@ -67,9 +69,10 @@ async fn log_request(request: Request, next: Next) -> Response {
     let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
     let response = next.run(request).await;
     let (status, latency_ms) = (response.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
-    // Probes come every few seconds from every orchestrator: at info they
+    // Probes come every few seconds from every orchestrator, and a flood of
+    // refused credentials as fast as an attacker sends them: at info they
     // would drown the requests that matter.
-    if http::is_one_of(&http::PROBES, route) {
+    if http::is_one_of(&http::PROBES, route) || response.extensions().get::<Quiet>().is_some() {
         tracing::debug!(%method, route, status, latency_ms, "request");
     } else {
         tracing::info!(%method, route, status, latency_ms, "request");

@@ -57,6 +57,10 @@ pub enum Denied {
     /// Credentials that are wrong, expired, or not enough for the route: 403.
     #[error("{0}")]
     Forbidden(String),
+    /// A credential that already failed from this address in this window:
+    /// 403 without comparing it again (and without a log line of its own).
+    #[error("{0}")]
+    Repeated(&'static str),
     /// Too many wrong credentials from this address: 429, try again after this long.
     #[error("too many failed authentications from this address; try again in {} s", .0.as_secs())]
     TooMany(Duration),
@@ -139,7 +143,7 @@ impl Auth {
         }
         match self.api_failures.attempt(client, bytes) {
             Attempt::Blocked(wait) => return Err(Denied::TooMany(wait)),
-            Attempt::KnownWrong => return Err(Denied::Forbidden(wrong(is_basic).into())),
+            Attempt::KnownWrong => return Err(Denied::Repeated(wrong(is_basic))),
             Attempt::Compare => {}
         }
         let found = if is_basic {

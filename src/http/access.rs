@@ -80,7 +80,14 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     let (mut parts, body) = request.into_parts();
     let principal = match caller(&state, &parts, &route, client).await {
         Ok(p) => p,
-        Err(denied) => return AppError::from(denied).into_response(),
+        Err(denied) => {
+            let quiet = matches!(denied, Denied::Repeated(_) | Denied::TooMany(_));
+            let mut response = AppError::from(denied).into_response();
+            if quiet {
+                response.extensions_mut().insert(Quiet);
+            }
+            return response;
+        }
     };
     let need = need_of(&method, &route);
     if !principal.role.grants(need) {
@@ -110,6 +117,13 @@ async fn caller(state: &AppState, request: &Parts, route: &str, client: std::net
     }
     Err(state.auth.unauthorized("missing Authorization header"))
 }
+
+/// Marks an answer the request log writes at debug only: the repeats of a
+/// refused credential and the refusals of a blocked address, so a flood
+/// of them does not flood the log (the limiter logs one line per blocked
+/// address and window instead).
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet;
 
 /// The id an answered write was about, when the route does not carry it
 /// (a creation): handlers put it in the response's extensions.

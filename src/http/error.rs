@@ -158,6 +158,7 @@ impl From<Denied> for AppError {
         match d {
             Denied::Unauthorized { message, challenge } => Self::Unauthorized { message, challenge },
             Denied::Forbidden(message) => Self::Forbidden { message, field: None },
+            Denied::Repeated(message) => Self::Forbidden { message: message.into(), field: None },
             Denied::TooMany(wait) => Self::TooManyRequests {
                 message: format!(
                     "too many failed authentications from this address; try again in {} s",

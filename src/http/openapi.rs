@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{deployments, incidents, insights, service, usernames, webhooks};
+use super::{audit, deployments, incidents, insights, service, tokens, usernames, webhooks};
 
 #[utoipa::path(get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "This document", content_type = "application/json")))]
@@ -20,7 +20,9 @@ pub async fn document() -> Json<Value> {
 #[openapi(
     info(
         title = "em-metrics",
-        description = "DORA metrics from deployments and incidents. Every route is also served under /api/v1."
+        description = "DORA metrics from deployments and incidents. Every route is also served under /api/v1. \
+            A token's role decides the routes it may call (ingest, read, write, admin; see docs/access.md), \
+            and a token limited to projects sees and changes only those."
     ),
     paths(
         deployments::create, deployments::list_all, deployments::get_one, deployments::delete,
@@ -31,6 +33,7 @@ pub async fn document() -> Json<Value> {
         service::health, service::ready, service::version, service::config, document, service::metrics,
         webhooks::github, webhooks::gitlab, webhooks::pagerduty, webhooks::incident_io, webhooks::alertmanager,
         usernames::clear,
+        tokens::create, tokens::list, tokens::revoke, audit::list,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = [])),
@@ -65,10 +68,21 @@ impl Modify for Security {
                 op.responses.responses.entry("401".into()).or_insert_with(|| {
                     error().description("No credentials, or a scheme this server does not accept").build().into()
                 });
-                op.responses
-                    .responses
-                    .entry("403".into())
-                    .or_insert_with(|| error().description("Wrong credentials").build().into());
+                op.responses.responses.entry("403".into()).or_insert_with(|| {
+                    error()
+                        .description(
+                            "Wrong or expired credentials, a role that does not allow this route, a project \
+                             outside the token's scope (field: project_id), or a write from another site",
+                        )
+                        .build()
+                        .into()
+                });
+                op.responses.responses.entry("429".into()).or_insert_with(|| {
+                    error()
+                        .description("Too many failed authentications from this address; see Retry-After")
+                        .build()
+                        .into()
+                });
             }
         }
     }

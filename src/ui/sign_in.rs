@@ -20,6 +20,7 @@ use crate::auth::oidc::SignInError;
 use crate::auth::session::{self, clear_cookie, set_cookie, SESSION_LIFETIME};
 use crate::auth::{token_secret, Need, Principal};
 use crate::domain::Scope;
+use crate::http::access::Quiet;
 use crate::http::error::AppError;
 use crate::state::AppState;
 use crate::store::{AuditRecord, SessionRecord};
@@ -264,8 +265,12 @@ fn no_sign_in(text: &str) -> Response {
 fn too_many(wait: std::time::Duration) -> Response {
     let text = format!("Too many failed sign-ins from this address. Try again in {} minutes.", wait.as_secs() / 60 + 1);
     let page = page::message("Too many tries", &text, None);
-    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())], Html(page))
-        .into_response()
+    let mut response =
+        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())], Html(page))
+            .into_response();
+    // The limiter logged this address once; its refusals are not logged again.
+    response.extensions_mut().insert(Quiet);
+    response
 }
 
 /// A sign-in, sign-out or dashboard admin action, for the audit log.

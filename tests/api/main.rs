@@ -1,5 +1,7 @@
 //! Integration tests, built as one binary: every test gets its own SQLite file.
 
+mod access;
+mod access_binary;
 mod auth;
 mod bad_input;
 pub mod binary;
