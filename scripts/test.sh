@@ -13,7 +13,8 @@
 #           their own (checkov would replace python-hcl2's module)
 #   npm:    @grafana/schema and typescript, in tests/stack/schema;
 #           @octokit/webhooks-examples and @octokit/webhooks-methods, in tests/stack/webhooks;
-#           axe-core, in tests/stack/ui
+#           axe-core, in tests/stack/ui; oidc-provider (the OpenID provider the
+#           SSO tests sign in against), in tests/stack/oidc
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh collector).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,10 @@ fi
 if [ ! -d tests/stack/webhooks/node_modules/@octokit/webhooks-methods ]; then
   echo "== installing @octokit/webhooks-examples, @octokit/webhooks-methods (npm)"
   npm ci --prefix tests/stack/webhooks --no-audit --no-fund --silent
+fi
+if [ ! -d tests/stack/oidc/node_modules/oidc-provider ]; then
+  echo "== installing oidc-provider (npm)"
+  npm ci --prefix tests/stack/oidc --no-audit --no-fund --silent
 fi
 if [ ! -f tests/stack/ui/node_modules/axe-core/axe.min.js ]; then
   echo "== installing axe-core (npm)"

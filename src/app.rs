@@ -8,9 +8,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 
+use crate::http::access::{self, Quiet};
 use crate::http::error::{self, AppError};
 use crate::http::extract::{MAX_BODY_BYTES, MAX_QUERY_BYTES};
-use crate::http::access::{self, Quiet};
 use crate::http::{self, service};
 use crate::state::AppState;
 use crate::ui;

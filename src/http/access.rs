@@ -190,8 +190,12 @@ fn is_signed_webhook(path: &str) -> bool {
 /// Why a write's headers show another site sent it, if they do.
 fn cross_site(headers: &HeaderMap, public_origin: Option<&str>) -> Option<String> {
     let text = |name| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
-    if text("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
-        return Some("cross-site requests may not write (Sec-Fetch-Site: cross-site)".into());
+    match text("sec-fetch-site").map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("cross-site") => return Some("cross-site requests may not write (Sec-Fetch-Site: cross-site)".into()),
+        // The browser itself says the page is ours (a header no page can
+        // set), whatever Origin a strict referrer policy left it.
+        Some("same-origin") => return None,
+        _ => {}
     }
     let origin = text(header::ORIGIN.as_str())?;
     let own = match public_origin {
@@ -238,6 +242,10 @@ mod tests {
         assert!(cross_site(&headers(&[("origin", "https://m.example")]), Some("https://m.example")).is_none());
         assert!(cross_site(&headers(&[("origin", "http://m.example")]), Some("https://m.example")).is_some());
         assert!(cross_site(&headers(&[("sec-fetch-site", "same-origin")]), None).is_none());
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-origin"), ("origin", "null")]), None).is_none());
+        assert!(
+            cross_site(&headers(&[("sec-fetch-site", "same-site"), ("origin", "https://a.m.example")]), None).is_some()
+        );
         assert!(cross_site(&headers(&[("host", "m.example")]), None).is_none(), "curl: no Origin");
     }
 }

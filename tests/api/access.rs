@@ -158,7 +158,11 @@ async fn creating_a_token_checks_every_field_and_names_the_one_at_fault() {
         (json!({"name": "", "role": "read"}), StatusCode::BAD_REQUEST, "name"),
         (json!({"name": "n".repeat(101), "role": "read"}), StatusCode::BAD_REQUEST, "name"),
         (json!({"name": "x", "role": "owner"}), StatusCode::BAD_REQUEST, "role"),
-        (json!({"name": "x", "role": "read", "expires_at": "2020-01-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "expires_at"),
+        (
+            json!({"name": "x", "role": "read", "expires_at": "2020-01-01T00:00:00Z"}),
+            StatusCode::BAD_REQUEST,
+            "expires_at",
+        ),
         (json!({"name": "x", "role": "read", "expires_at": 1_000_000}), StatusCode::BAD_REQUEST, "expires_at"),
         (json!({"name": "x", "role": "admin", "projects": ["api"]}), StatusCode::BAD_REQUEST, "projects"),
         (json!({"name": "x", "role": "read", "projects": []}), StatusCode::BAD_REQUEST, "projects"),
@@ -225,15 +229,26 @@ async fn a_scoped_token_writes_and_reads_only_its_projects() {
     let app = TestApp::new();
     // Another project's history, written with the settings' credentials.
     app.start(DeploymentBuilder::new("w1").project("web").deployed_at("2024-05-02T10:00:00Z")).await;
-    let inc = app.post("/incidents", json!({"id": "iw", "project_id": "web", "started_at": "2024-05-02T11:00:00Z"})).await;
+    let inc =
+        app.post("/incidents", json!({"id": "iw", "project_id": "web", "started_at": "2024-05-02T11:00:00Z"})).await;
     assert_eq!(inc.status, StatusCode::CREATED);
     let scoped = token(&app, "api-ci", "write", Some(&["api"])).await;
 
     // Writes naming another project: 403 naming project_id.
     let d = DeploymentBuilder::new("w2").project("web").deployed_at("2024-05-02T12:00:00Z").json();
-    assert_error(&post_as(&app, &scoped, "/deployments", d).await, StatusCode::FORBIDDEN, "forbidden", Some("project_id"));
+    assert_error(
+        &post_as(&app, &scoped, "/deployments", d).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Some("project_id"),
+    );
     let i = json!({"project_id": "web", "started_at": "2024-05-02T11:00:00Z"});
-    assert_error(&post_as(&app, &scoped, "/incidents", i).await, StatusCode::FORBIDDEN, "forbidden", Some("project_id"));
+    assert_error(
+        &post_as(&app, &scoped, "/incidents", i).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Some("project_id"),
+    );
     let create = json!({"project_id": "web", "create_if_not_exists": true, "first_commit_at": "2024-05-02T09:00:00Z"});
     let via_deployed = post_as(&app, &scoped, "/deployments/new-web/deployed", create).await;
     assert_error(&via_deployed, StatusCode::FORBIDDEN, "forbidden", Some("project_id"));
@@ -368,7 +383,10 @@ async fn a_webhook_delivery_is_audited_under_its_source() {
     assert!(reply.status.is_success(), "{}", reply.body);
     // A delivery with a wrong signature is not authorized: not recorded.
     let forged = [("x-github-event", "deployment_status"), ("x-hub-signature-256", "sha256=00")];
-    assert_eq!(crate::webhooks::deliver(&app, "/webhooks/github", &body, &forged).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        crate::webhooks::deliver(&app, "/webhooks/github", &body, &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let log = app.get("/audit").await.body;
     assert_eq!(log.as_array().map(Vec::len), Some(1), "{log}");
     assert_eq!(log[0]["actor"], "webhook:github");
@@ -389,11 +407,9 @@ async fn writes_from_another_site_are_refused_and_pipelines_and_signed_webhooks_
         h.extend(extra);
         h
     };
-    for headers in [
-        vec![("sec-fetch-site", "cross-site")],
-        vec![("origin", "https://evil.example")],
-        vec![("origin", "null")],
-    ] {
+    for headers in
+        [vec![("sec-fetch-site", "cross-site")], vec![("origin", "https://evil.example")], vec![("origin", "null")]]
+    {
         let reply = app.request_with(Method::POST, "/deployments", Some(&d), &with(headers.clone())).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{headers:?}");
         let reply = app.request_with(Method::DELETE, "/api/v1/incidents/x", None, &with(headers.clone())).await;
@@ -420,10 +436,17 @@ async fn writes_from_another_site_are_refused_and_pipelines_and_signed_webhooks_
     assert!(crate::webhooks::deliver(&app, "/webhooks/github", &body, &hook).await.status.is_success());
     // With EM_METRICS_PUBLIC_URL, that origin and no other.
     let public = TestApp::builder()
-        .access(AccessSettings { public_origin: Some("https://metrics.example.com".into()), ..AccessSettings::default() })
+        .access(AccessSettings {
+            public_origin: Some("https://metrics.example.com".into()),
+            ..AccessSettings::default()
+        })
         .build();
-    let via_proxy = [("authorization", auth.as_str()), ("host", "em-metrics:3000"), ("origin", "https://metrics.example.com")];
-    assert_eq!(public.request_with(Method::POST, "/deployments", Some(&d), &via_proxy).await.status, StatusCode::CREATED);
+    let via_proxy =
+        [("authorization", auth.as_str()), ("host", "em-metrics:3000"), ("origin", "https://metrics.example.com")];
+    assert_eq!(
+        public.request_with(Method::POST, "/deployments", Some(&d), &via_proxy).await.status,
+        StatusCode::CREATED
+    );
     let other = [("authorization", auth.as_str()), ("host", "em-metrics:3000"), ("origin", "http://em-metrics:3000")];
     assert_eq!(public.request_with(Method::POST, "/deployments", Some(&d), &other).await.status, StatusCode::FORBIDDEN);
 }
@@ -442,7 +465,8 @@ async fn guessing_tokens_is_stopped_per_address_and_a_job_repeating_one_wrong_to
         let app = &app;
         async move {
             let auth = bearer(&token);
-            app.request_with(Method::GET, "/deployments", None, &[("authorization", &auth), ("x-forwarded-for", ip)]).await
+            app.request_with(Method::GET, "/deployments", None, &[("authorization", &auth), ("x-forwarded-for", ip)])
+                .await
         }
     };
     // One misconfigured job repeats one wrong token: every repeat is a 403,
@@ -497,8 +521,7 @@ async fn a_blocked_sign_in_address_stays_blocked_whatever_other_addresses_do() {
         let app = &app;
         async move {
             let body = format!("token={token}");
-            let headers =
-                [("content-type", "application/x-www-form-urlencoded"), ("x-forwarded-for", ip.as_str())];
+            let headers = [("content-type", "application/x-www-form-urlencoded"), ("x-forwarded-for", ip.as_str())];
             app.request_text(Method::POST, "/ui/login", Some(&body), &headers).await.status
         }
     };

@@ -138,7 +138,7 @@ async fn every_dashboard_answer_carries_the_security_headers() {
         assert!(csp.starts_with("default-src 'self'"), "{method} {uri}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{uri}: {csp}");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
-        assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{uri}");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin", "{uri}");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{uri}");
     }
     let ui = page(&app, "/ui", &[("authorization", &bearer())]).await;

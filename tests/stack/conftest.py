@@ -51,14 +51,14 @@ def wait_until(predicate, timeout, what):
 
 
 @contextlib.contextmanager
-def em_metrics(folder, token, env=None, release=False):
-    """The real binary on a free loopback port with a fresh database in
-    `folder`, until the block ends; yields (base URL, log file)."""
+def em_metrics(folder, token, env=None, release=False, port=None):
+    """The real binary on a free loopback port (or `port`) with a fresh
+    database in `folder`, until the block ends; yields (base URL, log file)."""
     variable, build = ("EM_METRICS_RELEASE_BIN", ["--release"]) if release else ("EM_METRICS_BIN", [])
     binary = os.environ.get(variable, str(ROOT / ("target/release/em-metrics" if release else "target/debug/em-metrics")))
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--quiet", *build], cwd=ROOT, check=True)
-    port = free_port()
+    port = port or free_port()
     log = pathlib.Path(folder) / "em.log"
     full_env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(pathlib.Path(folder) / "em.db"),
                 "EM_METRICS_TOKEN_AUTH": token, "RUST_LOG": "warn", "PATH": os.environ["PATH"], **(env or {})}
