@@ -24,6 +24,8 @@ resource "kubernetes_secret_v1" "token" {
   }
   data = {
     token = var.token
+    # Empty unless single sign-on is configured (var.oidc_issuer).
+    oidc_client_secret = var.oidc_client_secret
   }
 }
 
@@ -125,6 +127,45 @@ resource "kubernetes_stateful_set_v1" "this" {
                 key  = "token"
               }
             }
+          }
+          # Single sign-on for the dashboard (docs/access.md); empty values
+          # leave it off. The client secret comes from the Secret.
+          env {
+            name  = "EM_METRICS_PUBLIC_URL"
+            value = var.public_url
+          }
+          env {
+            name  = "EM_METRICS_OIDC_ISSUER"
+            value = var.oidc_issuer
+          }
+          env {
+            name  = "EM_METRICS_OIDC_CLIENT_ID"
+            value = var.oidc_client_id
+          }
+          env {
+            name = "EM_METRICS_OIDC_CLIENT_SECRET"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.token.metadata[0].name
+                key  = "oidc_client_secret"
+              }
+            }
+          }
+          env {
+            name  = "EM_METRICS_OIDC_GROUPS_CLAIM"
+            value = var.oidc_groups_claim
+          }
+          env {
+            name  = "EM_METRICS_OIDC_READ_GROUPS"
+            value = join(",", var.oidc_read_groups)
+          }
+          env {
+            name  = "EM_METRICS_OIDC_ADMIN_GROUPS"
+            value = join(",", var.oidc_admin_groups)
+          }
+          env {
+            name  = "EM_METRICS_TRUSTED_PROXIES"
+            value = join(",", var.trusted_proxies)
           }
 
           resources {

@@ -39,6 +39,55 @@ variable "token" {
   sensitive   = true
 }
 
+variable "public_url" {
+  description = "EM_METRICS_PUBLIC_URL: the service's external base URL (https://metrics.example.com). Browser writes must come from it; with SSO, the redirect URI is {public_url}/ui/oidc/callback."
+  type        = string
+  default     = ""
+}
+
+variable "oidc_issuer" {
+  description = "EM_METRICS_OIDC_ISSUER: the OpenID provider's issuer URL for dashboard sign-in. Empty (the default): no SSO."
+  type        = string
+  default     = ""
+}
+
+variable "oidc_client_id" {
+  description = "EM_METRICS_OIDC_CLIENT_ID: the client id registered at the provider."
+  type        = string
+  default     = ""
+}
+
+variable "oidc_client_secret" {
+  description = "EM_METRICS_OIDC_CLIENT_SECRET: the client secret registered at the provider; kept in the Secret."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "oidc_groups_claim" {
+  description = "EM_METRICS_OIDC_GROUPS_CLAIM: the ID token claim that lists the user's groups."
+  type        = string
+  default     = "groups"
+}
+
+variable "oidc_read_groups" {
+  description = "EM_METRICS_OIDC_READ_GROUPS: only members of these groups may sign in. Empty: every user of the provider."
+  type        = list(string)
+  default     = []
+}
+
+variable "oidc_admin_groups" {
+  description = "EM_METRICS_OIDC_ADMIN_GROUPS: members of these groups are admins in the dashboard."
+  type        = list(string)
+  default     = []
+}
+
+variable "trusted_proxies" {
+  description = "EM_METRICS_TRUSTED_PROXIES: addresses or CIDR networks of the ingress proxies whose X-Forwarded-For names the client (for the limits on failed authentication)."
+  type        = list(string)
+  default     = []
+}
+
 variable "teams_config" {
   description = "The team config (JSON), mounted as CONFIG."
   type        = string

@@ -170,7 +170,7 @@ fn first_steps() -> Markup {
     html! {
         section.empty aria-labelledby="first-steps" {
             h2 #first-steps { "No deployments yet" }
-            p { "Record a first deployment from your pipeline (the token is the server's EM_METRICS_TOKEN_AUTH):" }
+            p { "Record a first deployment from your pipeline (with a token of role ingest: em-metrics token create --name ci --role ingest):" }
             pre { code {
                 "curl -sS --fail-with-body -X POST \"$EM_METRICS_URL/api/v1/deployments\" \\\n"
                 "  -H \"Authorization: Bearer $EM_METRICS_TOKEN\" \\\n"

@@ -50,14 +50,29 @@ def wait_until(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-@contextlib.contextmanager
-def em_metrics(folder, token, env=None, release=False, port=None):
-    """The real binary on a free loopback port (or `port`) with a fresh
-    database in `folder`, until the block ends; yields (base URL, log file)."""
+def binary_path(release=False):
+    """The em-metrics binary the stack checks run, built when missing."""
     variable, build = ("EM_METRICS_RELEASE_BIN", ["--release"]) if release else ("EM_METRICS_BIN", [])
     binary = os.environ.get(variable, str(ROOT / ("target/release/em-metrics" if release else "target/debug/em-metrics")))
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--quiet", *build], cwd=ROOT, check=True)
+    return binary
+
+
+def make_token(folder, name, role, *projects):
+    """`em-metrics token create` on the database of em_metrics(folder): its secret."""
+    args = [binary_path(), "token", "create", "--name", name, "--role", role]
+    for p in projects:
+        args += ["--project", p]
+    env = {"SQLITE_DB": str(pathlib.Path(folder) / "em.db"), "PATH": os.environ["PATH"]}
+    return subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@contextlib.contextmanager
+def em_metrics(folder, token, env=None, release=False, port=None):
+    """The real binary on a free loopback port (or `port`) with a fresh
+    database in `folder`, until the block ends; yields (base URL, log file)."""
+    binary = binary_path(release)
     port = port or free_port()
     log = pathlib.Path(folder) / "em.log"
     full_env = {"HOST": "127.0.0.1", "PORT": str(port), "SQLITE_DB": str(pathlib.Path(folder) / "em.db"),

@@ -5,6 +5,7 @@ docker-compose 1.29 validates the compose file, promtool (Prometheus 2.42)
 the Prometheus config, and the collector config is parsed and checked to
 name only components the contrib image ships.
 """
+import os
 import subprocess
 
 import yaml
@@ -40,6 +41,27 @@ def test_docker_compose_accepts_the_compose_file():
             assert ":" in image and tag not in ("latest", ""), f"{name}: pin the image tag ({image})"
     assert int(services["grafana"]["image"].split(":")[1].split(".")[0]) >= 11, "Grafana 11 or newer"
     assert services["prometheus"]["image"].split(":v")[1].startswith("3.")
+
+
+def test_docker_compose_passes_the_sso_settings_through_from_the_environment():
+    env = dict(os.environ, EM_METRICS_OIDC_ISSUER="https://login.example.com", EM_METRICS_OIDC_CLIENT_ID="em",
+               EM_METRICS_OIDC_CLIENT_SECRET="from-the-env-4c1", EM_METRICS_PUBLIC_URL="https://m.example.com",
+               EM_METRICS_OIDC_ADMIN_GROUPS="platform")
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    em = yaml.safe_load(result.stdout)["services"]["em-metrics"]["environment"]
+    assert em["EM_METRICS_OIDC_ISSUER"] == "https://login.example.com"
+    assert em["EM_METRICS_OIDC_CLIENT_SECRET"] == "from-the-env-4c1"
+    assert em["EM_METRICS_PUBLIC_URL"] == "https://m.example.com"
+    assert em["EM_METRICS_OIDC_GROUPS_CLAIM"] == "groups"
+    assert em["EM_METRICS_OIDC_ADMIN_GROUPS"] == "platform"
+    # Unset, SSO stays off: an empty issuer is no issuer.
+    plain = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=ROOT,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("EM_METRICS_")},
+                           capture_output=True, text=True)
+    assert yaml.safe_load(plain.stdout)["services"]["em-metrics"]["environment"]["EM_METRICS_OIDC_ISSUER"] == ""
+    assert "from-the-env-4c1" not in (ROOT / "docker-compose.yml").read_text()
 
 
 def test_the_litestream_sidecar_replicates_the_database_the_server_writes():

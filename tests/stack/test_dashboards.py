@@ -19,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import ROOT, free_port, http, wait_until
+from conftest import ROOT, free_port, http, make_token, wait_until
 
 TOKEN = "stack-test-token-5d1"
 TEAMS = {"teams": {"backend": {"projects": ["api"]}, "frontend": {"projects": ["web"]}}}
@@ -109,6 +109,8 @@ class Stack:
 
     def start_prometheus(self):
         self.prom_port = free_port()
+        # A token of role read, as docs/metrics.md says to give Prometheus.
+        reader = make_token(self.tmp, "prometheus", "read")
         config = self.tmp / "prometheus.yml"
         config.write_text(f"""
 global:
@@ -117,7 +119,7 @@ scrape_configs:
   - job_name: em-metrics
     metrics_path: /metrics
     authorization:
-      credentials: {TOKEN}
+      credentials: {reader}
     static_configs:
       - targets: ["127.0.0.1:{self.port}"]
 """)

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, em_metrics, free_port, http, wait_until
+from conftest import ROOT, em_metrics, free_port, http, make_token, wait_until
 
 TOKEN = "readme-pipeline-token-71c"
 
@@ -46,17 +46,25 @@ def commit(repo, name, when):
     return git(repo, "rev-parse", "HEAD")
 
 
+class Service(str):
+    """The server's base URL, with the tokens the snippets run with: `ingest`
+    (the pipelines', as the README says) and `write` (corrections)."""
+
+
 @pytest.fixture()
 def service(tmp_path):
     with em_metrics(tmp_path, TOKEN) as (url, _):
-        yield url
+        running = Service(url)
+        running.ingest = make_token(tmp_path, "ci", "ingest")
+        running.write = make_token(tmp_path, "people", "write")
+        yield running
 
 
 def run_pipeline(url, origin, workdir, build_id, script=None):
     """A CI job: a fresh shallow clone, then the README snippet."""
     clone = workdir / f"{build_id}-{len(list(workdir.glob(build_id + '-*')))}"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(clone)], check=True)
-    env = dict(os.environ, EM_METRICS_URL=url, EM_METRICS_TOKEN=TOKEN, BUILD_ID=build_id, GIT_AUTHOR="dev")
+    env = dict(os.environ, EM_METRICS_URL=url, EM_METRICS_TOKEN=url.ingest, BUILD_ID=build_id, GIT_AUTHOR="dev")
     script = "set -euo pipefail\n" + (script or snippet())
     result = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
@@ -178,7 +186,7 @@ def test_the_github_actions_steps_record_a_deployment_with_its_commits(service, 
     shas = [commit(origin, name, 1_714_550_400 + 600 * i) for i, name in enumerate("abc")]
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", f"file://{origin}", str(clone)], check=True)
-    actions = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": TOKEN, "DEPLOY_ID": "4711-1", "PROJECT": "shop"}
+    actions = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": service.ingest, "DEPLOY_ID": "4711-1", "PROJECT": "shop"}
     env = dict(os.environ, GITHUB_ACTOR="octocat", GITHUB_SHA=shas[-1])
     for step in steps[1:]:
         if step.get("if", "success()") != "success()":
@@ -202,7 +210,7 @@ def test_the_gitlab_job_records_deployed_and_failed_jobs(service, tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", f"file://{origin}", str(clone)], check=True)
     for job_id, status in (("901", "success"), ("902", "failed")):
-        gitlab = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": TOKEN, "CI_PROJECT_NAME": "shop",
+        gitlab = {"EM_METRICS_URL": service, "EM_METRICS_TOKEN": service.ingest, "CI_PROJECT_NAME": "shop",
                   "CI_PROJECT_PATH_SLUG": "acme-shop", "CI_JOB_ID": job_id, "CI_ENVIRONMENT_NAME": job["environment"],
                   "GITLAB_USER_LOGIN": "dev", "CI_COMMIT_SHA": sha, "CI_JOB_STATUS": status}
         # GitLab expands $VARIABLES inside `variables:`.
@@ -221,9 +229,14 @@ def test_the_incident_blocks_work_as_pasted(service, tmp_path):
     for deployment in ("run-1", "run-7"):
         body = {"id": deployment, "project_id": "api", "first_commit_at": 1714550400, "deployed_at": 1714554000}
         assert http("POST", f"{service}/deployments", body, TOKEN)[0] == 201
-    env = dict(os.environ, EM_METRICS_URL=service, EM_METRICS_TOKEN=TOKEN)
+    env = dict(os.environ, EM_METRICS_URL=service, EM_METRICS_TOKEN=service.ingest)
     lifecycle, corrections = blocks("## Incidents", "sh")[0], blocks("### Which deployment caused it", "sh")[0]
     bash(lifecycle, tmp_path, env)
+    # Corrections are a person's, with a token of role write: ingest may not.
+    refused = subprocess.run(["bash", "-c", "set -eo pipefail\n" + corrections], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "needs write" in refused.stdout + refused.stderr, refused
+    env["EM_METRICS_TOKEN"] = service.write
     status, incident = http("GET", f"{service}/incidents/INC-42", token=TOKEN)
     assert status == 200 and incident["status"] == "finished", incident
     bash(corrections, tmp_path, env)

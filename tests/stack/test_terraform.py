@@ -93,6 +93,19 @@ def test_the_container_is_probed_limited_and_locked_down():
     token_ref = one(one(env["EM_METRICS_TOKEN_AUTH"]["value_from"])["secret_key_ref"])
     assert token_ref["name"].startswith("${kubernetes_secret_v1.token")
     assert env["SQLITE_DB"]["value"].startswith("${local.data_dir}")
+    # Single sign-on passes through: the client secret from the Secret, the rest from variables.
+    oidc_ref = one(one(env["EM_METRICS_OIDC_CLIENT_SECRET"]["value_from"])["secret_key_ref"])
+    assert oidc_ref["name"].startswith("${kubernetes_secret_v1.token") and oidc_ref["key"] == "oidc_client_secret"
+    assert tf["variable"]["oidc_client_secret"].get("sensitive") is True
+    assert tf["resource"]["kubernetes_secret_v1.token"]["data"]["oidc_client_secret"] == "${var.oidc_client_secret}"
+    for name, variable in [("EM_METRICS_PUBLIC_URL", "public_url"), ("EM_METRICS_OIDC_ISSUER", "oidc_issuer"),
+                           ("EM_METRICS_OIDC_CLIENT_ID", "oidc_client_id"),
+                           ("EM_METRICS_OIDC_GROUPS_CLAIM", "oidc_groups_claim")]:
+        assert env[name]["value"] == f"${{var.{variable}}}", name
+    for name, variable in [("EM_METRICS_OIDC_READ_GROUPS", "oidc_read_groups"),
+                           ("EM_METRICS_OIDC_ADMIN_GROUPS", "oidc_admin_groups"),
+                           ("EM_METRICS_TRUSTED_PROXIES", "trusted_proxies")]:
+        assert variable in env[name]["value"], name
     assert {m["mount_path"] for m in container["volume_mount"]} >= {"${local.data_dir}", "/config"}
 
 
