@@ -214,7 +214,12 @@ fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
     Ok(title)
 }
 
-fn same_project(d: &LinkedDeployment, project_id: &Id) -> Result<(), Rejection> {
+/// The linked deployment is the incident's project's. One of a project the
+/// caller may not see is named as missing, not as another project's.
+fn same_project(d: &LinkedDeployment, project_id: &Id, ctx: &Context) -> Result<(), Rejection> {
+    if !ctx.scope.allows(&d.project_id) {
+        return Err(Rejection::invalid("deployment_id", format!("deployment `{}` does not exist", d.id)));
+    }
     if &d.project_id != project_id {
         return Err(Rejection::invalid(
             "deployment_id",
@@ -261,7 +266,7 @@ pub fn open(
         Some(Link::Inferred(d)) => (Some(d), Some(DeploymentLink::Inferred)),
     };
     if let Some(d) = &deployment {
-        same_project(d, &project_id)?;
+        same_project(d, &project_id, ctx)?;
     }
     // Finished implies restored: a tool that only reports the end still gives a restore time.
     let restored_at = cmd.restored_at.or(cmd.finished_at);
@@ -406,7 +411,7 @@ pub fn correct(
     let mut effects = Vec::new();
     if let Some(wanted) = cmd.deployment_id {
         if let Some(new) = &relink.new {
-            same_project(new, &next.project_id)?;
+            same_project(new, &next.project_id, ctx)?;
         }
         if wanted != stored.deployment_id {
             if let Some(old) = &relink.old {

@@ -269,6 +269,11 @@ async fn a_scoped_token_writes_and_reads_only_its_projects() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {uri}: {}", reply.body);
     }
     assert_eq!(app.get("/incidents/iw").await.body["restored_at"], Value::Null, "unchanged");
+    // Linking its incident to another project's deployment: that deployment is
+    // missing as far as it knows, and the other project is not named.
+    let linked = post_as(&app, &scoped, "/incidents", json!({"project_id": "api", "deployment_id": "w1"})).await;
+    assert_error(&linked, StatusCode::BAD_REQUEST, "bad_request", Some("deployment_id"));
+    assert!(!linked.body["error"].as_str().unwrap_or_default().contains("web"), "{}", linked.body);
     assert_eq!(app.get("/deployments/w1").await.status, StatusCode::OK, "still there");
 
     // Its own project works, and says who reported it.
