@@ -61,4 +61,4 @@ pub mod webhooks;
 
 pub use app::app;
 pub use server::run;
-pub use state::AppState;
+pub use state::{AppState, Shared};

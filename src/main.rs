@@ -16,7 +16,7 @@ use em_metrics::domain::Id;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
-use em_metrics::{server, signals, AppState};
+use em_metrics::{server, signals, AppState, Shared};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -190,7 +190,7 @@ async fn serve_async(
         tracing::warn!("authentication is disabled (EM_METRICS_NO_AUTH): anyone who can reach this port can write");
     }
     let audit = AuditLog::start(store.clone());
-    let state = AppState {
+    let state = AppState::new(Shared {
         store: store.recording_to(Arc::new(telemetry.metrics())),
         teams,
         auth: Arc::new(
@@ -204,7 +204,7 @@ async fn serve_async(
         webhooks: Arc::new(settings.webhooks.clone()),
         store_usernames: settings.store_usernames,
         audit,
-    };
+    });
     warn_of_uncounted_no_env(&state).await;
     if let Some(retention) = settings.retention {
         em_metrics::store::keep_for(state.store.clone(), retention);

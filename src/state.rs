@@ -10,9 +10,27 @@ use crate::store::{Store, StoreResult, Tx};
 use crate::teams::Teams;
 use crate::time::Timestamp;
 
-/// Everything a handler needs, cheap to clone.
+/// Everything a handler needs. One `Arc`: axum clones the state for every
+/// middleware layer of every request, and a profile of the write path showed
+/// field-by-field clones (ids, the attribution settings) at 3.5 % of its CPU.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub store: Store,
     pub teams: Teams,
     pub auth: Arc<Auth>,
@@ -32,7 +50,7 @@ pub struct AppState {
     pub audit: AuditLog,
 }
 
-impl AppState {
+impl Shared {
     /// The clock, who is asking, and a snapshot of the settings, taken once
     /// per request so one decision never sees two versions of the team config.
     pub fn context(&self, caller: &Principal) -> Context {

@@ -61,7 +61,7 @@ pub async fn config(State(state): State<AppState>) -> Json<TeamConfig> {
         (status = 404, description = "Disabled with EM_METRICS_PROMETHEUS=false", body = ErrorBody),
     ))]
 pub async fn metrics(State(state): State<AppState>, Caller(caller): Caller) -> Result<Response> {
-    let Some(registry) = state.prometheus else {
+    let Some(registry) = &state.prometheus else {
         return Err(AppError::NotFound("the Prometheus endpoint is disabled (EM_METRICS_PROMETHEUS=false)".into()));
     };
     let mut families = registry.gather();

@@ -15,7 +15,7 @@ use em_metrics::secret::Secret;
 use em_metrics::store::Store;
 use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
-use em_metrics::AppState;
+use em_metrics::{AppState, Shared};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -131,7 +131,7 @@ impl TestAppBuilder {
         let sink = self.sink.unwrap_or_else(|| events.clone());
         let store = store.recording_to(sink);
         let teams = Teams::new(self.teams);
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: store.clone(),
             teams: teams.clone(),
             auth: Arc::new(Auth::new(self.auth, self.access).expect("auth settings")),
@@ -142,7 +142,7 @@ impl TestAppBuilder {
             webhooks: Arc::new(self.webhooks),
             store_usernames: self.store_usernames,
             audit: AuditLog::start(store.clone()),
-        };
+        });
         TestApp { router: em_metrics::app(state), events, store, teams, dir }
     }
 }
