@@ -39,6 +39,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod client_address;
 pub mod config;
 pub mod demo;
 pub mod domain;

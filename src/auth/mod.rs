@@ -17,7 +17,6 @@
 //! without being compared ([`limiter`]). Comparisons with the settings'
 //! secrets are constant-time; no credential is ever logged.
 
-pub mod client;
 pub mod limiter;
 pub mod oidc;
 pub mod role;
@@ -75,7 +74,7 @@ pub struct Auth {
     /// EM_METRICS_PUBLIC_URL's origin: where browser writes must come from.
     pub public_origin: Option<String>,
     /// Whose X-Forwarded-For names the client.
-    pub proxies: client::TrustedProxies,
+    pub proxies: crate::client_address::TrustedProxies,
     /// Whether the dashboard offers its token sign-in form.
     pub ui_token_login: bool,
     /// Dashboard sign-in through an OpenID provider, when configured.

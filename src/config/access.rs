@@ -8,7 +8,7 @@ use openidconnect::url::{Host, Url};
 
 use super::cli::RawSettings;
 use super::{truthy, StartupError};
-use crate::auth::client::TrustedProxies;
+use crate::client_address::TrustedProxies;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ fn oidc(raw: &RawSettings, public_url: Option<&Url>) -> Result<Option<OidcSettin
     }
     let client_id = client_id
         .ok_or_else(|| StartupError::new("EM_METRICS_OIDC_CLIENT_ID", "is required with EM_METRICS_OIDC_ISSUER"))?;
-    let client_secret = super::settings::secret("EM_METRICS_OIDC_CLIENT_SECRET", client_secret)?
+    let client_secret = super::secret("EM_METRICS_OIDC_CLIENT_SECRET", client_secret)?
         .ok_or_else(|| StartupError::new("EM_METRICS_OIDC_CLIENT_SECRET", "is required with EM_METRICS_OIDC_ISSUER"))?;
     let public_url = public_url.ok_or_else(|| {
         StartupError::new(

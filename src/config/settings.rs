@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::access::AccessSettings;
 use super::cli::RawSettings;
 use super::otel::{metrics_settings, MetricsSettings};
-use super::{duration_ms, truthy, StartupError};
+use super::{duration_ms, secret, truthy, StartupError};
 use crate::domain::{Attribution, Id};
 use crate::secret::Secret;
 
@@ -164,23 +164,6 @@ fn attribution_settings(window: &str, environments: &str) -> Result<Attribution,
     let production_environments: Vec<String> =
         environments.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect();
     Ok(Attribution { window_ms, production_environments: production_environments.into() })
-}
-
-/// A configured secret: empty means unset (docker compose passes unset
-/// variables as empty). Leading or trailing whitespace or a control character
-/// is a copy mistake (a secret file with a trailing newline) that would make
-/// every request fail unnoticed, so it stops the start, naming the setting
-/// and never the value.
-pub(super) fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<Secret>, StartupError> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    if value.trim() != value || value.chars().any(char::is_control) {
-        return Err(StartupError::new(
-            variable,
-            "has leading or trailing whitespace or a control character (a trailing newline from a secret file?): \
-             remove it, or no request will ever match",
-        ));
-    }
-    Ok(Some(Secret::new(value)))
 }
 
 fn auth_settings(

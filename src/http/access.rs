@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
 use super::{is_one_of, SESSION_READABLE};
-use crate::auth::{client, session, Denied, Need, Principal};
+use crate::auth::{session, Denied, Need, Principal};
+use crate::client_address as client;
 use crate::state::AppState;
 use crate::store::AuditRecord;
 use crate::time::Timestamp;

@@ -32,7 +32,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::auth::{client, session, Need, Principal, BASIC_CHALLENGE};
+use crate::auth::{session, Need, Principal, BASIC_CHALLENGE};
+use crate::client_address as client;
 use crate::http::error::AppError;
 use crate::http::extract::parse_query;
 use crate::state::AppState;

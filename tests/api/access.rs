@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
-use em_metrics::auth::client::TrustedProxies;
+use em_metrics::client_address::TrustedProxies;
 use em_metrics::config::AccessSettings;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
