@@ -51,6 +51,23 @@ pub fn truthy(value: &str) -> Option<bool> {
     }
 }
 
+/// A configured secret: empty means unset (docker compose passes unset
+/// variables as empty). Leading or trailing whitespace or a control character
+/// is a copy mistake (a secret file with a trailing newline) that would make
+/// every request fail unnoticed, so it stops the start, naming the setting
+/// and never the value.
+fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<crate::secret::Secret>, StartupError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    if value.trim() != value || value.chars().any(char::is_control) {
+        return Err(StartupError::new(
+            variable,
+            "has leading or trailing whitespace or a control character (a trailing newline from a secret file?): \
+             remove it, or no request will ever match",
+        ));
+    }
+    Ok(Some(crate::secret::Secret::new(value)))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -149,21 +166,4 @@ mod tests {
         let s = Settings::from_raw(raw(&["--token-auth", "hunter2"])).expect("ok");
         assert!(!format!("{s:?}").contains("hunter2"));
     }
-}
-
-/// A configured secret: empty means unset (docker compose passes unset
-/// variables as empty). Leading or trailing whitespace or a control character
-/// is a copy mistake (a secret file with a trailing newline) that would make
-/// every request fail unnoticed, so it stops the start, naming the setting
-/// and never the value.
-fn secret(variable: &'static str, value: Option<&str>) -> Result<Option<crate::secret::Secret>, StartupError> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    if value.trim() != value || value.chars().any(char::is_control) {
-        return Err(StartupError::new(
-            variable,
-            "has leading or trailing whitespace or a control character (a trailing newline from a secret file?): \
-             remove it, or no request will ever match",
-        ));
-    }
-    Ok(Some(crate::secret::Secret::new(value)))
 }
