@@ -128,9 +128,15 @@ impl Telemetry {
 }
 
 /// service.name, service.version and deployment.environment.name, merged over
-/// OTEL_RESOURCE_ATTRIBUTES.
+/// OTEL_RESOURCE_ATTRIBUTES; service.instance.id is this process's own
+/// unless OTEL_RESOURCE_ATTRIBUTES names one.
 fn resource(settings: &MetricsSettings) -> Resource {
     Resource::builder_empty()
+        // Replicas that pushed under one identity would overwrite each
+        // other's cumulative counters in the collector: each process is an
+        // instance of its own. Set before the environment's attributes, which
+        // take precedence over it.
+        .with_attribute(KeyValue::new("service.instance.id", instance_id()))
         .with_detector(Box::new(EnvResourceDetector::new()))
         .with_service_name(settings.service_name.clone())
         .with_attributes([
@@ -138,6 +144,18 @@ fn resource(settings: &MetricsSettings) -> Resource {
             KeyValue::new("deployment.environment.name", settings.environment.clone()),
         ])
         .build()
+}
+
+/// A random (version 4) UUID, new at every start.
+fn instance_id() -> String {
+    let mut bytes = [0u8; 16];
+    // No randomness from the OS is a broken host; a fixed id would still
+    // export, only without telling replicas apart.
+    let _ = getrandom::fill(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// Logs an export failure once when it starts and once when exports recover,

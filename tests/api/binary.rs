@@ -315,6 +315,8 @@ fn sigterm_pushes_the_last_interval_before_exit() {
     assert_eq!(catalog.resource.get("service.name").map(String::as_str), Some("dora"));
     assert_eq!(catalog.resource.get("k8s.cluster.name").map(String::as_str), Some("eu-1"));
     assert_eq!(catalog.resource.get("deployment.environment.name").map(String::as_str), Some("production"));
+    let instance = catalog.resource.get("service.instance.id").expect("each process names its instance");
+    assert!(is_uuid_v4(instance), "a random UUID: {instance}");
     let headers = received.headers();
     assert!(headers.iter().all(|h| h.get("x-collector-key").is_some_and(|v| v == "k3y")), "{headers:?}");
     assert!(!log.join("\n").contains("k3y"), "collector headers are not logged");
@@ -630,4 +632,41 @@ fn writes_waiting_on_a_lock_held_elsewhere_get_503_in_time_and_probes_keep_answe
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(10));
+}
+
+fn is_uuid_v4(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && text.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+        && groups[2].starts_with('4')
+}
+
+/// Two replicas push under different identities, or they would overwrite
+/// each other's cumulative counters; OTEL_RESOURCE_ATTRIBUTES can name one.
+#[test]
+fn each_process_exports_as_an_instance_of_its_own() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (addr, received) = runtime.block_on(crate::receiver::start_http());
+    let dir = tempfile::tempdir().expect("dir");
+    let mut ids = Vec::new();
+    for (i, attributes) in ["", "", "service.instance.id=pod-7,k8s.cluster.name=eu-1"].into_iter().enumerate() {
+        let mut cmd = command(&dir.path().join(format!("em{i}.db")));
+        cmd.env("OTEL_COLLECTOR_URL", format!("http://{addr}/v1/metrics"))
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "600000")
+            .env("OTEL_RESOURCE_ATTRIBUTES", attributes);
+        let server = Server::start(cmd);
+        let (status, body) = server.post(
+            "/deployments",
+            json!({"id": "d", "project_id": "api", "first_commit_at": "2024-05-01T08:00:00Z", "deployed_at": "2024-05-01T10:00:00Z"}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let (code, log) = server.stop();
+        assert_eq!(code, Some(0), "{log:#?}");
+        let latest = received.latest().expect("the shutdown export");
+        let catalog = crate::receiver::Catalog::from(&latest);
+        ids.push(catalog.resource.get("service.instance.id").cloned().expect("service.instance.id"));
+    }
+    assert!(is_uuid_v4(&ids[0]) && is_uuid_v4(&ids[1]), "{ids:?}");
+    assert_ne!(ids[0], ids[1], "two starts, two instances");
+    assert_eq!(ids[2], "pod-7", "OTEL_RESOURCE_ATTRIBUTES wins");
 }
