@@ -4,7 +4,8 @@
 # the dashboard in a real browser).
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq,
-#           chromium and chromium-driver (the dashboard's browser tests)
+#           chromium and chromium-driver (the dashboard's browser tests),
+#           postgresql (15: the tests start their own servers with its initdb)
 #   PyPI, into the virtualenv tests/stack/.venv (never the system Python):
 #           pytest, pyyaml, rotel (OTLP collector), python-hcl2,
 #           openapi-spec-validator, incident-io (payload models),
@@ -25,6 +26,7 @@ command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
 command -v jq >/dev/null || missing_apt+=(jq)  # the README's pipeline snippet uses it
 command -v chromium >/dev/null || missing_apt+=(chromium)
 command -v chromedriver >/dev/null || missing_apt+=(chromium-driver)
+[ -x "${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ] || missing_apt+=(postgresql)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "== installing ${missing_apt[*]} (apt)"
   if [ "$(id -u)" -ne 0 ]; then

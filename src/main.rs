@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -19,10 +19,21 @@ use em_metrics::telemetry::Telemetry;
 use em_metrics::{server, signals, AppState, Shared};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.settings.sqlite_db_given =
+        !matches!(matches.value_source("sqlite_db"), None | Some(clap::parser::ValueSource::DefaultValue));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => exit_on_startup_error(serve(cli.settings)),
         Command::Demo(args) => exit_on_startup_error(demo(cli.settings, args)),
+        Command::Backup(_) if cli.settings.database_url.as_deref().is_some_and(|u| !u.trim().is_empty()) => {
+            eprintln!(
+                "em-metrics backup: DATABASE_URL is set, and a PostgreSQL store is backed up with pg_dump \
+                 (pg_dump --format=custom \"$DATABASE_URL\" > em-metrics.dump; see docs/postgres.md)"
+            );
+            ExitCode::from(2)
+        }
+        Command::Copy(args) => copy(&cli.settings, args),
         Command::Backup(args) => match em_metrics::store::backup(&cli.settings.sqlite_db, &args.file) {
             Ok(done) => {
                 println!(
@@ -76,6 +87,42 @@ fn rename_environment(raw: &RawSettings, args: RenameEnvironmentArgs) -> ExitCod
                 "rename-environment: {from} -> {to}: {} deployments, {} incidents, {} changes ({} shipped to both, \
                  counted once)",
                 r.deployments, r.incidents, r.changes, r.merged_changes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(why) => fail(why),
+    }
+}
+
+/// `em-metrics copy --to postgres://…`: SQLITE_DB into an empty PostgreSQL database.
+fn copy(raw: &RawSettings, args: em_metrics::config::cli::CopyArgs) -> ExitCode {
+    use em_metrics::store::postgres;
+    let fail = |why: String| {
+        eprintln!("em-metrics copy: {why}");
+        ExitCode::from(1)
+    };
+    let url = match postgres::DatabaseUrl::parse(&args.to) {
+        Ok(url) => url,
+        Err(why) => return fail(format!("--to {why}")),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let copied = runtime.block_on(async {
+        let mut client = postgres::connect(&url).await.map_err(|why| format!("--to {url}: {why}"))?;
+        postgres::copy_from_sqlite(&raw.sqlite_db, &mut client).await
+    });
+    match copied {
+        Ok(done) => {
+            for (table, rows) in &done.tables {
+                println!("{table:<20} {rows:>10}");
+            }
+            println!(
+                "copy: {} into {url}: {} rows in {:.1} s",
+                raw.sqlite_db.display(),
+                done.tables.iter().map(|(_, n)| n).sum::<u64>(),
+                done.elapsed.as_secs_f64()
             );
             ExitCode::SUCCESS
         }
@@ -153,6 +200,9 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
         .enable_all()
         .build()
         .map_err(|e| StartupError::new("runtime", e.to_string()))?;
+    if let Some(url) = &settings.database_url {
+        return runtime.block_on(refuse_postgres_for_now(url));
+    }
     // What can refuse the start comes first, so a refusal is one line.
     let (team_config, store, listener) = runtime.block_on(async {
         let team_config = match &settings.config {
@@ -174,6 +224,24 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
     // After the last request: push the final interval so it is not lost.
     telemetry.shutdown();
     result
+}
+
+/// DATABASE_URL is checked, connected to and migrated (so replicas and
+/// `copy` find the schema), but the API does not serve from PostgreSQL in
+/// this build: it stops with exit 2 rather than serve from a store that is
+/// half there.
+async fn refuse_postgres_for_now(url: &em_metrics::store::postgres::DatabaseUrl) -> Result<(), StartupError> {
+    use em_metrics::store::postgres;
+    let mut client =
+        postgres::connect(url).await.map_err(|why| StartupError::new("DATABASE_URL", format!("{url}: {why}")))?;
+    postgres::migrate(&mut client).await.map_err(|why| StartupError::new("DATABASE_URL", format!("{url}: {why}")))?;
+    Err(StartupError::new(
+        "DATABASE_URL",
+        format!(
+            "{url}: its schema is in place, but serving the API from PostgreSQL is not finished in this build; unset \
+             DATABASE_URL to serve from SQLITE_DB (`em-metrics copy --to` moves a SQLite store there)"
+        ),
+    ))
 }
 
 async fn serve_async(

@@ -27,6 +27,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Move every stored event of environment FROM to TO (merging them when TO has events); exit 0, or 1 with the reason.
     RenameEnvironment(RenameEnvironmentArgs),
+    /// Copy SQLITE_DB into the empty PostgreSQL database TO, row for row; exit 0 with the counts, or 1 with the reason.
+    Copy(CopyArgs),
     /// Create, list or revoke API tokens in SQLITE_DB, server running or not.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -76,6 +78,13 @@ pub struct RawSettings {
     /// SQLite file; created with its folder if missing.
     #[arg(global = true, long = "sqlite-db", env = "SQLITE_DB", default_value = "em-metrics.db")]
     pub sqlite_db: PathBuf,
+    /// PostgreSQL store: postgres://user:password@host:5432/database (in place of SQLITE_DB).
+    #[arg(global = true, long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Whether SQLITE_DB (or --sqlite-db) was given, rather than defaulted:
+    /// set from the parsed matches, since it and DATABASE_URL exclude each other.
+    #[arg(skip)]
+    pub sqlite_db_given: bool,
     /// Team config JSON file (see README); SIGHUP reloads it.
     #[arg(global = true, long, env = "CONFIG")]
     pub config: Option<PathBuf>,
@@ -255,6 +264,13 @@ impl fmt::Debug for RawSettings {
 pub struct BackupArgs {
     /// Where to write the copy; replaced only once the new copy checks out.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CopyArgs {
+    /// The target: postgres://user:password@host:5432/database, with no em-metrics rows in it.
+    #[arg(long, hide_env_values = true)]
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Args)]

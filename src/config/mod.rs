@@ -15,7 +15,7 @@ mod settings;
 pub use access::{AccessSettings, OidcSettings};
 pub use cli::{Cli, Command, RawSettings};
 pub use otel::{AttributeBounds, MetricsSettings, OtlpProtocol, OtlpSettings, DEFAULT_CARDINALITY_LIMIT};
-pub use settings::{AuthSettings, LogFormat, Settings, WebhookSettings};
+pub use settings::{database_url, AuthSettings, LogFormat, Settings, WebhookSettings};
 
 /// A start-up problem: which variable, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]

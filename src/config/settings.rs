@@ -29,6 +29,8 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub sqlite_db: PathBuf,
+    /// DATABASE_URL: the PostgreSQL store, in place of SQLITE_DB.
+    pub database_url: Option<crate::store::postgres::DatabaseUrl>,
     pub config: Option<PathBuf>,
     pub default_environment: Id,
     pub auth: AuthSettings,
@@ -108,6 +110,7 @@ impl Settings {
         if raw.sqlite_db.as_os_str().is_empty() {
             return Err(StartupError::new("SQLITE_DB", "must not be empty"));
         }
+        let database_url = database_url(&raw)?;
         let default_environment = Id::parse(raw.deployment_environment.trim())
             .map_err(|why| StartupError::new("DEPLOYMENT_ENVIRONMENT", why))?;
         let log_format = match raw.log_format.trim().to_ascii_lowercase().as_str() {
@@ -150,6 +153,7 @@ impl Settings {
             host: raw.host,
             port,
             sqlite_db: raw.sqlite_db,
+            database_url,
             config: raw.config.filter(|p| !p.as_os_str().is_empty()),
             default_environment,
             auth: auth_settings(raw.no_auth, raw.token, raw.basic_username, raw.basic_password)?,
@@ -195,4 +199,18 @@ fn auth_settings(
         ));
     }
     Ok(AuthSettings { disabled, token, basic })
+}
+
+/// DATABASE_URL, checked; empty means unset. Naming both stores is a
+/// mistake to stop at, not to settle by picking one: the other would be
+/// silently empty.
+pub fn database_url(raw: &RawSettings) -> Result<Option<crate::store::postgres::DatabaseUrl>, StartupError> {
+    let Some(text) = raw.database_url.as_deref().map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+    if raw.sqlite_db_given {
+        return Err(StartupError::new(
+            "DATABASE_URL",
+            "and SQLITE_DB (or --sqlite-db) are both set: choose one store, unset the other",
+        ));
+    }
+    crate::store::postgres::DatabaseUrl::parse(text).map(Some).map_err(|why| StartupError::new("DATABASE_URL", why))
 }

@@ -32,6 +32,7 @@ mod idempotency;
 mod incidents;
 mod insights;
 pub mod migrations;
+pub mod postgres;
 mod query;
 mod retention;
 mod rows;

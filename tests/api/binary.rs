@@ -56,7 +56,7 @@ impl Server {
         Self { child, base, lines, log }
     }
 
-    fn client() -> reqwest::blocking::Client {
+    pub fn client() -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
     }
 

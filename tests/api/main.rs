@@ -21,6 +21,7 @@ mod insights;
 mod limits;
 pub mod metrics;
 mod outage;
+mod postgres;
 mod privacy;
 mod receiver;
 mod storage;

@@ -1,0 +1,38 @@
+//! The PostgreSQL store, for organisations that run several replicas on one
+//! managed database. Chosen by `DATABASE_URL`.
+//!
+//! What is here so far: the URL (checked, and shown only with its password
+//! removed), the connection, the schema and its migrations under an advisory
+//! lock, and `copy` from the SQLite store. Serving the API from PostgreSQL is
+//! the next step: the commands of [`super::Tx`] still run on SQLite only.
+
+mod copy;
+mod migrations;
+mod url;
+
+pub use copy::{copy_from_sqlite, Copied};
+pub use migrations::{apply as migrate, latest_version};
+pub use url::DatabaseUrl;
+
+/// Connects once, with the connection driven on the current runtime.
+/// TLS is not in this build: `sslmode=require` fails to connect, and says so.
+pub async fn connect(url: &DatabaseUrl) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) =
+        url.config().connect(tokio_postgres::NoTls).await.map_err(|e| format!("cannot connect: {}", reason(&e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %reason(&e), "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// An error of the driver, with its cause: tokio-postgres's own message for a
+/// refused connection is only "error connecting to server". Neither carries
+/// the password: the driver never puts it in a message.
+pub fn reason(err: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    }
+}

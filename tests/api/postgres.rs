@@ -1,0 +1,410 @@
+//! The PostgreSQL store against a real PostgreSQL server that the tests
+//! start themselves: `initdb` into a temporary folder, `postgres` on a free
+//! loopback port, stopped when the test ends, panicking or not.
+//!
+//! Debian's PostgreSQL 15 (`/usr/lib/postgresql/15/bin`, or PG_BIN) is
+//! needed; without it these tests say so and skip, unless
+//! EM_METRICS_REQUIRE_TOOLS is set (CI sets it, so CI never skips).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::binary::{command, Server};
+
+const PASSWORD: &str = "pg-test-pw-5f1d";
+const BIN: &str = env!("CARGO_BIN_EXE_em-metrics");
+
+/// A PostgreSQL server of the test's own.
+pub struct Postgres {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn pg_bin() -> PathBuf {
+    std::env::var_os("PG_BIN").map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from)
+}
+
+/// The uid and gid of the `postgres` user, when this runs as root: initdb
+/// and postgres refuse to run as root.
+fn postgres_user() -> Option<(u32, u32)> {
+    let id = |flag: &str, who: Option<&str>| -> Option<u32> {
+        let out = Command::new("id").arg(flag).args(who).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    (id("-u", None)? == 0).then_some(())?;
+    Some((id("-u", Some("postgres"))?, id("-g", Some("postgres"))?))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Postgres {
+    /// A fresh server, or None (after saying why) when PostgreSQL is not
+    /// installed and EM_METRICS_REQUIRE_TOOLS is not set.
+    pub fn start_or_skip() -> Option<Self> {
+        if !pg_bin().join("initdb").exists() {
+            let why = format!(
+                "PostgreSQL is not installed ({} has no initdb): `apt-get install postgresql` (scripts/test.sh does), \
+                 or set PG_BIN",
+                pg_bin().display()
+            );
+            assert!(std::env::var_os("EM_METRICS_REQUIRE_TOOLS").is_none(), "{why}");
+            eprintln!("skipping a PostgreSQL test: {why}");
+            return None;
+        }
+        Some(Self::start())
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let socket = dir.path().join("socket");
+        let pwfile = dir.path().join("pw");
+        std::fs::create_dir(&data).expect("data dir");
+        std::fs::create_dir(&socket).expect("socket dir");
+        std::fs::write(&pwfile, PASSWORD).expect("pw file");
+        let user = postgres_user();
+        let as_postgres = |cmd: &mut Command| {
+            if let Some((uid, gid)) = user {
+                cmd.uid(uid).gid(gid);
+            }
+        };
+        if let Some((uid, gid)) = user {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            for path in [&data, &socket, &pwfile] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
+            }
+        }
+        let mut initdb = Command::new(pg_bin().join("initdb"));
+        initdb
+            .args(["-U", "postgres", "-E", "UTF8", "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .arg("-D")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        as_postgres(&mut initdb);
+        let out = initdb.output().expect("initdb runs");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log file");
+        let mut postgres = Command::new(pg_bin().join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .arg("-k")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(log);
+        as_postgres(&mut postgres);
+        let child = postgres.spawn().expect("postgres starts");
+        let server = Self { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let runtime = runtime();
+        while runtime.block_on(tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)).is_err() {
+            assert!(Instant::now() < deadline, "PostgreSQL did not accept connections within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A new, empty database; its URL.
+    pub fn database(&self, name: &str) -> String {
+        runtime().block_on(async {
+            let client = connect(&self.url("postgres")).await;
+            client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
+        });
+        self.url(name)
+    }
+}
+
+/// Immediate shutdown (SIGQUIT), then SIGKILL if it lingers: no PostgreSQL
+/// outlives its test.
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-QUIT", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("em-metrics runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One value of a row, the same whichever store it was read from.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Clone)]
+enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+const TABLES: &[&str] = &[
+    "deployments",
+    "changes",
+    "incidents",
+    "idempotency_keys",
+    "webhook_deliveries",
+    "pushes",
+    "shipped_pushes",
+    "tokens",
+    "sessions",
+    "sign_ins",
+    "audit",
+];
+
+fn sqlite_rows(db: &Path, table: &str, columns: &[String]) -> Vec<Vec<Cell>> {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM {table}", columns.join(", "))).expect("select");
+    let mut rows: Vec<Vec<Cell>> = stmt
+        .query_map([], |r| {
+            (0..columns.len())
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Cell::Null,
+                        rusqlite::types::ValueRef::Integer(n) => Cell::Int(n),
+                        rusqlite::types::ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                        rusqlite::types::ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+                        rusqlite::types::ValueRef::Real(f) => Cell::Text(f.to_string()),
+                    })
+                })
+                .collect()
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    rows.sort();
+    rows
+}
+
+async fn postgres_rows(client: &tokio_postgres::Client, table: &str) -> (Vec<String>, Vec<Vec<Cell>>) {
+    let columns = client
+        .query(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .await
+        .expect("columns");
+    let names: Vec<String> = columns.iter().map(|c| c.get(0)).collect();
+    let types: Vec<String> = columns.iter().map(|c| c.get(1)).collect();
+    let rows = client.query(&format!("SELECT {} FROM {table}", names.join(", ")), &[]).await.expect("select");
+    let mut cells: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|r| {
+            types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match t.as_str() {
+                    "bigint" => r.get::<_, Option<i64>>(i).map_or(Cell::Null, Cell::Int),
+                    "text" => r.get::<_, Option<String>>(i).map_or(Cell::Null, Cell::Text),
+                    "bytea" => r.get::<_, Option<Vec<u8>>>(i).map_or(Cell::Null, Cell::Bytes),
+                    other => panic!("{table}: a column of type {other}"),
+                })
+                .collect()
+        })
+        .collect();
+    cells.sort();
+    (names, cells)
+}
+
+/// A SQLite store with something in every table that a server fills in
+/// normal use: the demo's story, tokens, an Idempotency-Key answer, a
+/// dashboard session, the audit log.
+fn filled_sqlite_store(dir: &Path) -> PathBuf {
+    let db = dir.join("em.db");
+    let sqlite = db.to_str().expect("utf-8 path");
+    let (code, _, err) = run(&["demo", "--days", "14"], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&["token", "create", "--name", "ci", "--role", "ingest"], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(0), "{err}");
+    let server = Server::start(command(&db));
+    let answer = Server::client()
+        .post(format!("{}/deployments", server.base))
+        .header("authorization", format!("Bearer {}", crate::binary::TOKEN))
+        .header("idempotency-key", "key-1")
+        .body(json!({"id": "idem-1", "project_id": "api", "first_commit_at": "2024-05-01T08:00:00Z"}).to_string())
+        .send()
+        .expect("request");
+    assert_eq!(answer.status().as_u16(), 201);
+    // A dashboard session: the token form of the sign-in page.
+    let signed_in = Server::client()
+        .post(format!("{}/ui/login", server.base))
+        .header("origin", server.base.clone())
+        .form(&[("token", crate::binary::TOKEN)])
+        .send()
+        .expect("sign in");
+    assert!(signed_in.status().is_success() || signed_in.status().is_redirection(), "{}", signed_in.status());
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log:#?}");
+    db
+}
+
+#[test]
+fn copy_moves_every_row_of_every_table_and_refuses_a_target_that_is_not_empty() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let db = filled_sqlite_store(dir.path());
+    let url = pg.database("copy_target");
+    let sqlite = db.to_str().expect("utf-8 path");
+
+    let (code, out, err) = run(&["copy", "--to", &url], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD), "{out}{err}");
+    for table in TABLES {
+        assert!(out.lines().any(|l| l.split_whitespace().next() == Some(table)), "a count for {table}: {out}");
+    }
+
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = connect(&url).await;
+        for table in TABLES {
+            let (columns, copied) = postgres_rows(&client, table).await;
+            let original = sqlite_rows(&db, table, &columns);
+            assert!(
+                !original.is_empty() || ["pushes", "shipped_pushes", "webhook_deliveries", "sign_ins"].contains(table),
+                "the story leaves rows in {table}"
+            );
+            assert_eq!(copied, original, "{table}, row for row");
+        }
+        // The next audit record numbers on from the copied ones.
+        let next: i64 = client
+            .query_one(
+                "INSERT INTO audit (at, actor, method, route, status) VALUES (0, 't', 'POST', '/x', 201) RETURNING seq",
+                &[],
+            )
+            .await
+            .expect("insert")
+            .get(0);
+        let max: i64 =
+            client.query_one("SELECT max(seq) FROM audit WHERE actor != 't'", &[]).await.expect("max").get(0);
+        assert_eq!(next, max + 1);
+    });
+
+    let (code, _, err) = run(&["copy", "--to", &url], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(1), "a second copy into the same database is refused: {err}");
+    assert!(err.contains("not empty") && err.lines().count() == 1, "{err}");
+}
+
+#[test]
+fn database_url_at_start_is_checked_connected_and_migrated_and_never_shows_its_password() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let url = pg.database("start");
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite = dir.path().join("em.db");
+    let base = [("EM_METRICS_TOKEN_AUTH", "t0ken"), ("HOST", "127.0.0.1"), ("PORT", "0"), ("RUST_LOG", "trace")];
+    let start = |extra: &[(&str, &str)]| {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        run(&[], &env)
+    };
+
+    let (code, _, err) = start(&[("DATABASE_URL", &url), ("SQLITE_DB", sqlite.to_str().expect("path"))]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("DATABASE_URL") && err.contains("SQLITE_DB") && err.lines().count() == 1, "{err}");
+
+    let unreachable = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/start", free_port());
+    for bad in ["postgres://postgres:pg-test-pw-5f1d@127.0.0.1:notaport/start", "pg-test-pw-5f1d", &unreachable] {
+        let (code, out, err) = start(&[("DATABASE_URL", bad)]);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert!(err.contains("DATABASE_URL") && err.lines().count() == 1, "{bad}: {err}");
+        assert!(!err.contains(PASSWORD) && !out.contains(PASSWORD), "{bad}: {err}");
+    }
+
+    let wrong_password = url.replace(PASSWORD, "not-the-password-77");
+    let (code, _, err) = start(&[("DATABASE_URL", &wrong_password)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("password authentication failed") && !err.contains("not-the-password-77"), "{err}");
+
+    // A good URL: the schema is made, and the start stops with the reason.
+    let (code, out, err) = start(&[("DATABASE_URL", &url)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not finished") && !err.contains(PASSWORD) && !out.contains(PASSWORD), "{err}");
+    runtime().block_on(async {
+        let client = connect(&url).await;
+        let versions: Vec<i64> = client
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+            .expect("migrated")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, vec![1]);
+    });
+
+    let (code, _, err) = run(&["backup", "/tmp/never-written.db"], &[("DATABASE_URL", &url)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pg_dump") && err.lines().count() == 1 && !err.contains(PASSWORD), "{err}");
+    assert!(!Path::new("/tmp/never-written.db").exists());
+}
+
+/// Replicas that start together migrate once: the advisory lock queues
+/// them, and each after the first finds the schema in place.
+#[test]
+fn replicas_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let url = pg.database("together");
+    let parsed = em_metrics::store::postgres::DatabaseUrl::parse(&url).expect("url");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let parsed = parsed.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = em_metrics::store::postgres::connect(&parsed).await.expect("connect");
+                em_metrics::store::postgres::migrate(&mut client).await
+            }));
+        }
+        let mut applied = Vec::new();
+        for task in tasks {
+            applied.push(task.await.expect("task").expect("every replica starts"));
+        }
+        applied.sort();
+        assert_eq!(applied, vec![0, 0, 0, 0, 0, 1], "one replica migrated, five found it done");
+
+        let client = connect(&url).await;
+        client.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', 0)", &[]).await.expect("insert");
+        let mut client = em_metrics::store::postgres::connect(&parsed).await.expect("connect");
+        let why = em_metrics::store::postgres::migrate(&mut client).await.expect_err("a newer schema is refused");
+        assert!(why.contains("schema version 99"), "{why}");
+    });
+}
