@@ -408,3 +408,52 @@ fn replicas_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         assert!(why.contains("schema version 99"), "{why}");
     });
 }
+
+/// docs/postgres.md's copy and its pg_dump and pg_restore lines, as pasted:
+/// the restored database holds what the copy wrote, row for row.
+#[test]
+fn the_docs_copy_back_up_and_restore_as_pasted() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let db = filled_sqlite_store(dir.path());
+    // The docs' file name; the server that wrote it has stopped.
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", db.display()));
+        if from.exists() {
+            std::fs::rename(&from, dir.path().join(format!("em-metrics.db{suffix}"))).expect("rename");
+        }
+    }
+    let (url, restore) = (pg.database("docs_copy"), pg.database("docs_restore"));
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgres.md")).expect("docs");
+    let blocks: Vec<&str> = docs.split("```sh\n").skip(1).map(|b| b.split("```").next().expect("closed")).collect();
+    assert_eq!(blocks.len(), 2, "the copy block and the backup block");
+    let path = format!(
+        "{}:{}:{}",
+        std::path::Path::new(BIN).parent().expect("dir").display(),
+        pg_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for block in blocks {
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", block])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", &path)
+            .env("DATABASE_URL", &url)
+            .env("RESTORE_URL", &restore)
+            .output()
+            .expect("bash");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{block}\n{err}");
+        assert!(!err.contains(PASSWORD), "{err}");
+    }
+    runtime().block_on(async {
+        let (copied, restored) = (connect(&url).await, connect(&restore).await);
+        for table in TABLES {
+            let (_, original) = postgres_rows(&copied, table).await;
+            let (_, back) = postgres_rows(&restored, table).await;
+            assert_eq!(back, original, "{table} restored row for row");
+        }
+        assert!(!postgres_rows(&restored, "deployments").await.1.is_empty());
+    });
+}
