@@ -18,13 +18,21 @@ pub struct FilterValues {
 }
 
 impl Store {
-    pub async fn filter_values(&self) -> StoreResult<FilterValues> {
-        self.read(|conn| {
-            Ok(FilterValues {
+    /// The values of every stored deployment, or (`within`) only of those
+    /// projects' deployments: a viewer limited to some projects is not shown
+    /// the teams and environments of others.
+    pub async fn filter_values(&self, within: Option<Vec<String>>) -> StoreResult<FilterValues> {
+        self.read(move |conn| match within {
+            None => Ok(FilterValues {
                 team_ids: distinct(conn, "team_id")?,
                 project_ids: distinct(conn, "project_id")?,
                 environments: distinct(conn, "environment")?,
-            })
+            }),
+            Some(projects) => Ok(FilterValues {
+                team_ids: distinct_within(conn, "team_id", &projects)?,
+                project_ids: distinct_within(conn, "project_id", &projects)?,
+                environments: distinct_within(conn, "environment", &projects)?,
+            }),
         })
         .await
     }
@@ -35,9 +43,14 @@ impl Store {
         self.read(|conn| distinct(conn, "environment")).await
     }
 
-    /// Whether any deployment was ever recorded: the dashboard's empty state.
-    pub async fn has_deployments(&self) -> StoreResult<bool> {
-        self.read(|conn| Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM deployments)", [], |r| r.get(0))?)).await
+    /// Whether any deployment was ever recorded (of `within`'s projects,
+    /// when given): the dashboard's empty state.
+    pub async fn has_deployments(&self, within: Option<Vec<String>>) -> StoreResult<bool> {
+        self.read(move |conn| match within {
+            None => Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM deployments)", [], |r| r.get(0))?),
+            Some(projects) => Ok(!distinct_within(conn, "project_id", &projects)?.is_empty()),
+        })
+        .await
     }
 }
 
@@ -58,4 +71,20 @@ fn distinct(conn: &Connection, column: &'static str) -> StoreResult<Vec<String>>
     let mut stmt = conn.prepare_cached(&sql)?;
     let values = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(values)
+}
+
+/// [`distinct`] over the deployments of `projects` only: one index seek per
+/// project (`deployments_by_project`), then its own rows for the other
+/// columns. A scope is a handful of projects, so this stays small.
+fn distinct_within(conn: &Connection, column: &'static str, projects: &[String]) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT DISTINCT {column} FROM deployments WHERE project_id = ?1 AND {column} IS NOT NULL"
+    ))?;
+    let mut values = std::collections::BTreeSet::new();
+    for project in projects {
+        for value in stmt.query_map([project], |r| r.get::<_, String>(0))? {
+            values.insert(value?);
+        }
+    }
+    Ok(values.into_iter().take(MAX_FILTER_VALUES).collect())
 }

@@ -58,7 +58,8 @@ pub fn previous(window: Window) -> Window {
 
 /// Reads the page's data; the independent reads run side by side on the
 /// read pool.
-pub async fn load(store: &Store, view: &View) -> StoreResult<Dashboard> {
+/// `within`: the projects the viewer may see, None for all.
+pub async fn load(store: &Store, view: &View, within: Option<Vec<String>>) -> StoreResult<Dashboard> {
     let (window, filter, by) = (view.window, view.filter.clone(), view.by);
     let interval = interval_for(window);
     // The UI chooses among windows of at most a year (weekly: 53 buckets),
@@ -88,8 +89,14 @@ pub async fn load(store: &Store, view: &View) -> StoreResult<Dashboard> {
         range: TimeRange { from: None, to: Some(window.to) },
         page: Page { limit: LIST_LENGTH, offset: 0, order: Order::Desc },
     });
-    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments) =
-        tokio::try_join!(current, before, incidents, deployments, store.filter_values(), store.has_deployments())?;
+    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments) = tokio::try_join!(
+        current,
+        before,
+        incidents,
+        deployments,
+        store.filter_values(within.clone()),
+        store.has_deployments(within.clone())
+    )?;
 
     let both = current;
     let mut whole = Accumulator::default();

@@ -116,8 +116,8 @@ async fn dashboard(State(state): State<AppState>, request: Request) -> Result<Re
     let now = Timestamp::now();
     let mut view = View::parse(params, now, state.attribution.production(&state.default_environment))?;
     view.filter.project_ids = viewer.principal.scope.narrow(std::mem::take(&mut view.filter.project_ids))?;
-    let mut data = data::load(&state.store, &view).await?;
-    data.filter_values.project_ids.retain(|p| viewer.principal.scope.allows(p));
+    let within = viewer.principal.scope.projects().map(|ids| ids.iter().map(|p| p.to_string()).collect());
+    let data = data::load(&state.store, &view, within).await?;
     Ok(private(Html(page::dashboard(&data, &view, &viewer, now))))
 }
 

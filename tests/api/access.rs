@@ -596,9 +596,12 @@ async fn the_token_form_takes_read_tokens_and_up_and_refuses_ingest_ones() {
 
 #[tokio::test]
 async fn a_scoped_session_shows_only_its_projects() {
-    let app = TestApp::new();
-    for (id, project) in [("a1", "api"), ("w1", "web-secret")] {
-        app.start(DeploymentBuilder::new(id).project(project).deployed_at("2024-05-02T10:00:00Z")).await;
+    let app = TestApp::builder()
+        .teams(r#"{"teams": {"core": {"projects": ["api"]}, "team-secret": {"projects": ["web-secret"]}}}"#)
+        .build();
+    for (id, project, environment) in [("a1", "api", "production"), ("w1", "web-secret", "env-secret")] {
+        let d = DeploymentBuilder::new(id).project(project).set("environment", environment);
+        app.start(d.deployed_at("2024-05-02T10:00:00Z")).await;
     }
     let scoped = token(&app, "api-viewer", "read", Some(&["api"])).await;
     let cookie = cookies(&sign_in(&app, &scoped).await);
@@ -608,6 +611,10 @@ async fn a_scoped_session_shows_only_its_projects() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains(">api<"), "its project is there");
     assert!(!page.text.contains("web-secret"), "another project is nowhere on the page");
+    assert!(page.text.contains(">core<"), "its team is offered");
+    for other in ["team-secret", "env-secret"] {
+        assert!(!page.text.contains(other), "another project's team and environment are not offered: {other}");
+    }
     let lists = app.request(Method::GET, "/deployments", None, None).await;
     assert_eq!(lists.status, StatusCode::UNAUTHORIZED);
     let mine = app.request_text(Method::GET, "/deployments", None, &[("cookie", &cookie)]).await;
