@@ -516,9 +516,19 @@ pub struct ShipFacts {
 /// The rules of a deployment going live: its new changes and their lead
 /// times, whether it is a rollback (and of what) or rework, and the incident
 /// it restores. Adds the events and effects to `t`.
-pub fn ship(t: &mut Transition<Deployment>, facts: ShipFacts) {
+pub fn ship(t: &mut Transition<Deployment>, facts: ShipFacts, ctx: &Context) {
+    let Some(deployed_at) = t.value.deployed_at else { return };
+    // Pull requests count production only: a merge shipped to staging
+    // first is linked when production ships it.
+    if ctx.attribution.production(&ctx.default_environment).iter().any(|e| t.value.environment == *e) {
+        let d = &t.value;
+        let shas: Vec<Id> = facts.commits.iter().map(|c| c.sha.clone()).chain(d.commit_sha.clone()).collect();
+        if !shas.is_empty() {
+            let shipment = super::pull_request::Shipment { deployment_id: d.id.clone(), deployed_at };
+            t.effects.push(Effect::ShipPullRequests { project_id: d.project_id.clone(), shas, shipment });
+        }
+    }
     let d = &mut t.value;
-    let Some(deployed_at) = d.deployed_at else { return };
     let dims = d.dims();
 
     let changes: Vec<Change> = if facts.commits.is_empty() {
@@ -827,7 +837,7 @@ mod tests {
             already_shipped: HashSet::from([id("a")]),
             ..ShipFacts::default()
         };
-        ship(&mut t, facts);
+        ship(&mut t, facts, &ctx());
         assert_eq!(t.value.change_count, 1);
         let deployed = t.events.iter().find_map(|e| match e {
             DomainEvent::DeploymentDeployed { change_lead_times, .. } => Some(change_lead_times.clone()),
@@ -841,7 +851,11 @@ mod tests {
     fn putting_an_older_sha_back_is_a_rollback_of_the_latest_and_fails_it_once() {
         let mut t = live(NewDeployment { commit_sha: Some(id("old")), ..new("d3") });
         let latest = live(NewDeployment { commit_sha: Some(id("new")), ..new("d2") }).value;
-        ship(&mut t, ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() });
+        ship(
+            &mut t,
+            ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() },
+            &ctx(),
+        );
         assert_eq!(t.value.rollback_of.as_deref(), Some("d2"));
         assert!(t.value.rework);
         assert!(t.events.iter().any(|e| matches!(e, DomainEvent::DeploymentRollback(_))));
@@ -857,7 +871,11 @@ mod tests {
     fn redeploying_the_latest_sha_is_not_a_rollback() {
         let mut t = live(NewDeployment { commit_sha: Some(id("same")), ..new("d3") });
         let latest = live(NewDeployment { commit_sha: Some(id("same")), ..new("d2") }).value;
-        ship(&mut t, ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() });
+        ship(
+            &mut t,
+            ShipFacts { previous: Some(latest), sha_ran_before_previous: true, ..ShipFacts::default() },
+            &ctx(),
+        );
         assert_eq!(t.value.rollback_of, None);
         assert!(!t.value.rework);
     }
@@ -867,7 +885,7 @@ mod tests {
         let mut t = live(NewDeployment { kind: Some(DeploymentKind::Rollback), ..new("d3") });
         let mut latest = live(new("d2")).value;
         latest.marks = FailureMarks { change_failure: true, rolled_back: false, counted: true };
-        ship(&mut t, ShipFacts { previous: Some(latest), ..ShipFacts::default() });
+        ship(&mut t, ShipFacts { previous: Some(latest), ..ShipFacts::default() }, &ctx());
         assert_eq!(t.value.rollback_of.as_deref(), Some("d2"));
         assert!(!t.events.iter().any(|e| matches!(e, DomainEvent::ChangeFailure(_))));
     }

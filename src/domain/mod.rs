@@ -11,12 +11,14 @@ pub mod delivery;
 pub mod deployment;
 mod id;
 pub mod incident;
+pub mod pull_request;
 mod scope;
 pub mod token;
 
 pub use deployment::{Commit, Deployment, DeploymentKind, DeploymentStatus};
 pub use id::{Id, Username};
 pub use incident::{DeploymentLink, Incident, IncidentStatus};
+pub use pull_request::{PullRequest, PullRequestState, ReviewState};
 pub use scope::Scope;
 
 use std::sync::Arc;
@@ -111,6 +113,12 @@ pub enum Effect {
     RecordCommits { deployment_id: Id, commits: Vec<Commit> },
     /// The changes a deployment shipped first to its project and environment.
     ShipChanges(Vec<Change>),
+    /// A review of a pull request, kept whoever gave it (the author's too).
+    RecordReview { pull_request_id: Id, reviewer: Option<Username>, state: ReviewState, at: Timestamp, by_author: bool },
+    /// A production deployment went live: the pull requests of its project
+    /// merged as one of `shas` are shipped by it, unless an earlier
+    /// production deployment shipped them.
+    ShipPullRequests { project_id: Id, shas: Vec<Id>, shipment: pull_request::Shipment },
 }
 
 /// A commit shipped for the first time to a project and environment.

@@ -29,11 +29,16 @@ pub fn need_of(method: &Method, route: &str) -> Need {
     let route = route.strip_prefix("/api/v1").unwrap_or(route);
     let read = *method == Method::GET || *method == Method::HEAD;
     match route {
-        "/deployments" | "/incidents" if *method == Method::POST => Need::Ingest,
+        "/deployments" | "/incidents" | "/pull-requests" if *method == Method::POST => Need::Ingest,
         "/deployments/{id}/deployed"
         | "/deployments/{id}/failed"
         | "/incidents/{id}/restored"
         | "/incidents/{id}/finished"
+        | "/pull-requests/{id}/ready"
+        | "/pull-requests/{id}/reviewed"
+        | "/pull-requests/{id}/merged"
+        | "/pull-requests/{id}/closed"
+        | "/pull-requests/{id}/reopened"
         | "/webhooks/alertmanager"
             if *method == Method::POST =>
         {
@@ -41,8 +46,9 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         }
         "/deployments" | "/deployments/{id}" | "/incidents" | "/incidents/{id}" if read => Need::IngestOrRead,
         "/dora" | "/dora/trend" | "/dora/breakdown" | "/version" | "/openapi.json" | "/metrics" if read => Need::Read,
+        "/pull-requests" | "/pull-requests/{id}" if read => Need::Read,
         "/incidents/{id}" if *method == Method::PATCH => Need::Write,
-        "/deployments/{id}" | "/incidents/{id}" if *method == Method::DELETE => Need::Write,
+        "/deployments/{id}" | "/incidents/{id}" | "/pull-requests/{id}" if *method == Method::DELETE => Need::Write,
         _ => Need::Admin,
     }
 }

@@ -58,6 +58,12 @@ impl Targeted for Deployment {
     }
 }
 
+impl Targeted for crate::domain::PullRequest {
+    fn target(&self) -> String {
+        self.id.to_string()
+    }
+}
+
 impl Targeted for Incident {
     fn target(&self) -> String {
         self.id.to_string()

@@ -3,7 +3,7 @@
 //! `/api/v1`, beside the dashboard.
 //!
 //! A tour: [`access`] says who may call which route (roles, the cross-site
-//! refusal, the audit record); [`deployments`], [`incidents`], [`insights`],
+//! refusal, the audit record); [`deployments`], [`incidents`], [`pull_requests`], [`insights`],
 //! [`usernames`], [`tokens`], [`audit`], [`webhooks`] and [`service`] hold
 //! the handlers, and [`answer`] says how a committed change is answered;
 //! [`extract`] reads
@@ -22,6 +22,7 @@ pub mod incidents;
 pub mod insights;
 pub mod openapi;
 pub mod paging;
+pub mod pull_requests;
 pub mod service;
 pub mod tokens;
 pub mod usernames;
@@ -55,6 +56,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/incidents/{id}", get(incidents::get_one).delete(incidents::delete).patch(incidents::correct))
         .route("/incidents/{id}/restored", post(incidents::restored))
         .route("/incidents/{id}/finished", post(incidents::finished))
+        .route("/pull-requests", post(pull_requests::create).get(pull_requests::list_all))
+        .route("/pull-requests/{id}", get(pull_requests::get_one).delete(pull_requests::delete))
+        .route("/pull-requests/{id}/ready", post(pull_requests::ready))
+        .route("/pull-requests/{id}/reviewed", post(pull_requests::reviewed))
+        .route("/pull-requests/{id}/merged", post(pull_requests::merged))
+        .route("/pull-requests/{id}/closed", post(pull_requests::closed))
+        .route("/pull-requests/{id}/reopened", post(pull_requests::reopened))
         .route("/usernames/{username}", delete(usernames::clear))
         .route("/dora", get(insights::dora))
         .route("/dora/trend", get(insights::trend))

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, deployments, incidents, insights, service, tokens, usernames, webhooks};
+use super::{audit, deployments, incidents, insights, pull_requests, service, tokens, usernames, webhooks};
 
 #[utoipa::path(get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "This document", content_type = "application/json")))]
@@ -29,6 +29,9 @@ pub async fn document() -> Json<Value> {
         deployments::deployed, deployments::failed,
         incidents::create, incidents::list_all, incidents::get_one, incidents::delete, incidents::correct,
         incidents::restored, incidents::finished,
+        pull_requests::create, pull_requests::list_all, pull_requests::get_one, pull_requests::delete,
+        pull_requests::ready, pull_requests::reviewed, pull_requests::merged, pull_requests::closed,
+        pull_requests::reopened,
         insights::dora, insights::trend, insights::breakdown,
         service::health, service::ready, service::version, service::config, document, service::metrics,
         webhooks::github, webhooks::gitlab, webhooks::pagerduty, webhooks::incident_io, webhooks::alertmanager,

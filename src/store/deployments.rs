@@ -34,7 +34,7 @@ impl Tx<'_> {
     pub fn start_deployment(&self, cmd: NewDeployment, ctx: &Context) -> StoreResult<Transition<Deployment>> {
         let stored = read(self.conn, cmd.id.as_ref(), cmd.commits.is_some(), cmd.restores_incident.as_ref())?;
         let mut t = deployment::start(stored, cmd, ctx)?;
-        save(self.conn, &mut t, ctx.now)?;
+        save(self.conn, &mut t, ctx)?;
         Ok(t)
     }
 
@@ -43,14 +43,14 @@ impl Tx<'_> {
         let with_commits = cmd.commits.is_some() || cmd.learned.is_some();
         let stored = read(self.conn, Some(id), with_commits, cmd.restores_incident.as_ref())?;
         let mut t = deployment::mark_deployed(id, stored, cmd, ctx)?;
-        save(self.conn, &mut t, ctx.now)?;
+        save(self.conn, &mut t, ctx)?;
         Ok(t)
     }
 
     /// `POST /deployments/{id}/failed`.
     pub fn mark_failed(&self, id: &Id, date: Option<Timestamp>, ctx: &Context) -> StoreResult<Transition<Deployment>> {
         let mut t = deployment::mark_failed(id, rows::deployment(self.conn, id)?, date, ctx)?;
-        save(self.conn, &mut t, ctx.now)?;
+        save(self.conn, &mut t, ctx)?;
         Ok(t)
     }
 
@@ -61,7 +61,7 @@ impl Tx<'_> {
             .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
             .query_row([id.as_str()], |r| r.get(0))?;
         let mut t = deployment::remove(id, rows::deployment(self.conn, id)?, linked, ctx)?;
-        save(self.conn, &mut t, ctx.now)?;
+        save(self.conn, &mut t, ctx)?;
         Ok(t)
     }
 }
@@ -96,12 +96,13 @@ impl Store {
 
 /// Writes the decided deployment and what it implies; when it went live,
 /// reads what the shipping rules need and applies them too.
-fn save(conn: &Connection, t: &mut Transition<Deployment>, now: Timestamp) -> StoreResult<()> {
+fn save(conn: &Connection, t: &mut Transition<Deployment>, ctx: &Context) -> StoreResult<()> {
+    let now = ctx.now;
     write_row(conn, t.write, &t.value, now)?;
     effects::apply(conn, &std::mem::take(&mut t.effects), now)?;
     if deployment::went_live(t) {
         let facts = ship_facts(conn, &t.value)?;
-        deployment::ship(t, facts);
+        deployment::ship(t, facts, ctx);
         conn.prepare_cached("UPDATE deployments SET change_count = ?2, rework = ?3, rollback_of = ?4 WHERE id = ?1")?
             .execute(params![t.value.id, t.value.change_count, t.value.rework, t.value.rollback_of])?;
         effects::apply(conn, &t.effects, now)?;
@@ -154,6 +155,13 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
         }
         Write::Delete => {
             conn.prepare_cached("DELETE FROM deployments WHERE id = ?1")?.execute([&d.id])?;
+            // What it shipped is shipped by nothing now (as a foreign key's
+            // ON DELETE SET NULL, for both columns).
+            conn.prepare_cached(
+                "UPDATE pull_requests SET deployment_id = NULL, deployed_at = NULL, updated_at = ?2 \
+                 WHERE deployment_id = ?1",
+            )?
+            .execute(params![d.id, now.millis()])?;
         }
     }
     Ok(())

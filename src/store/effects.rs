@@ -54,6 +54,36 @@ pub fn apply(conn: &Connection, effects: &[Effect], now: Timestamp) -> StoreResu
                     ])?;
                 }
             }
+            Effect::RecordReview { pull_request_id, reviewer, state, at, by_author } => {
+                conn.prepare_cached(
+                    "INSERT INTO pull_request_reviews (pull_request_id, reviewer, state, reviewed_at, by_author) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    pull_request_id,
+                    reviewer,
+                    state.as_str(),
+                    at.millis(),
+                    by_author
+                ])?;
+            }
+            Effect::ShipPullRequests { project_id, shas, shipment } => {
+                // One probe of pull_requests_by_merge per sha. A deployment
+                // reported late that went live earlier takes the link over.
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE pull_requests SET deployment_id = ?1, deployed_at = ?2, updated_at = ?3 \
+                     WHERE project_id = ?4 AND merge_commit_sha = ?5 AND (deployed_at IS NULL OR deployed_at > ?2)",
+                )?;
+                for sha in shas {
+                    stmt.execute(params![
+                        shipment.deployment_id,
+                        shipment.deployed_at.millis(),
+                        now.millis(),
+                        project_id,
+                        sha
+                    ])?;
+                }
+            }
         }
     }
     Ok(())

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, Step)] = &[
     (6, "retention_and_dashboard", Step::Sql(include_str!("migrations/0006_retention_and_dashboard.sql"))),
     (7, "checks_without_in_lists", Step::Code(checks_without_in_lists)),
     (8, "access", Step::Sql(include_str!("migrations/0008_access.sql"))),
+    (9, "pull_requests", Step::Sql(include_str!("migrations/0009_pull_requests.sql"))),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<usize, StoreError> {

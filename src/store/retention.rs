@@ -33,6 +33,7 @@ pub struct Purged {
     pub deployments: u64,
     pub changes: u64,
     pub incidents: u64,
+    pub pull_requests: u64,
     pub idempotency_keys: u64,
     pub webhook_deliveries: u64,
     pub pushes: u64,
@@ -48,6 +49,7 @@ impl Purged {
         self.deployments
             + self.changes
             + self.incidents
+            + self.pull_requests
             + self.idempotency_keys
             + self.webhook_deliveries
             + self.pushes
@@ -59,6 +61,7 @@ impl Purged {
         self.deployments += other.deployments;
         self.changes += other.changes;
         self.incidents += other.incidents;
+        self.pull_requests += other.pull_requests;
         self.idempotency_keys += other.idempotency_keys;
         self.webhook_deliveries += other.webhook_deliveries;
         self.pushes += other.pushes;
@@ -76,7 +79,9 @@ struct Cursor {
 }
 
 /// The records kept for retries and deliveries, with their age column and key.
-const SIDE_TABLES: [(&str, &str, &str); 4] = [
+const SIDE_TABLES: [(&str, &str, &str); 5] = [
+    // Their reviews go with them (ON DELETE CASCADE).
+    ("pull_requests", "opened_at", "id"),
     ("idempotency_keys", "created_at", "key"),
     ("webhook_deliveries", "received_at", "source, delivery_id"),
     ("pushes", "received_at", "repository, push_seq"),
@@ -108,6 +113,8 @@ impl Store {
             .write(move |tx| {
                 let tx = tx.conn;
                 let cleared = tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])?;
+                tx.execute("UPDATE pull_requests SET author = NULL WHERE author = ?1", [&username])?;
+                tx.execute("UPDATE pull_request_reviews SET reviewer = NULL WHERE reviewer = ?1", [&username])?;
                 clear_from_answers(tx, &username)?;
                 Ok(cleared as u64)
             })
@@ -192,7 +199,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
         purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
-    let mut counts = [0u64; 4];
+    let mut counts = [0u64; 5];
     let mut drained = true;
     for ((table, age, key), count) in SIDE_TABLES.into_iter().zip(&mut counts) {
         let sql = format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {age} < ?1 LIMIT ?2)");
@@ -201,7 +208,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
             break;
         }
     }
-    [purged.idempotency_keys, purged.webhook_deliveries, purged.pushes, purged.audit] = counts;
+    [purged.pull_requests, purged.idempotency_keys, purged.webhook_deliveries, purged.pushes, purged.audit] = counts;
     cursor.done = drained;
     purged.longest_batch = started.elapsed();
     Ok((purged, cursor))
@@ -292,6 +299,7 @@ pub fn keep_for(store: Store, retention: Duration) {
                         deployments = p.deployments,
                         changes = p.changes,
                         incidents = p.incidents,
+                        pull_requests = p.pull_requests,
                         idempotency_keys = p.idempotency_keys,
                         webhook_deliveries = p.webhook_deliveries,
                         pushes = p.pushes,

@@ -45,6 +45,12 @@ fn allowed(role: &str, method: &str, route: &str) -> bool {
         ("POST", "/incidents"),
         ("POST", "/incidents/{id}/restored"),
         ("POST", "/incidents/{id}/finished"),
+        ("POST", "/pull-requests"),
+        ("POST", "/pull-requests/{id}/ready"),
+        ("POST", "/pull-requests/{id}/reviewed"),
+        ("POST", "/pull-requests/{id}/merged"),
+        ("POST", "/pull-requests/{id}/closed"),
+        ("POST", "/pull-requests/{id}/reopened"),
         ("POST", "/webhooks/alertmanager"),
         ("GET", "/deployments"),
         ("GET", "/deployments/{id}"),
@@ -52,7 +58,12 @@ fn allowed(role: &str, method: &str, route: &str) -> bool {
         ("GET", "/incidents/{id}"),
     ];
     let read = method == "GET" && !["/config", "/tokens", "/audit"].contains(&route);
-    let write_only = [("PATCH", "/incidents/{id}"), ("DELETE", "/deployments/{id}"), ("DELETE", "/incidents/{id}")];
+    let write_only = [
+        ("PATCH", "/incidents/{id}"),
+        ("DELETE", "/deployments/{id}"),
+        ("DELETE", "/incidents/{id}"),
+        ("DELETE", "/pull-requests/{id}"),
+    ];
     let is_ingest = ingest.contains(&(method, route));
     match role {
         "ingest" => is_ingest,

@@ -23,6 +23,7 @@ pub mod metrics;
 mod outage;
 mod postgres;
 mod privacy;
+mod pull_requests;
 mod receiver;
 mod storage;
 mod teams;

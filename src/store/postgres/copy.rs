@@ -33,6 +33,8 @@ const TABLES: &[&str] = &[
     "sessions",
     "sign_ins",
     "audit",
+    "pull_requests",
+    "pull_request_reviews",
 ];
 
 /// What a copy moved.

@@ -10,7 +10,10 @@ use tokio_postgres::Client;
 use super::reason;
 
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "schema", include_str!("migrations/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("migrations/0001_schema.sql")),
+    (2, "pull_requests", include_str!("migrations/0002_pull_requests.sql")),
+];
 
 /// The advisory lock key of em-metrics's migrations ("em-metri" in ASCII):
 /// any other key in the same database is someone else's.

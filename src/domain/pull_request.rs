@@ -1,0 +1,504 @@
+//! Pull requests: opened (or opened as a draft), made ready, reviewed,
+//! merged or closed, reopened; and the stages of cycle time they give, from
+//! the first commit to the production deployment that shipped the merge.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{not_before, required, Context, Differences, Effect, Id, Rejection, Transition, Username, Write};
+use crate::time::Timestamp;
+
+/// Longest pull request title accepted.
+pub const MAX_PULL_REQUEST_TITLE_CHARS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestState {
+    Open,
+    Merged,
+    Closed,
+}
+
+impl PullRequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Merged => "merged",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        super::from_name(text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+}
+
+impl ReviewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::ChangesRequested => "changes_requested",
+            Self::Commented => "commented",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullRequest {
+    pub id: Id,
+    pub project_id: Id,
+    pub team_id: Option<String>,
+    pub number: Option<i64>,
+    pub title: Option<String>,
+    /// None when usernames are not stored (EM_METRICS_STORE_USERNAMES=false) or erased.
+    pub author: Option<Username>,
+    pub base_branch: Option<String>,
+    pub head_sha: Option<Id>,
+    pub draft: bool,
+    pub state: PullRequestState,
+    pub opened_at: Timestamp,
+    pub first_commit_at: Option<Timestamp>,
+    /// `opened_at`, or when a draft first became ready for review.
+    pub ready_at: Option<Timestamp>,
+    /// The first review, and the first approval, by someone other than the author.
+    pub first_review_at: Option<Timestamp>,
+    pub approved_at: Option<Timestamp>,
+    /// Reviews by others than the author.
+    pub reviews: u64,
+    pub merged_at: Option<Timestamp>,
+    pub merge_commit_sha: Option<Id>,
+    pub additions: Option<i64>,
+    pub deletions: Option<i64>,
+    pub closed_at: Option<Timestamp>,
+    /// The first production deployment of the project that shipped the merge.
+    pub deployment_id: Option<Id>,
+    pub deployed_at: Option<Timestamp>,
+    pub created_by: Option<String>,
+}
+
+/// Seconds from `from` to `to`, when both are known; a negative span (a
+/// clock out of step, a review dated before the PR was ready) counts as 0.
+fn span(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<f64> {
+    Some(to?.seconds_since(from?).max(0.0))
+}
+
+impl PullRequest {
+    /// `first_commit_at` → `ready_at`.
+    pub fn coding_seconds(&self) -> Option<f64> {
+        span(self.first_commit_at, self.ready_at)
+    }
+
+    /// `ready_at` → `first_review_at`.
+    pub fn pickup_seconds(&self) -> Option<f64> {
+        span(self.ready_at, self.first_review_at)
+    }
+
+    /// `first_review_at` → `merged_at`; merged without a review, from `ready_at`.
+    pub fn review_seconds(&self) -> Option<f64> {
+        span(self.first_review_at.or(self.ready_at), self.merged_at)
+    }
+
+    /// `merged_at` → `deployed_at`.
+    pub fn deploy_seconds(&self) -> Option<f64> {
+        span(self.merged_at, self.deployed_at)
+    }
+
+    /// `first_commit_at` (else `opened_at`) → `deployed_at`.
+    pub fn cycle_seconds(&self) -> Option<f64> {
+        span(Some(self.first_commit_at.unwrap_or(self.opened_at)), self.deployed_at)
+    }
+}
+
+/// `POST /pull-requests`, or a Git host's delivery.
+#[derive(Debug, Clone, Default)]
+pub struct NewPullRequest {
+    pub id: Option<Id>,
+    pub project_id: Option<Id>,
+    pub number: Option<i64>,
+    pub title: Option<String>,
+    pub author: Option<Username>,
+    pub base_branch: Option<String>,
+    pub head_sha: Option<Id>,
+    pub draft: Option<bool>,
+    pub opened_at: Option<Timestamp>,
+    pub first_commit_at: Option<Timestamp>,
+}
+
+/// `POST /pull-requests/{id}/reviewed`.
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub reviewed_at: Option<Timestamp>,
+    pub state: ReviewState,
+    pub reviewer: Option<Username>,
+}
+
+/// `POST /pull-requests/{id}/merged`.
+#[derive(Debug, Clone, Default)]
+pub struct Merge {
+    pub merged_at: Option<Timestamp>,
+    pub merge_commit_sha: Option<Id>,
+    pub additions: Option<i64>,
+    pub deletions: Option<i64>,
+}
+
+/// The production deployment that first shipped a commit: its id and when
+/// it went live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shipment {
+    pub deployment_id: Id,
+    pub deployed_at: Timestamp,
+}
+
+fn not_found(id: &str) -> Rejection {
+    Rejection::NotFound(format!("pull request `{id}` not found"))
+}
+
+/// Another project's pull request does not exist, as far as a scoped caller knows.
+fn visible(existing: Option<PullRequest>, id: &str, ctx: &Context) -> Result<PullRequest, Rejection> {
+    existing.filter(|p| ctx.scope.allows(&p.project_id)).ok_or_else(|| not_found(id))
+}
+
+fn checked_title(title: Option<String>) -> Result<Option<String>, Rejection> {
+    let title = title.filter(|t| !t.trim().is_empty());
+    if title.as_ref().is_some_and(|t| t.chars().count() > MAX_PULL_REQUEST_TITLE_CHARS) {
+        return Err(Rejection::invalid(
+            "title",
+            format!("title is longer than {MAX_PULL_REQUEST_TITLE_CHARS} characters"),
+        ));
+    }
+    Ok(title)
+}
+
+fn checked_count(field: &str, value: Option<i64>) -> Result<Option<i64>, Rejection> {
+    if value.is_some_and(|v| v < 0) {
+        return Err(Rejection::invalid(field, format!("{field} must not be negative")));
+    }
+    Ok(value)
+}
+
+/// `POST /pull-requests`: created, or the same again (a retry, 200), or a
+/// conflict naming the first field that differs.
+pub fn open(
+    existing: Option<PullRequest>,
+    cmd: NewPullRequest,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let id = required("id", cmd.id.clone(), "")?;
+    let project_id = required("project_id", cmd.project_id.clone(), "")?;
+    ctx.scope.check_write("project_id", &project_id)?;
+    let title = checked_title(cmd.title)?;
+    if cmd.number.is_some_and(|n| n < 0) {
+        return Err(Rejection::invalid("number", "number must not be negative"));
+    }
+    ctx.given("opened_at", cmd.opened_at)?;
+    ctx.given("first_commit_at", cmd.first_commit_at)?;
+    let team_id = ctx.teams.resolve(&project_id, cmd.author.as_deref());
+    let author = cmd.author.filter(|_| ctx.store_usernames);
+
+    if let Some(stored) = existing {
+        if !ctx.scope.allows(&stored.project_id) {
+            return Err(Rejection::conflict_on("id", format!("pull request `{id}` already exists")));
+        }
+        let mut diff = Differences::default();
+        diff.check("project_id", Some(&project_id), &stored.project_id);
+        diff.check("number", cmd.number.map(Some).as_ref(), &stored.number);
+        diff.check("title", title.as_ref(), &stored.title.clone().unwrap_or_default());
+        if ctx.store_usernames {
+            diff.check("author", author.as_ref().map(Some).as_ref(), &stored.author.as_ref());
+        }
+        diff.check("base_branch", cmd.base_branch.as_ref().map(Some).as_ref(), &stored.base_branch.as_ref());
+        diff.check("head_sha", cmd.head_sha.as_ref().map(Some).as_ref(), &stored.head_sha.as_ref());
+        diff.check("opened_at", cmd.opened_at.as_ref(), &stored.opened_at);
+        diff.check("first_commit_at", cmd.first_commit_at.map(Some).as_ref(), &stored.first_commit_at);
+        diff.into_conflict("pull request", &id)?;
+        return Ok(Transition::keep(stored));
+    }
+
+    let opened_at = cmd.opened_at.unwrap_or(ctx.now);
+    let draft = cmd.draft.unwrap_or(false);
+    let pull_request = PullRequest {
+        team_id,
+        id,
+        project_id,
+        number: cmd.number,
+        title,
+        author,
+        base_branch: cmd.base_branch.filter(|b| !b.trim().is_empty()),
+        head_sha: cmd.head_sha,
+        draft,
+        state: PullRequestState::Open,
+        opened_at,
+        first_commit_at: cmd.first_commit_at,
+        ready_at: (!draft).then_some(opened_at),
+        first_review_at: None,
+        approved_at: None,
+        reviews: 0,
+        merged_at: None,
+        merge_commit_sha: None,
+        additions: None,
+        deletions: None,
+        closed_at: None,
+        deployment_id: None,
+        deployed_at: None,
+        created_by: Some(ctx.actor.to_string()),
+    };
+    Ok(Transition::new(Write::Insert, pull_request, Vec::new()))
+}
+
+/// A time given for a step of pull request `p`: not before it was opened,
+/// not in the future; now when not given.
+fn step_time(field: &str, given: Option<Timestamp>, p: &PullRequest, ctx: &Context) -> Result<Timestamp, Rejection> {
+    ctx.given(field, given)?;
+    let at = given.unwrap_or(ctx.now);
+    not_before(field, at, "opened_at", p.opened_at)?;
+    Ok(at)
+}
+
+/// `POST /pull-requests/{id}/ready`: a draft is ready for review. Only the
+/// first time counts: pickup is measured from it.
+pub fn ready(
+    id: &Id,
+    existing: Option<PullRequest>,
+    date: Option<Timestamp>,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    if p.ready_at.is_some() && !p.draft {
+        return Ok(Transition::keep(p));
+    }
+    let at = step_time("date", date, &p, ctx)?;
+    p.ready_at = p.ready_at.or(Some(at));
+    p.draft = false;
+    Ok(Transition::new(Write::Update, p, Vec::new()))
+}
+
+/// Back to draft (a Git host's `converted_to_draft`): `ready_at` keeps the
+/// first time it was ready.
+pub fn to_draft(id: &Id, existing: Option<PullRequest>, ctx: &Context) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    if p.draft || p.state != PullRequestState::Open {
+        return Ok(Transition::keep(p));
+    }
+    p.draft = true;
+    Ok(Transition::new(Write::Update, p, Vec::new()))
+}
+
+/// `POST /pull-requests/{id}/reviewed`. `seen`: this very review (reviewer,
+/// state and time) is stored already, so this is a retry.
+pub fn review(
+    id: &Id,
+    existing: Option<PullRequest>,
+    cmd: NewReview,
+    seen: bool,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    let at = step_time("reviewed_at", cmd.reviewed_at, &p, ctx)?;
+    if seen {
+        return Ok(Transition::keep(p));
+    }
+    let by_author = matches!((&cmd.reviewer, &p.author), (Some(r), Some(a)) if r == a);
+    if !by_author {
+        p.reviews += 1;
+        p.first_review_at = Some(p.first_review_at.map_or(at, |f| f.min(at)));
+        if cmd.state == ReviewState::Approved {
+            p.approved_at = Some(p.approved_at.map_or(at, |f| f.min(at)));
+        }
+    }
+    let reviewer = cmd.reviewer.filter(|_| ctx.store_usernames);
+    let record = Effect::RecordReview { pull_request_id: p.id.clone(), reviewer, state: cmd.state, at, by_author };
+    Ok(Transition { write: Write::Update, value: p, events: Vec::new(), effects: vec![record] })
+}
+
+/// The merge commit a merge names: required, and what links the pull
+/// request to the deployment that ships it.
+pub fn merge_sha(cmd: &Merge) -> Result<&Id, Rejection> {
+    required("merge_commit_sha", cmd.merge_commit_sha.as_ref(), "")
+}
+
+/// `POST /pull-requests/{id}/merged`. `shipped`: the production deployment
+/// that already shipped the merge commit, if one did.
+pub fn merge(
+    id: &Id,
+    existing: Option<PullRequest>,
+    cmd: Merge,
+    shipped: Option<Shipment>,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    let sha = merge_sha(&cmd)?.clone();
+    let additions = checked_count("additions", cmd.additions)?;
+    let deletions = checked_count("deletions", cmd.deletions)?;
+    match p.state {
+        PullRequestState::Merged => {
+            let mut diff = Differences::default();
+            diff.check("merge_commit_sha", Some(&Some(sha)), &p.merge_commit_sha);
+            diff.check("merged_at", cmd.merged_at.map(Some).as_ref(), &p.merged_at);
+            diff.into_conflict("pull request", id)?;
+            return Ok(Transition::keep(p));
+        }
+        PullRequestState::Closed => {
+            return Err(Rejection::conflict(format!("pull request `{id}` is closed: reopen it before merging")));
+        }
+        PullRequestState::Open => {}
+    }
+    let at = step_time("merged_at", cmd.merged_at, &p, ctx)?;
+    p.state = PullRequestState::Merged;
+    p.draft = false;
+    p.merged_at = Some(at);
+    p.merge_commit_sha = Some(sha);
+    p.additions = additions;
+    p.deletions = deletions;
+    if let Some(s) = shipped {
+        p.deployment_id = Some(s.deployment_id);
+        p.deployed_at = Some(s.deployed_at);
+    }
+    Ok(Transition::new(Write::Update, p, Vec::new()))
+}
+
+/// `POST /pull-requests/{id}/closed`: closed without merging.
+pub fn close(
+    id: &Id,
+    existing: Option<PullRequest>,
+    date: Option<Timestamp>,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    match p.state {
+        PullRequestState::Merged => {
+            Err(Rejection::conflict(format!("pull request `{id}` was merged; a merged pull request cannot be closed")))
+        }
+        PullRequestState::Closed => {
+            if date.is_some_and(|d| Some(d) != p.closed_at) {
+                return Err(Rejection::conflict_on("closed_at", format!("pull request `{id}` was already closed")));
+            }
+            Ok(Transition::keep(p))
+        }
+        PullRequestState::Open => {
+            p.closed_at = Some(step_time("closed_at", date, &p, ctx)?);
+            p.state = PullRequestState::Closed;
+            Ok(Transition::new(Write::Update, p, Vec::new()))
+        }
+    }
+}
+
+/// `POST /pull-requests/{id}/reopened`: a closed pull request is open again.
+pub fn reopen(
+    id: &Id,
+    existing: Option<PullRequest>,
+    date: Option<Timestamp>,
+    ctx: &Context,
+) -> Result<Transition<PullRequest>, Rejection> {
+    let mut p = visible(existing, id, ctx)?;
+    match p.state {
+        PullRequestState::Merged => Err(Rejection::conflict(format!("pull request `{id}` was merged"))),
+        PullRequestState::Open => Ok(Transition::keep(p)),
+        PullRequestState::Closed => {
+            step_time("date", date, &p, ctx)?;
+            p.state = PullRequestState::Open;
+            p.closed_at = None;
+            Ok(Transition::new(Write::Update, p, Vec::new()))
+        }
+    }
+}
+
+/// `DELETE /pull-requests/{id}`.
+pub fn remove(id: &Id, existing: Option<PullRequest>, ctx: &Context) -> Result<Transition<PullRequest>, Rejection> {
+    let p = visible(existing, id, ctx)?;
+    Ok(Transition::new(Write::Delete, p, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(t: &str) -> Timestamp {
+        Timestamp::parse(t).expect("time")
+    }
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).expect("id")
+    }
+
+    fn ctx() -> Context {
+        Context::at(ts("2024-06-01T00:00:00Z"), id("production"))
+    }
+
+    fn opened(draft: bool) -> PullRequest {
+        let cmd = NewPullRequest {
+            id: Some(id("api#1")),
+            project_id: Some(id("api")),
+            author: Some(Username::parse("ada").expect("name")),
+            draft: Some(draft),
+            opened_at: Some(ts("2024-05-01T10:00:00Z")),
+            first_commit_at: Some(ts("2024-05-01T08:00:00Z")),
+            ..NewPullRequest::default()
+        };
+        open(None, cmd, &ctx()).expect("opens").value
+    }
+
+    fn reviewed(p: PullRequest, who: &str, state: ReviewState, at: &str) -> PullRequest {
+        let cmd = NewReview { reviewed_at: Some(ts(at)), state, reviewer: Some(Username::parse(who).expect("name")) };
+        review(&p.id.clone(), Some(p), cmd, false, &ctx()).expect("reviewed").value
+    }
+
+    #[test]
+    fn a_draft_is_picked_up_from_when_it_became_ready_and_the_author_never_counts() {
+        let p = opened(true);
+        assert_eq!(p.ready_at, None);
+        let p = ready(&p.id.clone(), Some(p), Some(ts("2024-05-01T12:00:00Z")), &ctx()).expect("ready").value;
+        let p = reviewed(p, "ada", ReviewState::Approved, "2024-05-01T12:30:00Z");
+        assert_eq!((p.reviews, p.first_review_at, p.approved_at), (0, None, None), "the author's own review");
+        let p = reviewed(p, "bob", ReviewState::Commented, "2024-05-01T13:00:00Z");
+        let p = reviewed(p, "cy", ReviewState::Approved, "2024-05-01T14:00:00Z");
+        assert_eq!(p.reviews, 2);
+        assert_eq!(p.coding_seconds(), Some(4.0 * 3600.0));
+        assert_eq!(p.pickup_seconds(), Some(3600.0));
+        assert_eq!(p.approved_at, Some(ts("2024-05-01T14:00:00Z")));
+        let merge_cmd =
+            Merge { merged_at: Some(ts("2024-05-01T15:00:00Z")), merge_commit_sha: Some(id("m1")), ..Merge::default() };
+        let shipped = Shipment { deployment_id: id("d1"), deployed_at: ts("2024-05-01T16:30:00Z") };
+        let p = merge(&p.id.clone(), Some(p), merge_cmd, Some(shipped), &ctx()).expect("merged").value;
+        assert_eq!(p.review_seconds(), Some(2.0 * 3600.0));
+        assert_eq!(p.deploy_seconds(), Some(1.5 * 3600.0));
+        assert_eq!(p.cycle_seconds(), Some(8.5 * 3600.0));
+    }
+
+    #[test]
+    fn merged_without_a_review_measures_review_from_ready() {
+        let p = opened(false);
+        let cmd =
+            Merge { merged_at: Some(ts("2024-05-01T11:00:00Z")), merge_commit_sha: Some(id("m")), ..Merge::default() };
+        let p = merge(&p.id.clone(), Some(p), cmd, None, &ctx()).expect("merged").value;
+        assert_eq!(p.review_seconds(), Some(3600.0));
+        assert_eq!((p.deploy_seconds(), p.cycle_seconds()), (None, None));
+    }
+
+    #[test]
+    fn times_out_of_order_and_merges_of_closed_ones_are_refused() {
+        let p = opened(false);
+        let early =
+            Merge { merged_at: Some(ts("2024-05-01T09:00:00Z")), merge_commit_sha: Some(id("m")), ..Merge::default() };
+        let why = merge(&p.id.clone(), Some(p.clone()), early, None, &ctx()).expect_err("before opened");
+        assert!(matches!(why, Rejection::Invalid { ref field, .. } if field == "merged_at"), "{why:?}");
+        let no_sha = Merge::default();
+        let why = merge(&p.id.clone(), Some(p.clone()), no_sha, None, &ctx()).expect_err("no sha");
+        assert!(matches!(why, Rejection::Invalid { ref field, .. } if field == "merge_commit_sha"), "{why:?}");
+        let closed = close(&p.id.clone(), Some(p), None, &ctx()).expect("closed").value;
+        let cmd = Merge { merge_commit_sha: Some(id("m")), ..Merge::default() };
+        assert!(matches!(
+            merge(&closed.id.clone(), Some(closed.clone()), cmd, None, &ctx()),
+            Err(Rejection::Conflict { .. })
+        ));
+        let again = reopen(&closed.id.clone(), Some(closed), None, &ctx()).expect("reopened").value;
+        assert_eq!((again.state, again.closed_at), (PullRequestState::Open, None));
+    }
+}

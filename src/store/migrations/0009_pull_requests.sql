@@ -1,0 +1,53 @@
+-- Pull requests, their reviews, and the production deployment that shipped
+-- each merge: where change lead time goes.
+
+CREATE TABLE pull_requests (
+    id               TEXT PRIMARY KEY NOT NULL,
+    project_id       TEXT NOT NULL,
+    team_id          TEXT,
+    number           INTEGER,
+    title            TEXT,
+    -- NULL when EM_METRICS_STORE_USERNAMES=false, or erased.
+    author           TEXT,
+    base_branch      TEXT,
+    head_sha         TEXT,
+    draft            INTEGER NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL CHECK (state = 'open' OR state = 'merged' OR state = 'closed'),
+    opened_at        INTEGER NOT NULL,
+    first_commit_at  INTEGER,
+    -- When it was first ready for review: opened_at, or a draft made ready.
+    ready_at         INTEGER,
+    -- The first review and the first approval by someone other than the author.
+    first_review_at  INTEGER,
+    approved_at      INTEGER,
+    reviews          INTEGER NOT NULL DEFAULT 0,
+    merged_at        INTEGER,
+    merge_commit_sha TEXT,
+    additions        INTEGER,
+    deletions        INTEGER,
+    closed_at        INTEGER,
+    -- The first production deployment of the project that shipped the merge.
+    deployment_id    TEXT,
+    deployed_at      INTEGER,
+    created_by       TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX pull_requests_by_project ON pull_requests (project_id, opened_at);
+CREATE INDEX pull_requests_by_team ON pull_requests (team_id, opened_at);
+CREATE INDEX pull_requests_by_opening ON pull_requests (opened_at, id);
+CREATE INDEX pull_requests_merged_window ON pull_requests (merged_at, project_id, team_id)
+    WHERE merged_at IS NOT NULL;
+-- A deployment going live finds the merges it ships.
+CREATE INDEX pull_requests_by_merge ON pull_requests (project_id, merge_commit_sha)
+    WHERE merge_commit_sha IS NOT NULL;
+
+-- Every review, by the author too (stored, never counted).
+CREATE TABLE pull_request_reviews (
+    pull_request_id TEXT NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    reviewer        TEXT,
+    state           TEXT NOT NULL CHECK (state = 'approved' OR state = 'changes_requested' OR state = 'commented'),
+    reviewed_at     INTEGER NOT NULL,
+    by_author       INTEGER NOT NULL
+);
+CREATE INDEX pull_request_reviews_by_pull_request ON pull_request_reviews (pull_request_id, reviewed_at);

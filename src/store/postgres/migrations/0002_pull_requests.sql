@@ -1,0 +1,46 @@
+-- SQLite's migration 9: pull requests and their reviews.
+
+CREATE TABLE pull_requests (
+    id               TEXT PRIMARY KEY,
+    project_id       TEXT NOT NULL,
+    team_id          TEXT,
+    number           BIGINT,
+    title            TEXT,
+    author           TEXT,
+    base_branch      TEXT,
+    head_sha         TEXT,
+    draft            BIGINT NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL CHECK (state IN ('open', 'merged', 'closed')),
+    opened_at        BIGINT NOT NULL,
+    first_commit_at  BIGINT,
+    ready_at         BIGINT,
+    first_review_at  BIGINT,
+    approved_at      BIGINT,
+    reviews          BIGINT NOT NULL DEFAULT 0,
+    merged_at        BIGINT,
+    merge_commit_sha TEXT,
+    additions        BIGINT,
+    deletions        BIGINT,
+    closed_at        BIGINT,
+    deployment_id    TEXT,
+    deployed_at      BIGINT,
+    created_by       TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX pull_requests_by_project ON pull_requests (project_id, opened_at);
+CREATE INDEX pull_requests_by_team ON pull_requests (team_id, opened_at);
+CREATE INDEX pull_requests_by_opening ON pull_requests (opened_at, id);
+CREATE INDEX pull_requests_merged_window ON pull_requests (merged_at, project_id, team_id)
+    WHERE merged_at IS NOT NULL;
+CREATE INDEX pull_requests_by_merge ON pull_requests (project_id, merge_commit_sha)
+    WHERE merge_commit_sha IS NOT NULL;
+
+CREATE TABLE pull_request_reviews (
+    pull_request_id TEXT NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    reviewer        TEXT,
+    state           TEXT NOT NULL CHECK (state IN ('approved', 'changes_requested', 'commented')),
+    reviewed_at     BIGINT NOT NULL,
+    by_author       BIGINT NOT NULL
+);
+CREATE INDEX pull_request_reviews_by_pull_request ON pull_request_reviews (pull_request_id, reviewed_at);

@@ -1,0 +1,273 @@
+//! Pull request queries and the transactions that apply their state changes.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::effects;
+use super::query::{Page, Select, TimeRange};
+use super::{Store, StoreResult, Tx};
+use crate::domain::pull_request::{self, Merge, NewPullRequest, NewReview, Shipment};
+use crate::domain::{Context, Id, PullRequest, PullRequestState, Transition, Write};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullRequestFilter {
+    pub project_ids: Vec<String>,
+    pub team_ids: Vec<String>,
+    pub state: Option<PullRequestState>,
+    /// On opened_at.
+    pub range: TimeRange,
+    /// Ordered by opened_at, then id.
+    pub page: Page,
+}
+
+const COLUMNS: &str = "id, project_id, team_id, number, title, author, base_branch, head_sha, draft, state, \
+     opened_at, first_commit_at, ready_at, first_review_at, approved_at, reviews, merged_at, merge_commit_sha, \
+     additions, deletions, closed_at, deployment_id, deployed_at, created_by";
+
+/// The pull request commands: each loads what the domain needs, lets it
+/// decide and writes the decision, inside the caller's transaction.
+impl Tx<'_> {
+    /// `POST /pull-requests`.
+    pub fn open_pull_request(&self, cmd: NewPullRequest, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
+        let existing = match &cmd.id {
+            Some(id) => read(self.conn, id)?,
+            None => None,
+        };
+        let t = pull_request::open(existing, cmd, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /pull-requests/{id}/ready`.
+    pub fn ready_pull_request(
+        &self,
+        id: &Id,
+        date: Option<Timestamp>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<PullRequest>> {
+        let t = pull_request::ready(id, read(self.conn, id)?, date, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// A Git host's `converted_to_draft`.
+    pub fn draft_pull_request(&self, id: &Id, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
+        let t = pull_request::to_draft(id, read(self.conn, id)?, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /pull-requests/{id}/reviewed`.
+    pub fn review_pull_request(&self, id: &Id, cmd: NewReview, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
+        // The same review again (a retry) is stored once.
+        let seen = match cmd.reviewed_at {
+            Some(at) => self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM pull_request_reviews WHERE pull_request_id = ?1 \
+                     AND reviewed_at = ?2 AND state = ?3 AND reviewer IS ?4)",
+                )?
+                .query_row(params![id, at.millis(), cmd.state.as_str(), cmd.reviewer], |r| r.get(0))?,
+            None => false,
+        };
+        let t = pull_request::review(id, read(self.conn, id)?, cmd, seen, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /pull-requests/{id}/merged`.
+    pub fn merge_pull_request(&self, id: &Id, cmd: Merge, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
+        let existing = read(self.conn, id)?;
+        let shipped = match (&existing, pull_request::merge_sha(&cmd)) {
+            (Some(p), Ok(sha)) => first_production_shipment(
+                self.conn,
+                &p.project_id,
+                sha,
+                &ctx.attribution.production(&ctx.default_environment),
+            )?,
+            _ => None,
+        };
+        let t = pull_request::merge(id, existing, cmd, shipped, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /pull-requests/{id}/closed`.
+    pub fn close_pull_request(
+        &self,
+        id: &Id,
+        date: Option<Timestamp>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<PullRequest>> {
+        let t = pull_request::close(id, read(self.conn, id)?, date, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `POST /pull-requests/{id}/reopened`.
+    pub fn reopen_pull_request(
+        &self,
+        id: &Id,
+        date: Option<Timestamp>,
+        ctx: &Context,
+    ) -> StoreResult<Transition<PullRequest>> {
+        let t = pull_request::reopen(id, read(self.conn, id)?, date, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+
+    /// `DELETE /pull-requests/{id}`.
+    pub fn delete_pull_request(&self, id: &Id, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
+        let t = pull_request::remove(id, read(self.conn, id)?, ctx)?;
+        save(self.conn, &t, ctx.now)?;
+        Ok(t)
+    }
+}
+
+impl Store {
+    pub async fn pull_request(&self, id: Id) -> StoreResult<Option<PullRequest>> {
+        self.read(move |conn| read(conn, &id)).await
+    }
+
+    pub async fn pull_requests(&self, filter: PullRequestFilter) -> StoreResult<Vec<PullRequest>> {
+        self.read(move |conn| list(conn, &filter)).await
+    }
+}
+
+fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullRequest>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM pull_requests WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?)
+}
+
+/// The earliest production deployment of `project_id` that went live with
+/// `sha`: as one of its listed commits (the `changes` it shipped first) or
+/// as its `commit_sha`.
+fn first_production_shipment(
+    conn: &Connection,
+    project_id: &Id,
+    sha: &Id,
+    environments: &[String],
+) -> StoreResult<Option<Shipment>> {
+    let mut select = Select::new(
+        "SELECT id, deployed_at FROM (\
+           SELECT deployment_id AS id, deployed_at, environment FROM changes WHERE project_id = ?1 AND sha = ?2 \
+           UNION ALL \
+           SELECT id, deployed_at, environment FROM deployments \
+           WHERE project_id = ?1 AND commit_sha = ?2 AND deployed_at IS NOT NULL\
+         ) WHERE 1 = 1",
+    );
+    select.bind(project_id.clone()).bind(sha.clone()).any_of("environment", environments);
+    let found = select
+        .tail(" ORDER BY deployed_at, id LIMIT 1")
+        .collect(conn, |r| Ok(Shipment { deployment_id: r.get(0)?, deployed_at: Timestamp::from_millis(r.get(1)?) }))?;
+    Ok(found.into_iter().next())
+}
+
+fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> StoreResult<()> {
+    let p = &t.value;
+    let values = params![
+        p.id,
+        p.project_id,
+        p.team_id,
+        p.number,
+        p.title,
+        p.author,
+        p.base_branch,
+        p.head_sha,
+        p.draft,
+        p.state.as_str(),
+        p.opened_at.millis(),
+        p.first_commit_at.map(Timestamp::millis),
+        p.ready_at.map(Timestamp::millis),
+        p.first_review_at.map(Timestamp::millis),
+        p.approved_at.map(Timestamp::millis),
+        p.reviews,
+        p.merged_at.map(Timestamp::millis),
+        p.merge_commit_sha,
+        p.additions,
+        p.deletions,
+        p.closed_at.map(Timestamp::millis),
+        p.deployment_id,
+        p.deployed_at.map(Timestamp::millis),
+        p.created_by,
+        now.millis(),
+    ];
+    match t.write {
+        Write::Keep => {}
+        Write::Insert => {
+            conn.prepare_cached(&format!(
+                "INSERT INTO pull_requests ({COLUMNS}, created_at, updated_at) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+                 ?22, ?23, ?24, ?25, ?25)"
+            ))?
+            .execute(values)?;
+        }
+        Write::Update => {
+            // Everything but the id, the project and who created it (?24).
+            conn.prepare_cached(
+                "UPDATE pull_requests SET team_id = ?3, number = ?4, title = ?5, author = ?6, base_branch = ?7, \
+                 head_sha = ?8, draft = ?9, state = ?10, opened_at = ?11, first_commit_at = ?12, ready_at = ?13, \
+                 first_review_at = ?14, approved_at = ?15, reviews = ?16, merged_at = ?17, merge_commit_sha = ?18, \
+                 additions = ?19, deletions = ?20, closed_at = ?21, deployment_id = ?22, deployed_at = ?23, \
+                 updated_at = ?25 WHERE id = ?1 AND project_id = ?2",
+            )?
+            .execute(values)?;
+        }
+        Write::Delete => {
+            conn.prepare_cached("DELETE FROM pull_requests WHERE id = ?1")?.execute([&p.id])?;
+        }
+    }
+    effects::apply(conn, &t.effects, now)
+}
+
+fn list(conn: &Connection, f: &PullRequestFilter) -> StoreResult<Vec<PullRequest>> {
+    let mut select = Select::new(format!("SELECT {COLUMNS} FROM pull_requests WHERE 1 = 1"));
+    if let Some(state) = f.state {
+        select.condition("state = ?").bind(state.as_str());
+    }
+    select
+        .any_of("project_id", &f.project_ids)
+        .any_of("team_id", &f.team_ids)
+        .range("opened_at", f.range)
+        .page(&["opened_at", "id"], f.page)
+        .collect(conn, from_row)
+}
+
+fn from_row(r: &Row) -> rusqlite::Result<PullRequest> {
+    let time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp::from_millis))
+    };
+    let state: String = r.get(9)?;
+    Ok(PullRequest {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        team_id: r.get(2)?,
+        number: r.get(3)?,
+        title: r.get(4)?,
+        author: r.get(5)?,
+        base_branch: r.get(6)?,
+        head_sha: r.get(7)?,
+        draft: r.get(8)?,
+        state: PullRequestState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                9,
+                rusqlite::types::Type::Text,
+                format!("stored pull request state `{state}`").into(),
+            )
+        })?,
+        opened_at: Timestamp::from_millis(r.get(10)?),
+        first_commit_at: time(11)?,
+        ready_at: time(12)?,
+        first_review_at: time(13)?,
+        approved_at: time(14)?,
+        reviews: r.get(15)?,
+        merged_at: time(16)?,
+        merge_commit_sha: r.get(17)?,
+        additions: r.get(18)?,
+        deletions: r.get(19)?,
+        closed_at: time(20)?,
+        deployment_id: r.get(21)?,
+        deployed_at: time(22)?,
+        created_by: r.get(23)?,
+    })
+}

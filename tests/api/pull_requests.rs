@@ -1,0 +1,271 @@
+//! `/pull-requests` through the API: hand-computed stages, the link to the
+//! production deployment that shipped the merge, retries, conflicts, scope,
+//! retention and erasure.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, close, DeploymentBuilder, TestApp};
+
+async fn pr(app: &TestApp, id: &str) -> Value {
+    let reply = app.get(&format!("/pull-requests/{}", id.replace('#', "%23"))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+async fn step(app: &TestApp, id: &str, what: &str, body: Value) -> Value {
+    let reply = app.post(&format!("/pull-requests/{}/{what}", id.replace('#', "%23")), body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{what}: {}", reply.body);
+    reply.body
+}
+
+async fn open(app: &TestApp, body: Value) -> Value {
+    let reply = app.post("/pull-requests", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+/// A draft made ready, reviewed by its author (not counted) and by two
+/// others, merged, shipped by staging first and then by production: every
+/// stage as computed by hand.
+#[tokio::test]
+async fn a_draft_reviewed_merged_and_shipped_by_staging_then_production() {
+    let app = TestApp::builder().teams(r#"{"teams": {"core": {"projects": ["api"]}}}"#).build();
+    let created = open(
+        &app,
+        json!({"id": "api#7", "project_id": "api", "number": 7, "title": "Faster <b>builds</b>", "author": "ada",
+               "base_branch": "main", "head_sha": "h7", "draft": true,
+               "opened_at": "2024-05-01T10:00:00Z", "first_commit_at": "2024-05-01T08:00:00Z"}),
+    )
+    .await;
+    assert_eq!(created["state"], "open");
+    assert_eq!(created["team_id"], "core");
+    assert_eq!(created["ready_at"], Value::Null, "a draft is not ready");
+    assert_eq!(created["created_by"], "settings");
+
+    step(&app, "api#7", "ready", json!({"date": "2024-05-01T12:00:00Z"})).await;
+    let own = step(
+        &app,
+        "api#7",
+        "reviewed",
+        json!({"reviewed_at": "2024-05-01T12:10:00Z", "state": "approved", "reviewer": "ada"}),
+    )
+    .await;
+    assert_eq!((own["reviews"].as_u64(), &own["first_review_at"]), (Some(0), &Value::Null), "the author's own");
+    let review = json!({"reviewed_at": "2024-05-01T13:00:00Z", "state": "changes_requested", "reviewer": "bob"});
+    step(&app, "api#7", "reviewed", review.clone()).await;
+    // The same review again (a retry) counts once.
+    assert_eq!(step(&app, "api#7", "reviewed", review).await["reviews"], 1);
+    step(
+        &app,
+        "api#7",
+        "reviewed",
+        json!({"reviewed_at": "2024-05-01T14:00:00Z", "state": "approved", "reviewer": "cy"}),
+    )
+    .await;
+    let merged = step(
+        &app,
+        "api#7",
+        "merged",
+        json!({"merged_at": "2024-05-01T15:00:00Z", "merge_commit_sha": "m7", "additions": 120, "deletions": 30}),
+    )
+    .await;
+    assert_eq!(merged["state"], "merged");
+    assert_eq!(merged["reviews"], 2);
+    assert_eq!(merged["approved_at"], "2024-05-01T14:00:00.000Z");
+    close(&merged["coding_seconds"], 4.0 * 3600.0);
+    close(&merged["pickup_seconds"], 3600.0);
+    close(&merged["review_seconds"], 2.0 * 3600.0);
+    assert_eq!(merged["deploy_seconds"], Value::Null, "not shipped yet");
+
+    // Staging ships it first: not linked.
+    let staging = DeploymentBuilder::new("s1")
+        .set("environment", "staging")
+        .set("commits", json!([{"sha": "m7", "committed_at": "2024-05-01T15:00:00Z"}]))
+        .deployed_at("2024-05-01T15:30:00Z");
+    app.start(staging).await;
+    assert_eq!(pr(&app, "api#7").await["deployment_id"], Value::Null, "staging does not count");
+    // Production ships it.
+    let production = DeploymentBuilder::new("p1")
+        .set("environment", "production")
+        .set(
+            "commits",
+            json!([{"sha": "x1", "committed_at": "2024-05-01T14:00:00Z"},
+                               {"sha": "m7", "committed_at": "2024-05-01T15:00:00Z"}]),
+        )
+        .deployed_at("2024-05-01T17:00:00Z");
+    app.start(production).await;
+    let shipped = pr(&app, "api#7").await;
+    assert_eq!(shipped["deployment_id"], "p1");
+    assert_eq!(shipped["deployed_at"], "2024-05-01T17:00:00.000Z");
+    close(&shipped["deploy_seconds"], 2.0 * 3600.0);
+    close(&shipped["cycle_seconds"], 9.0 * 3600.0);
+
+    // A later production deployment of the same commit does not take it over.
+    let again = DeploymentBuilder::new("p2")
+        .set("environment", "production")
+        .set("commit_sha", "m7")
+        .deployed_at("2024-05-02T09:00:00Z");
+    app.start(again).await;
+    assert_eq!(pr(&app, "api#7").await["deployment_id"], "p1");
+    // Deleting the deployment that shipped it unlinks it.
+    assert_eq!(app.delete("/deployments/p1").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(pr(&app, "api#7").await["deployment_id"], Value::Null);
+}
+
+/// A deployment that went live before the merge was reported links it when
+/// the merge arrives; a merge never deployed has no deploy or cycle time;
+/// merged without a review, review time runs from ready_at.
+#[tokio::test]
+async fn a_merge_reported_after_its_deployment_and_one_never_deployed() {
+    let app = TestApp::new();
+    let live = DeploymentBuilder::new("p1").set("commit_sha", "m1").deployed_at("2024-05-01T12:00:00Z");
+    app.start(live).await;
+    open(&app, json!({"id": "api#1", "project_id": "api", "opened_at": "2024-05-01T09:00:00Z"})).await;
+    let merged =
+        step(&app, "api#1", "merged", json!({"merged_at": "2024-05-01T11:00:00Z", "merge_commit_sha": "m1"})).await;
+    assert_eq!(merged["deployment_id"], "p1");
+    close(&merged["review_seconds"], 2.0 * 3600.0);
+    close(&merged["deploy_seconds"], 3600.0);
+    close(&merged["cycle_seconds"], 3.0 * 3600.0);
+    assert_eq!(merged["coding_seconds"], Value::Null, "no first commit known");
+
+    open(&app, json!({"id": "api#2", "project_id": "api", "opened_at": "2024-05-01T09:00:00Z"})).await;
+    let never =
+        step(&app, "api#2", "merged", json!({"merged_at": "2024-05-01T10:00:00Z", "merge_commit_sha": "m2"})).await;
+    assert_eq!((&never["deploy_seconds"], &never["cycle_seconds"]), (&Value::Null, &Value::Null));
+}
+
+#[tokio::test]
+async fn retries_conflicts_times_out_of_order_and_reopening() {
+    let app = TestApp::new();
+    let body = json!({"id": "api#3", "project_id": "api", "title": "t", "opened_at": "2024-05-01T09:00:00Z"});
+    open(&app, body.clone()).await;
+    assert_eq!(app.post("/pull-requests", body).await.status, StatusCode::OK, "the same again");
+    let other = json!({"id": "api#3", "project_id": "api", "title": "other", "opened_at": "2024-05-01T09:00:00Z"});
+    assert_error(&app.post("/pull-requests", other).await, StatusCode::CONFLICT, "conflict", Some("title"));
+    assert_error(
+        &app.post("/pull-requests", json!({"project_id": "api"})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("id"),
+    );
+    assert_error(
+        &app.post("/pull-requests", json!({"id": "x", "project_id": "api", "draft": "yes"})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("draft"),
+    );
+
+    let early = json!({"merged_at": "2024-05-01T08:00:00Z", "merge_commit_sha": "m"});
+    assert_error(
+        &app.post("/pull-requests/api%233/merged", early).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("merged_at"),
+    );
+    let early_review = json!({"reviewed_at": "2024-05-01T08:00:00Z", "state": "approved"});
+    assert_error(
+        &app.post("/pull-requests/api%233/reviewed", early_review).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("reviewed_at"),
+    );
+    assert_error(
+        &app.post("/pull-requests/api%233/reviewed", json!({"state": "lgtm"})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("state"),
+    );
+    assert_error(
+        &app.post("/pull-requests/api%233/merged", json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        Some("merge_commit_sha"),
+    );
+
+    let closed = step(&app, "api#3", "closed", json!({"closed_at": "2024-05-01T10:00:00Z"})).await;
+    assert_eq!(closed["state"], "closed");
+    let merge = json!({"merged_at": "2024-05-01T11:00:00Z", "merge_commit_sha": "m"});
+    assert_error(
+        &app.post("/pull-requests/api%233/merged", merge.clone()).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let reopened = step(&app, "api#3", "reopened", json!({})).await;
+    assert_eq!((&reopened["state"], &reopened["closed_at"]), (&json!("open"), &Value::Null));
+    step(&app, "api#3", "merged", merge.clone()).await;
+    assert_eq!(app.post("/pull-requests/api%233/merged", merge).await.status, StatusCode::OK, "a retry");
+    let other_sha = json!({"merged_at": "2024-05-01T11:00:00Z", "merge_commit_sha": "n"});
+    assert_error(
+        &app.post("/pull-requests/api%233/merged", other_sha).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        Some("merge_commit_sha"),
+    );
+    assert_error(&app.post("/pull-requests/nope/ready", json!({})).await, StatusCode::NOT_FOUND, "not_found", None);
+
+    let listed = app.get("/pull-requests?state=merged&project_id=api").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get("/pull-requests?state=open").await.body, json!([]));
+    assert_eq!(app.delete("/pull-requests/api%233").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/pull-requests/api%233").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_scoped_token_reports_only_its_projects_and_ingest_cannot_read_them() {
+    let app = TestApp::new();
+    let made = app.post("/tokens", json!({"name": "ci", "role": "ingest", "projects": ["api"]})).await;
+    let secret = format!("Bearer {}", made.body["token"].as_str().expect("secret"));
+    let post = |body: Value| {
+        let (app, secret) = (&app, secret.clone());
+        async move { app.request(Method::POST, "/pull-requests", Some(&body.to_string()), Some(&secret)).await }
+    };
+    let mine = post(json!({"id": "api#1", "project_id": "api"})).await;
+    assert_eq!(mine.status, StatusCode::CREATED, "{}", mine.body);
+    assert_eq!(mine.body["created_by"], "ci");
+    assert_error(
+        &post(json!({"id": "web#1", "project_id": "web"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Some("project_id"),
+    );
+    let read = app.request(Method::GET, "/pull-requests", None, Some(&secret)).await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN, "reading pull requests needs read");
+}
+
+#[tokio::test]
+async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by_opened_at() {
+    let app = TestApp::new();
+    open(&app, json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T09:00:00Z"})).await;
+    step(
+        &app,
+        "api#1",
+        "reviewed",
+        json!({"reviewed_at": "2024-05-01T10:00:00Z", "state": "commented", "reviewer": "ada"}),
+    )
+    .await;
+    open(&app, json!({"id": "api#2", "project_id": "api", "author": "bob", "opened_at": "2024-06-01T09:00:00Z"})).await;
+    assert_eq!(app.delete("/usernames/ada").await.status, StatusCode::OK);
+    assert_eq!(pr(&app, "api#1").await["author"], Value::Null);
+    assert_eq!(pr(&app, "api#2").await["author"], "bob");
+    let file = app.dir.path().join("em-metrics.db");
+    let conn = rusqlite::Connection::open(&file).expect("open");
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM pull_request_reviews WHERE reviewer = 'ada'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(left, 0, "the review stays, its reviewer does not");
+
+    let purged = app
+        .store
+        .purge_before(em_metrics::time::Timestamp::parse("2024-05-15T00:00:00Z").expect("time"))
+        .await
+        .expect("purge");
+    assert_eq!(purged.pull_requests, 1);
+    assert_eq!(app.get("/pull-requests/api%231").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(pr(&app, "api#2").await["id"], "api#2");
+    let reviews: i64 = conn.query_row("SELECT count(*) FROM pull_request_reviews", [], |r| r.get(0)).expect("count");
+    assert_eq!(reviews, 0, "its reviews went with it");
+}
