@@ -271,6 +271,7 @@ async fn serve_async(
         prometheus: telemetry.prometheus(),
         webhooks: Arc::new(settings.webhooks.clone()),
         store_usernames: settings.store_usernames,
+        min_group_size: settings.min_group_size,
         audit,
     });
     warn_of_uncounted_no_env(&state).await;

@@ -46,6 +46,8 @@ pub struct Shared {
     pub webhooks: Arc<WebhookSettings>,
     /// EM_METRICS_STORE_USERNAMES.
     pub store_usernames: bool,
+    /// EM_METRICS_MIN_GROUP_SIZE: fewest distinct authors for a per-author figure.
+    pub min_group_size: usize,
     /// Where authorized writes are recorded.
     pub audit: AuditLog,
 }

@@ -167,6 +167,9 @@ pub struct RawSettings {
     /// `false` stores no username (the only personal data kept); the team is still resolved from it.
     #[arg(global = true, long = "store-usernames", env = "EM_METRICS_STORE_USERNAMES", default_value = "true")]
     pub store_usernames: String,
+    /// Fewest distinct authors a group needs for /dora/cycle-time to give a per-author figure.
+    #[arg(global = true, long = "min-group-size", env = "EM_METRICS_MIN_GROUP_SIZE", default_value = "5")]
+    pub min_group_size: String,
     /// Comma-separated environments exported under their own name; others as `other`. Default: all.
     #[arg(global = true, long = "environments", env = "EM_METRICS_ENVIRONMENTS")]
     pub environments: Option<String>,

@@ -44,6 +44,8 @@ pub struct Settings {
     pub retention: Option<Duration>,
     /// Whether deployments keep their username.
     pub store_usernames: bool,
+    /// EM_METRICS_MIN_GROUP_SIZE.
+    pub min_group_size: usize,
     /// The public URL, trusted proxies, the dashboard's sign-in methods.
     pub access: AccessSettings,
 }
@@ -141,7 +143,14 @@ impl Settings {
         let store_usernames = truthy(&raw.store_usernames).ok_or_else(|| {
             StartupError::new("EM_METRICS_STORE_USERNAMES", format!("`{}` is not true or false", raw.store_usernames))
         })?;
+        let min_group_size = raw.min_group_size.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            StartupError::new(
+                "EM_METRICS_MIN_GROUP_SIZE",
+                format!("`{}` is not a whole number of at least 1", raw.min_group_size),
+            )
+        })?;
         Ok(Self {
+            min_group_size,
             access: AccessSettings::from_raw(&raw)?,
             retention,
             store_usernames,

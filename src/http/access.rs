@@ -45,7 +45,12 @@ pub fn need_of(method: &Method, route: &str) -> Need {
             Need::Ingest
         }
         "/deployments" | "/deployments/{id}" | "/incidents" | "/incidents/{id}" if read => Need::IngestOrRead,
-        "/dora" | "/dora/trend" | "/dora/breakdown" | "/version" | "/openapi.json" | "/metrics" if read => Need::Read,
+        "/dora" | "/dora/trend" | "/dora/breakdown" | "/dora/cycle-time" | "/version" | "/openapi.json"
+        | "/metrics"
+            if read =>
+        {
+            Need::Read
+        }
         "/pull-requests" | "/pull-requests/{id}" if read => Need::Read,
         "/incidents/{id}" if *method == Method::PATCH => Need::Write,
         "/deployments/{id}" | "/incidents/{id}" | "/pull-requests/{id}" if *method == Method::DELETE => Need::Write,

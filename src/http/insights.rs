@@ -9,6 +9,7 @@ use super::access::Caller;
 use super::error::{AppError, ErrorBody, Result};
 use super::extract::{blank_is_none, comma_list, Query};
 use crate::auth::Principal;
+use crate::insights::cycle_time::CycleTimeReport;
 use crate::insights::{self, Breakdown, Buckets, DoraReport, Environments, Filters, Interval, Trend, Whole, Window};
 use crate::state::AppState;
 use crate::store::{GroupBy, WindowFilter};
@@ -95,6 +96,26 @@ pub struct BreakdownParams {
     /// and DEPLOYMENT_ENVIRONMENT); `*` counts every environment.
     #[serde(default, deserialize_with = "comma_list")]
     pub environment: Vec<String>,
+}
+
+/// Parameters of `/dora/cycle-time`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CycleTimeParams {
+    /// Inclusive, on merged_at; default `to` minus 30 days.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub from: Option<Timestamp>,
+    /// Exclusive; default now.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    #[param(inline)]
+    pub to: Option<Timestamp>,
+    /// Repeatable or comma-separated.
+    #[serde(default, deserialize_with = "comma_list")]
+    pub project_id: Vec<String>,
+    #[serde(default, deserialize_with = "comma_list")]
+    pub team_id: Vec<String>,
 }
 
 /// The window, what the store filters on, and the filters echoed back.
@@ -202,4 +223,22 @@ pub async fn breakdown(
     let (groups, omitted) = insights::largest_groups(sizes, limit);
     let groups = state.store.scan_window(window.from, window.to, filter, Some(by), groups).await?;
     Ok(Json(groups.breakdown(window, by, &filters, omitted)))
+}
+
+#[utoipa::path(get, path = "/dora/cycle-time", tag = "insights", params(CycleTimeParams),
+    responses(
+        (status = 200, description = "The stages of the pull requests merged in the window, and their counts", body = CycleTimeReport),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+    ))]
+pub async fn cycle_time(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<CycleTimeParams>,
+) -> Result<Json<CycleTimeReport>> {
+    // Shipping counts in the production environments only: those are
+    // echoed in `filters.environment`.
+    let (window, filter, filters) =
+        selection(&state, &caller, (q.from, q.to), q.project_id, q.team_id, Vec::new(), false).await?;
+    let rows = state.store.cycle_time_rows(window.from, window.to, filter.project_ids, filter.team_ids).await?;
+    Ok(Json(insights::cycle_time::report(window, filters, rows, state.min_group_size)))
 }

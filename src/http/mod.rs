@@ -67,6 +67,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dora", get(insights::dora))
         .route("/dora/trend", get(insights::trend))
         .route("/dora/breakdown", get(insights::breakdown))
+        .route("/dora/cycle-time", get(insights::cycle_time))
         .route("/version", get(service::version))
         .route("/config", get(service::config))
         .route("/openapi.json", get(openapi::document))

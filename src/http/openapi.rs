@@ -32,7 +32,7 @@ pub async fn document() -> Json<Value> {
         pull_requests::create, pull_requests::list_all, pull_requests::get_one, pull_requests::delete,
         pull_requests::ready, pull_requests::reviewed, pull_requests::merged, pull_requests::closed,
         pull_requests::reopened,
-        insights::dora, insights::trend, insights::breakdown,
+        insights::dora, insights::trend, insights::breakdown, insights::cycle_time,
         service::health, service::ready, service::version, service::config, document, service::metrics,
         webhooks::github, webhooks::gitlab, webhooks::pagerduty, webhooks::incident_io, webhooks::alertmanager,
         usernames::clear,

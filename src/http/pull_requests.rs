@@ -85,10 +85,7 @@ fn time(t: Option<Timestamp>) -> Option<String> {
     t.map(Timestamp::to_rfc3339)
 }
 
-/// Seconds to the millisecond, without float noise.
-fn seconds(s: Option<f64>) -> Option<f64> {
-    s.map(|s| (s * 1000.0).round() / 1000.0)
-}
+use crate::insights::report::to_millisecond as seconds;
 
 impl From<PullRequest> for PullRequestView {
     fn from(p: PullRequest) -> Self {

@@ -7,6 +7,7 @@
 //! the numbers are exact medians over exactly the events of the window,
 //! including history posted late.
 
+pub mod cycle_time;
 pub mod report;
 pub mod stats;
 

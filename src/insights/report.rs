@@ -128,13 +128,13 @@ fn seconds(ms: i64) -> f64 {
 
 /// A rate, or a count per day or week, to 4 decimals: the JSON says `88.9`,
 /// not `88.89999999999999`. Levels are decided on the exact value.
-fn four_decimals(x: f64) -> f64 {
+pub(crate) fn four_decimals(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
 /// Seconds to the millisecond, the precision of the stored times (a median
 /// of two or an interpolated percentile would otherwise carry float noise).
-fn to_millisecond(seconds: Option<f64>) -> Option<f64> {
+pub(crate) fn to_millisecond(seconds: Option<f64>) -> Option<f64> {
     seconds.map(|s| (s * 1e3).round() / 1e3)
 }
 

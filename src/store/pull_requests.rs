@@ -20,6 +20,17 @@ pub struct PullRequestFilter {
     pub page: Page,
 }
 
+/// What `/dora/cycle-time` counts in a window.
+#[derive(Debug, Default)]
+pub struct CycleTimeRows {
+    /// Pull requests merged in the window.
+    pub merged: Vec<PullRequest>,
+    /// How many were opened in it.
+    pub opened: u64,
+    /// How many were closed without merging in it.
+    pub closed_unmerged: u64,
+}
+
 const COLUMNS: &str = "id, project_id, team_id, number, title, author, base_branch, head_sha, draft, state, \
      opened_at, first_commit_at, ready_at, first_review_at, approved_at, reviews, merged_at, merge_commit_sha, \
      additions, deletions, closed_at, deployment_id, deployed_at, created_by";
@@ -131,6 +142,37 @@ impl Store {
 
     pub async fn pull_requests(&self, filter: PullRequestFilter) -> StoreResult<Vec<PullRequest>> {
         self.read(move |conn| list(conn, &filter)).await
+    }
+
+    /// What `/dora/cycle-time` counts in `[from, to)`: the pull requests
+    /// merged in it (each through `pull_requests_merged_window`), and how
+    /// many were opened and closed unmerged in it.
+    pub async fn cycle_time_rows(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        project_ids: Vec<String>,
+        team_ids: Vec<String>,
+    ) -> StoreResult<CycleTimeRows> {
+        self.read(move |conn| {
+            let window = TimeRange { from: Some(from), to: Some(to) };
+            let filtered = |base: String, column: &str| {
+                let mut select = Select::new(base);
+                select.range(column, window).any_of("project_id", &project_ids).any_of("team_id", &team_ids);
+                select
+            };
+            let merged =
+                filtered(format!("SELECT {COLUMNS} FROM pull_requests WHERE merged_at IS NOT NULL"), "merged_at")
+                    .collect(conn, from_row)?;
+            let count = |select: Select| -> StoreResult<u64> {
+                Ok(select.collect(conn, |r| r.get::<_, u64>(0))?.first().copied().unwrap_or(0))
+            };
+            let opened = count(filtered("SELECT count(*) FROM pull_requests WHERE 1 = 1".into(), "opened_at"))?;
+            let closed_unmerged =
+                count(filtered("SELECT count(*) FROM pull_requests WHERE state = 'closed'".into(), "closed_at"))?;
+            Ok(CycleTimeRows { merged, opened, closed_unmerged })
+        })
+        .await
     }
 }
 

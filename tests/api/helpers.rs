@@ -71,6 +71,7 @@ pub struct TestAppBuilder {
     attribution: Attribution,
     webhooks: WebhookSettings,
     store_usernames: bool,
+    min_group_size: usize,
     store: Option<(Store, tempfile::TempDir)>,
 }
 
@@ -110,6 +111,12 @@ impl TestAppBuilder {
     }
 
     /// EM_METRICS_STORE_USERNAMES=false.
+    /// EM_METRICS_MIN_GROUP_SIZE.
+    pub fn min_group_size(mut self, n: usize) -> Self {
+        self.min_group_size = n;
+        self
+    }
+
     pub fn without_stored_usernames(mut self) -> Self {
         self.store_usernames = false;
         self
@@ -141,6 +148,7 @@ impl TestAppBuilder {
             prometheus: self.prometheus,
             webhooks: Arc::new(self.webhooks),
             store_usernames: self.store_usernames,
+            min_group_size: self.min_group_size,
             audit: AuditLog::start(store.clone()),
         });
         TestApp { router: em_metrics::app(state), events, store, teams, dir }
@@ -163,6 +171,7 @@ impl TestApp {
             attribution: Attribution::default(),
             webhooks: webhook_settings(),
             store_usernames: true,
+            min_group_size: em_metrics::insights::cycle_time::DEFAULT_MIN_GROUP_SIZE,
             store: None,
         }
     }

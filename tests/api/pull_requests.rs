@@ -269,3 +269,63 @@ async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by
     let reviews: i64 = conn.query_row("SELECT count(*) FROM pull_request_reviews", [], |r| r.get(0)).expect("count");
     assert_eq!(reviews, 0, "its reviews went with it");
 }
+
+/// `/dora/cycle-time` over two weeks, against hand counts: stages over the
+/// pull requests merged in the window; opened and closed counted in it; the
+/// per-author figure only with enough distinct authors.
+#[tokio::test]
+async fn cycle_time_over_a_window_matches_hand_counts_and_withholds_small_groups() {
+    for (min_group_size, expect_authors) in [(5, None), (2, Some(2))] {
+        let app = TestApp::builder().min_group_size(min_group_size).build();
+        // A: 2 h coding, 1 h pickup, 2 h review, 1 h deploy, 6 h in all.
+        open(
+            &app,
+            json!({"id": "a", "project_id": "api", "author": "a1", "opened_at": "2024-05-02T09:00:00Z",
+                          "first_commit_at": "2024-05-02T07:00:00Z"}),
+        )
+        .await;
+        step(
+            &app,
+            "a",
+            "reviewed",
+            json!({"reviewed_at": "2024-05-02T10:00:00Z", "state": "approved", "reviewer": "r"}),
+        )
+        .await;
+        step(&app, "a", "merged", json!({"merged_at": "2024-05-02T12:00:00Z", "merge_commit_sha": "ma"})).await;
+        app.start(DeploymentBuilder::new("p1").set("commit_sha", "ma").deployed_at("2024-05-02T13:00:00Z")).await;
+        // B: merged an hour after opening without a review; never deployed.
+        open(&app, json!({"id": "b", "project_id": "api", "author": "a2", "opened_at": "2024-05-03T09:00:00Z"})).await;
+        step(&app, "b", "merged", json!({"merged_at": "2024-05-03T10:00:00Z", "merge_commit_sha": "mb"})).await;
+        // C: closed unmerged.
+        open(&app, json!({"id": "c", "project_id": "api", "author": "a3", "opened_at": "2024-05-04T09:00:00Z"})).await;
+        step(&app, "c", "closed", json!({"closed_at": "2024-05-04T10:00:00Z"})).await;
+        // D: opened before the window (24 h coding), merged in it 15 days after ready.
+        open(
+            &app,
+            json!({"id": "d", "project_id": "api", "author": "a1", "opened_at": "2024-04-20T09:00:00Z",
+                          "first_commit_at": "2024-04-19T09:00:00Z"}),
+        )
+        .await;
+        step(&app, "d", "merged", json!({"merged_at": "2024-05-05T09:00:00Z", "merge_commit_sha": "md"})).await;
+        // E: opened in the window, merged after it.
+        open(&app, json!({"id": "e", "project_id": "api", "author": "a9", "opened_at": "2024-05-10T09:00:00Z"})).await;
+        step(&app, "e", "merged", json!({"merged_at": "2024-05-20T09:00:00Z", "merge_commit_sha": "me"})).await;
+
+        let reply = app.get("/dora/cycle-time?from=2024-05-01T00:00:00Z&to=2024-05-15T00:00:00Z").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let r = reply.body;
+        assert_eq!(r["pull_requests"], json!({"opened": 4, "merged": 3, "closed_unmerged": 1, "merged_per_week": 1.5}));
+        assert_eq!(r["coding"], json!({"median_seconds": 46800.0, "p90_seconds": 78480.0, "samples": 2}));
+        assert_eq!(r["pickup"], json!({"median_seconds": 3600.0, "p90_seconds": 3600.0, "samples": 1}));
+        assert_eq!(r["review"], json!({"median_seconds": 7200.0, "p90_seconds": 1038240.0, "samples": 3}));
+        assert_eq!(r["deploy"], json!({"median_seconds": 3600.0, "p90_seconds": 3600.0, "samples": 1}));
+        assert_eq!(r["cycle_time"], json!({"median_seconds": 21600.0, "p90_seconds": 21600.0, "samples": 1}));
+        assert_eq!(r["filters"]["environment"], json!(["production", "prod"]));
+        assert_eq!(r["authors"], json!(expect_authors), "min group size {min_group_size}");
+        assert_eq!(r["merged_per_author_per_week"], json!(expect_authors.map(|_| 0.75)));
+
+        let other = app.get("/dora/cycle-time?from=2024-05-01T00:00:00Z&to=2024-05-15T00:00:00Z&project_id=web").await;
+        assert_eq!(other.body["pull_requests"]["merged"], 0);
+        assert_eq!(other.body["coding"], json!({"median_seconds": null, "p90_seconds": null, "samples": 0}));
+    }
+}

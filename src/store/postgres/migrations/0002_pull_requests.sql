@@ -33,6 +33,8 @@ CREATE INDEX pull_requests_by_team ON pull_requests (team_id, opened_at);
 CREATE INDEX pull_requests_by_opening ON pull_requests (opened_at, id);
 CREATE INDEX pull_requests_merged_window ON pull_requests (merged_at, project_id, team_id)
     WHERE merged_at IS NOT NULL;
+CREATE INDEX pull_requests_closed_window ON pull_requests (closed_at, project_id, team_id)
+    WHERE state = 'closed';
 CREATE INDEX pull_requests_by_merge ON pull_requests (project_id, merge_commit_sha)
     WHERE merge_commit_sha IS NOT NULL;
 

@@ -1,0 +1,94 @@
+//! `GET /dora/cycle-time`: where change lead time goes, from the pull
+//! requests merged in a window. Pure: the store hands it the rows.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::report::{four_decimals, to_millisecond};
+use super::stats::percentiles;
+use super::{Filters, Window};
+use crate::domain::PullRequest;
+use crate::store::CycleTimeRows;
+
+const MS_PER_WEEK: f64 = 7.0 * 86_400_000.0;
+
+/// The default of EM_METRICS_MIN_GROUP_SIZE: fewer distinct authors than
+/// this, and no per-author figure is given (it would point at people).
+pub const DEFAULT_MIN_GROUP_SIZE: usize = 5;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PullRequestCounts {
+    pub opened: u64,
+    pub merged: u64,
+    pub closed_unmerged: u64,
+    pub merged_per_week: f64,
+}
+
+/// One stage over the pull requests merged in the window that have it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stage {
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+    pub samples: u64,
+}
+
+impl Stage {
+    fn of(mut values: Vec<f64>) -> Self {
+        let [median, p90] = percentiles(&mut values, [0.5, 0.9]);
+        Self { median_seconds: to_millisecond(median), p90_seconds: to_millisecond(p90), samples: values.len() as u64 }
+    }
+}
+
+/// The body of `GET /dora/cycle-time`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CycleTimeReport {
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// `environment`: the production environments, whose deployments count as shipping.
+    pub filters: Filters,
+    pub pull_requests: PullRequestCounts,
+    /// first_commit_at → ready_at.
+    pub coding: Stage,
+    /// ready_at → first review by someone other than the author.
+    pub pickup: Stage,
+    /// First review (ready_at without one) → merged_at.
+    pub review: Stage,
+    /// merged_at → the production deployment that shipped it.
+    pub deploy: Stage,
+    /// First commit (else opened_at) → that deployment.
+    pub cycle_time: Stage,
+    /// Merged pull requests ÷ distinct authors ÷ weeks; null (as is
+    /// `authors`) with fewer distinct authors than EM_METRICS_MIN_GROUP_SIZE.
+    pub merged_per_author_per_week: Option<f64>,
+    pub authors: Option<u64>,
+}
+
+pub fn report(window: Window, filters: Filters, rows: CycleTimeRows, min_group_size: usize) -> CycleTimeReport {
+    let weeks = (window.to.millis() - window.from.millis()) as f64 / MS_PER_WEEK;
+    let merged = rows.merged.len() as u64;
+    let stage = |f: fn(&PullRequest) -> Option<f64>| Stage::of(rows.merged.iter().filter_map(f).collect());
+    let authors: HashSet<&str> = rows.merged.iter().filter_map(|p| p.author.as_deref()).collect();
+    let enough = authors.len() >= min_group_size.max(1);
+    CycleTimeReport {
+        from: window.from.to_rfc3339(),
+        to: window.to.to_rfc3339(),
+        filters,
+        pull_requests: PullRequestCounts {
+            opened: rows.opened,
+            merged,
+            closed_unmerged: rows.closed_unmerged,
+            merged_per_week: four_decimals(merged as f64 / weeks),
+        },
+        coding: stage(PullRequest::coding_seconds),
+        pickup: stage(PullRequest::pickup_seconds),
+        review: stage(PullRequest::review_seconds),
+        deploy: stage(PullRequest::deploy_seconds),
+        cycle_time: stage(PullRequest::cycle_seconds),
+        merged_per_author_per_week: enough.then(|| four_decimals(merged as f64 / authors.len() as f64 / weeks)),
+        authors: enough.then_some(authors.len() as u64),
+    }
+}
