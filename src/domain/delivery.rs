@@ -14,7 +14,8 @@ use std::collections::HashSet;
 
 use super::deployment::{Learned, MarkDeployed, NewDeployment};
 use super::incident::NewIncident;
-use super::{Commit, Context, Deployment, Id, Incident, Rejection, MAX_COMMITS};
+use super::pull_request::{Merge, NewPullRequest, NewReview};
+use super::{Commit, Context, Deployment, Id, Incident, PullRequest, Rejection, MAX_COMMITS};
 use crate::time::Timestamp;
 
 /// How long a delivery id is remembered: a redelivery within it changes nothing.
@@ -34,6 +35,7 @@ pub enum Action {
     },
     Deployment(DeploymentStep),
     Incident(IncidentStep),
+    PullRequest(PullRequestStep),
 }
 
 impl Action {
@@ -86,6 +88,33 @@ impl IncidentStep {
     }
 }
 
+/// A pull request a Git host reports: it carries the pull request whole, so
+/// a step that arrives before the opening creates it.
+#[derive(Debug, Clone)]
+pub struct PullRequestStep {
+    /// How to create it when it was not seen yet.
+    pub new: NewPullRequest,
+    pub change: PullRequestChange,
+}
+
+#[derive(Debug, Clone)]
+pub enum PullRequestChange {
+    /// Opened: created if not seen yet; a redelivery changes nothing.
+    Open,
+    Reopen(Timestamp),
+    Ready(Timestamp),
+    ToDraft,
+    Review(NewReview),
+    Merge(Merge),
+    Close(Timestamp),
+}
+
+/// Whether a pull request step must first create its pull request: any
+/// step of one not stored yet does (deliveries arrive out of order).
+pub fn creates_pull_request(existing: Option<&PullRequest>) -> bool {
+    existing.is_none()
+}
+
 /// What became of one action.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -105,6 +134,10 @@ pub enum Outcome {
         incident: Incident,
     },
     IncidentDeleted(Incident),
+    PullRequest {
+        created: bool,
+        pull_request: PullRequest,
+    },
 }
 
 /// What became of a delivery.

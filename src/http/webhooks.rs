@@ -298,5 +298,8 @@ fn one(outcome: Outcome) -> (StatusCode, Value) {
         Outcome::IncidentDeleted(incident) => {
             (StatusCode::OK, json!({ "incident": IncidentView::from(incident), "deleted": true }))
         }
+        Outcome::PullRequest { created: c, pull_request } => {
+            (created(c), json!({ "pull_request": super::pull_requests::PullRequestView::from(pull_request) }))
+        }
     }
 }

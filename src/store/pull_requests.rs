@@ -176,7 +176,7 @@ impl Store {
     }
 }
 
-fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullRequest>> {
+pub(super) fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullRequest>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM pull_requests WHERE id = ?1"))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }

@@ -10,11 +10,14 @@ use sha2::{Digest, Sha256};
 
 use super::{rows, StoreError, StoreResult, Tx};
 use crate::domain::delivery::{
-    deployed, learn, plan_deployment, plan_incident, step_id, Action, Delivery, DeploymentChange, DeploymentPlan,
-    DeploymentStep, IncidentPlan, IncidentStep, Outcome, PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
+    creates_pull_request, deployed, learn, plan_deployment, plan_incident, step_id, Action, Delivery, DeploymentChange,
+    DeploymentPlan, DeploymentStep, IncidentPlan, IncidentStep, Outcome, PullRequestChange, PullRequestStep,
+    PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
 };
 use crate::domain::deployment::went_live;
-use crate::domain::{Commit, Context, Deployment, Id, Incident, Rejection, Transition, Write, MAX_COMMITS};
+use crate::domain::{
+    Commit, Context, Deployment, Id, Incident, PullRequest, Rejection, Transition, Write, MAX_COMMITS,
+};
 use crate::time::Timestamp;
 
 /// Runs a delivery's actions; `delivery_id` (from the source's header)
@@ -61,6 +64,13 @@ fn run(
                 }
                 Err(why) => Outcome::Ignored(why.to_string()),
             },
+            Action::PullRequest(step) => match attempt(tx.conn, || pull_request(tx, step, ctx))? {
+                Ok((created, t)) => {
+                    events.extend(t.events);
+                    Outcome::PullRequest { created, pull_request: t.value }
+                }
+                Err(why) => Outcome::Ignored(why.to_string()),
+            },
             Action::Incident(step) => match attempt(tx.conn, || incident(tx, step, ctx))? {
                 Ok((t, outcome)) => {
                     events.extend(t.events);
@@ -72,6 +82,34 @@ fn run(
         outcomes.push(outcome);
     }
     Ok(Transition { write: Write::Update, value: Delivery::Ran(outcomes), events, effects: Vec::new() })
+}
+
+/// A pull request step: created first when not stored yet, then changed,
+/// through the same commands as `/pull-requests`.
+fn pull_request(tx: &Tx, step: PullRequestStep, ctx: &Context) -> StoreResult<(bool, Transition<PullRequest>)> {
+    let id = step_id(step.new.id.as_ref())?.clone();
+    let existing = super::pull_requests::read(tx.conn, &id)?;
+    let mut events = Vec::new();
+    let created = creates_pull_request(existing.as_ref());
+    let opened = if created {
+        let t = tx.open_pull_request(step.new, ctx)?;
+        events.extend(t.events.iter().cloned());
+        Some(t.value)
+    } else {
+        existing
+    };
+    let mut t = match step.change {
+        PullRequestChange::Open => Transition::keep(opened.ok_or_else(|| StoreError::Internal("opened".into()))?),
+        PullRequestChange::Reopen(at) => tx.reopen_pull_request(&id, Some(at), ctx)?,
+        PullRequestChange::Ready(at) => tx.ready_pull_request(&id, Some(at), ctx)?,
+        PullRequestChange::ToDraft => tx.draft_pull_request(&id, ctx)?,
+        PullRequestChange::Review(review) => tx.review_pull_request(&id, review, ctx)?,
+        PullRequestChange::Merge(merge) => tx.merge_pull_request(&id, merge, ctx)?,
+        PullRequestChange::Close(at) => tx.close_pull_request(&id, Some(at), ctx)?,
+    };
+    events.append(&mut t.events);
+    t.events = events;
+    Ok((created, t))
 }
 
 /// Records the delivery id; false when it was seen within the last 7 days.

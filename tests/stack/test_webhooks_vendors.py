@@ -118,6 +118,55 @@ def test_github_examples_signed_by_octokit_make_a_deployment_with_its_pushed_com
     assert GITHUB_SECRET not in text
 
 
+def test_github_pull_request_examples_follow_a_pull_request_to_its_production_deployment(service):
+    """octokit's pull_request and pull_request_review examples, changed only
+    in numbers, shas and times: a draft opened, made ready, reviewed by its
+    author (not counted) and by another, merged, then shipped to production;
+    a review that arrives before its pull request was opened creates it."""
+    url, _ = service
+    examples = github_examples()
+    pick = lambda name, action: copy.deepcopy(next(e for e in examples[name] if e["action"] == action))
+    opened, ready, closed = pick("pull_request", "opened"), pick("pull_request", "ready_for_review"), None
+    closed = copy.deepcopy(next(e for e in examples["pull_request"] if e["action"] == "closed"))
+    review = pick("pull_request_review", "submitted")
+    repo = opened["repository"]["name"]
+    author = opened["pull_request"]["user"]["login"]
+    for event in (opened, ready, closed, review):
+        event["repository"] = copy.deepcopy(opened["repository"])
+        event["pull_request"].update(number=41, created_at="2024-05-01T10:00:00Z", user={"login": author})
+    opened["pull_request"]["draft"] = True
+    ready["pull_request"]["updated_at"] = "2024-05-01T11:00:00Z"
+    closed["pull_request"].update(merged=True, merged_at="2024-05-01T14:00:00Z", merge_commit_sha="f00d41",
+                                  additions=12, deletions=3, closed_at="2024-05-01T14:00:00Z")
+    own = copy.deepcopy(review)
+    own["review"].update(state="approved", submitted_at="2024-05-01T11:30:00Z", user={"login": author})
+    review["review"].update(state="approved", submitted_at="2024-05-01T12:00:00Z", user={"login": "reviewer-7"})
+
+    status, body = github(url, "pull_request", "pr-1", opened)
+    assert status == 201, body
+    assert body["pull_request"]["id"] == f"{repo}#41" and body["pull_request"]["ready_at"] is None, body
+    assert github(url, "pull_request", "pr-1", opened) == (200, {"duplicate": True})
+    assert github(url, "pull_request", "pr-2", ready)[1]["pull_request"]["ready_at"] == "2024-05-01T11:00:00.000Z"
+    assert github(url, "pull_request_review", "pr-3", own)[1]["pull_request"]["reviews"] == 0
+    assert github(url, "pull_request_review", "pr-4", review)[1]["pull_request"]["reviews"] == 1
+    status, body = github(url, "pull_request", "pr-5", closed)
+    assert status == 200 and body["pull_request"]["state"] == "merged", body
+    status, _ = http("POST", f"{url}/deployments", {"id": "prod-41", "project_id": repo, "commit_sha": "f00d41",
+                     "first_commit_at": "2024-05-01T09:00:00Z", "deployed_at": "2024-05-01T15:00:00Z"}, TOKEN)
+    assert status == 201
+    status, pr = http("GET", f"{url}/pull-requests/{repo}%2341", token=TOKEN)
+    assert status == 200, pr
+    assert (pr["pickup_seconds"], pr["review_seconds"], pr["deploy_seconds"]) == (3600, 7200, 3600), pr
+    assert (pr["cycle_seconds"], pr["additions"], pr["deployment_id"]) == (5 * 3600, 12, "prod-41"), pr
+
+    # Out of order: a review of pull request 42 before any delivery opened it.
+    early = copy.deepcopy(review)
+    early["pull_request"].update(number=42, created_at="2024-05-02T10:00:00Z")
+    early["review"]["submitted_at"] = "2024-05-02T10:30:00Z"
+    status, body = github(url, "pull_request_review", "pr-6", early)
+    assert status == 201 and body["pull_request"]["first_review_at"] == "2024-05-02T10:30:00.000Z", body
+
+
 # --- incident.io ------------------------------------------------------------
 
 def incident_io_payload(category, updated_at):
