@@ -14,7 +14,7 @@ use opentelemetry::KeyValue;
 
 use crate::config::AttributeBounds;
 
-use crate::domain::{Dims, DomainEvent};
+use crate::domain::{Dims, DomainEvent, PullRequestDims};
 use crate::events::EventSink;
 
 /// The meter every instrument comes from.
@@ -30,6 +30,10 @@ pub const TIME_TO_DETECT_BUCKETS: [f64; 11] =
     [60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0];
 pub const DEPLOYMENT_DURATION_BUCKETS: [f64; 10] =
     [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
+/// Pull request stages: the lead time edges.
+pub const PULL_REQUEST_TIME_BUCKETS: [f64; 14] = LEAD_TIME_BUCKETS;
+/// Lines added plus removed.
+pub const PULL_REQUEST_SIZE_BUCKETS: [f64; 8] = [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0];
 
 pub struct Metrics {
     bounds: Bounds,
@@ -47,6 +51,14 @@ pub struct Metrics {
     deployment_rework: Counter<u64>,
     deployment_rollback: Counter<u64>,
     failed_deployment_recovery_time: Histogram<f64>,
+    pull_request_opened: Counter<u64>,
+    pull_request_merged: Counter<u64>,
+    pull_request_coding_time: Histogram<f64>,
+    pull_request_pickup_time: Histogram<f64>,
+    pull_request_review_time: Histogram<f64>,
+    pull_request_deploy_time: Histogram<f64>,
+    pull_request_cycle_time: Histogram<f64>,
+    pull_request_size: Histogram<f64>,
 }
 
 /// Keeps the series of each instrument bounded, and says so once when one
@@ -160,6 +172,39 @@ impl Metrics {
                 "From the causing deployment going live to its incident restored",
                 &TIME_TO_RESTORE_BUCKETS,
             ),
+            pull_request_opened: counter("pull_request_opened", "{pull_request}", "Pull requests opened"),
+            pull_request_merged: counter("pull_request_merged", "{pull_request}", "Pull requests merged"),
+            pull_request_coding_time: histogram(
+                "pull_request_coding_time",
+                "From a pull request's first commit to ready for review; at merge",
+                &PULL_REQUEST_TIME_BUCKETS,
+            ),
+            pull_request_pickup_time: histogram(
+                "pull_request_pickup_time",
+                "From ready for review to the first review by someone other than the author",
+                &PULL_REQUEST_TIME_BUCKETS,
+            ),
+            pull_request_review_time: histogram(
+                "pull_request_review_time",
+                "From the first review (ready, without one) to merged",
+                &PULL_REQUEST_TIME_BUCKETS,
+            ),
+            pull_request_deploy_time: histogram(
+                "pull_request_deploy_time",
+                "From merged to the production deployment that shipped it",
+                &PULL_REQUEST_TIME_BUCKETS,
+            ),
+            pull_request_cycle_time: histogram(
+                "pull_request_cycle_time",
+                "From the first commit (or the opening) to the production deployment that shipped it",
+                &PULL_REQUEST_TIME_BUCKETS,
+            ),
+            pull_request_size: meter
+                .f64_histogram("pull_request_size")
+                .with_unit("{line}")
+                .with_description("Lines added plus removed, at merge")
+                .with_boundaries(PULL_REQUEST_SIZE_BUCKETS.to_vec())
+                .build(),
         }
     }
 }
@@ -216,8 +261,45 @@ impl EventSink for Metrics {
                 DomainEvent::IncidentFinished(dims) => {
                     self.incident_finished.add(1, &attributes("incident_finished", dims))
                 }
+                DomainEvent::PullRequestOpened(dims) => {
+                    self.pull_request_opened.add(1, &self.pull_request_attributes("pull_request_opened", dims))
+                }
+                DomainEvent::PullRequestPickedUp { dims, pickup_seconds } => self
+                    .pull_request_pickup_time
+                    .record(*pickup_seconds, &self.pull_request_attributes("pull_request_pickup_time", dims)),
+                DomainEvent::PullRequestMerged { dims, coding_seconds, review_seconds, size } => {
+                    let attrs = self.pull_request_attributes("pull_request_merged", dims);
+                    self.pull_request_merged.add(1, &attrs);
+                    if let Some(seconds) = coding_seconds {
+                        self.pull_request_coding_time.record(*seconds, &attrs);
+                    }
+                    if let Some(seconds) = review_seconds {
+                        self.pull_request_review_time.record(*seconds, &attrs);
+                    }
+                    if let Some(lines) = size {
+                        self.pull_request_size.record(*lines, &attrs);
+                    }
+                }
+                DomainEvent::PullRequestShipped { dims, deploy_seconds, cycle_seconds } => {
+                    let attrs = attributes("pull_request_deploy_time", dims);
+                    self.pull_request_deploy_time.record(*deploy_seconds, &attrs);
+                    self.pull_request_cycle_time.record(*cycle_seconds, &attrs);
+                }
             }
         }
+    }
+}
+
+impl Metrics {
+    /// `project_id` and `team_id` (when resolved): a pull request has no
+    /// environment until production ships it. Never the author.
+    fn pull_request_attributes(&self, instrument: &'static str, dims: &PullRequestDims) -> Vec<KeyValue> {
+        let mut attrs = vec![KeyValue::new("project_id", dims.project_id.to_string())];
+        if let Some(team) = &dims.team_id {
+            attrs.push(KeyValue::new("team_id", team.clone()));
+        }
+        self.bounds.note(instrument, &attrs);
+        attrs
     }
 }
 

@@ -497,6 +497,46 @@ pub fn went_live(t: &Transition<Deployment>) -> bool {
     matches!(t.write, Write::Insert | Write::Update) && t.value.status == DeploymentStatus::Deployed
 }
 
+/// Whether `d`, going live, ships pull requests: a production deployment
+/// does (a merge shipped to staging first is linked when production ships
+/// it). The store then reads them into [`ShipFacts::pull_requests`].
+pub fn ships_pull_requests(d: &Deployment, ctx: &Context) -> bool {
+    ctx.attribution.production(&ctx.default_environment).iter().any(|e| d.environment == *e)
+}
+
+/// The shas a deployment ships: its listed commits and its `commit_sha`.
+pub fn shipped_shas(d: &Deployment, commits: &[Commit]) -> Vec<Id> {
+    let mut shas: Vec<Id> = commits.iter().map(|c| c.sha.clone()).chain(d.commit_sha.clone()).collect();
+    shas.sort();
+    shas.dedup();
+    shas
+}
+
+/// The pull requests this deployment ships first (no earlier production
+/// deployment did), and the events of those shipped for the first time.
+fn link_pull_requests(t: &mut Transition<Deployment>, facts: &ShipFacts, deployed_at: Timestamp) {
+    let d = &t.value;
+    let shipment =
+        super::pull_request::Shipment { deployment_id: d.id.clone(), environment: d.environment.clone(), deployed_at };
+    let mut ids = Vec::new();
+    for p in &facts.pull_requests {
+        if p.deployed_at.is_some_and(|earlier| earlier <= deployed_at) {
+            continue;
+        }
+        let first_time = p.deployed_at.is_none();
+        let mut shipped = p.clone();
+        shipped.deployment_id = Some(d.id.clone());
+        shipped.deployed_at = Some(deployed_at);
+        if first_time {
+            t.events.extend(shipped.shipped_event(&d.environment));
+        }
+        ids.push(p.id.clone());
+    }
+    if !ids.is_empty() {
+        t.effects.push(Effect::LinkPullRequests { ids, shipment });
+    }
+}
+
 /// What the store knows, when a deployment goes live, about the project and
 /// environment it went live in.
 #[derive(Debug, Clone, Default)]
@@ -511,6 +551,9 @@ pub struct ShipFacts {
     pub sha_ran_before_previous: bool,
     /// The incident named by `restores_incident`, as stored now.
     pub restores: Option<Incident>,
+    /// When it [ships pull requests](ships_pull_requests): those of its
+    /// project merged as one of its [shas](shipped_shas).
+    pub pull_requests: Vec<super::PullRequest>,
 }
 
 /// The rules of a deployment going live: its new changes and their lead
@@ -518,15 +561,8 @@ pub struct ShipFacts {
 /// it restores. Adds the events and effects to `t`.
 pub fn ship(t: &mut Transition<Deployment>, facts: ShipFacts, ctx: &Context) {
     let Some(deployed_at) = t.value.deployed_at else { return };
-    // Pull requests count production only: a merge shipped to staging
-    // first is linked when production ships it.
-    if ctx.attribution.production(&ctx.default_environment).iter().any(|e| t.value.environment == *e) {
-        let d = &t.value;
-        let shas: Vec<Id> = facts.commits.iter().map(|c| c.sha.clone()).chain(d.commit_sha.clone()).collect();
-        if !shas.is_empty() {
-            let shipment = super::pull_request::Shipment { deployment_id: d.id.clone(), deployed_at };
-            t.effects.push(Effect::ShipPullRequests { project_id: d.project_id.clone(), shas, shipment });
-        }
+    if ships_pull_requests(&t.value, ctx) {
+        link_pull_requests(t, &facts, deployed_at);
     }
     let d = &mut t.value;
     let dims = d.dims();

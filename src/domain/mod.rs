@@ -115,10 +115,9 @@ pub enum Effect {
     ShipChanges(Vec<Change>),
     /// A review of a pull request, kept whoever gave it (the author's too).
     RecordReview { pull_request_id: Id, reviewer: Option<Username>, state: ReviewState, at: Timestamp, by_author: bool },
-    /// A production deployment went live: the pull requests of its project
-    /// merged as one of `shas` are shipped by it, unless an earlier
-    /// production deployment shipped them.
-    ShipPullRequests { project_id: Id, shas: Vec<Id>, shipment: pull_request::Shipment },
+    /// A production deployment went live: it ships these pull requests
+    /// (merged as one of its commits, and shipped by no earlier one).
+    LinkPullRequests { ids: Vec<Id>, shipment: pull_request::Shipment },
 }
 
 /// A commit shipped for the first time to a project and environment.
@@ -170,6 +169,14 @@ pub struct Dims {
     pub team_id: Option<String>,
 }
 
+/// The bounded attributes of a pull request's data points: no environment
+/// until a production deployment ships it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestDims {
+    pub project_id: Id,
+    pub team_id: Option<String>,
+}
+
 /// A state change that happened, reported once, after commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
@@ -202,6 +209,25 @@ pub enum DomainEvent {
         time_to_restore_seconds: f64,
     },
     IncidentFinished(Dims),
+    PullRequestOpened(PullRequestDims),
+    /// The first review by someone other than the author: ready → review.
+    PullRequestPickedUp {
+        dims: PullRequestDims,
+        pickup_seconds: f64,
+    },
+    PullRequestMerged {
+        dims: PullRequestDims,
+        coding_seconds: Option<f64>,
+        review_seconds: Option<f64>,
+        /// additions + deletions, when both are known.
+        size: Option<f64>,
+    },
+    /// A production deployment shipped it (in `dims.environment`).
+    PullRequestShipped {
+        dims: Dims,
+        deploy_seconds: f64,
+        cycle_seconds: f64,
+    },
 }
 
 /// What a decision needs besides the stored record and the command: the

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{not_before, required, Context, Differences, Effect, Id, Rejection, Transition, Username, Write};
+use super::{
+    not_before, required, Context, Differences, Dims, DomainEvent, Effect, Id, PullRequestDims, Rejection, Transition,
+    Username, Write,
+};
 use crate::time::Timestamp;
 
 /// Longest pull request title accepted.
@@ -115,6 +118,23 @@ impl PullRequest {
     pub fn cycle_seconds(&self) -> Option<f64> {
         span(Some(self.first_commit_at.unwrap_or(self.opened_at)), self.deployed_at)
     }
+
+    pub fn dims(&self) -> PullRequestDims {
+        PullRequestDims { project_id: self.project_id.clone(), team_id: self.team_id.clone() }
+    }
+
+    /// The event of `shipment` shipping it for the first time.
+    pub fn shipped_event(&self, environment: &Id) -> Option<DomainEvent> {
+        Some(DomainEvent::PullRequestShipped {
+            dims: Dims {
+                project_id: self.project_id.clone(),
+                environment: environment.clone(),
+                team_id: self.team_id.clone(),
+            },
+            deploy_seconds: self.deploy_seconds()?,
+            cycle_seconds: self.cycle_seconds()?,
+        })
+    }
 }
 
 /// `POST /pull-requests`, or a Git host's delivery.
@@ -149,11 +169,12 @@ pub struct Merge {
     pub deletions: Option<i64>,
 }
 
-/// The production deployment that first shipped a commit: its id and when
-/// it went live.
+/// The production deployment that first shipped a commit: its id, where
+/// and when it went live.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shipment {
     pub deployment_id: Id,
+    pub environment: Id,
     pub deployed_at: Timestamp,
 }
 
@@ -250,7 +271,8 @@ pub fn open(
         deployed_at: None,
         created_by: Some(ctx.actor.to_string()),
     };
-    Ok(Transition::new(Write::Insert, pull_request, Vec::new()))
+    let events = vec![DomainEvent::PullRequestOpened(pull_request.dims())];
+    Ok(Transition::new(Write::Insert, pull_request, events))
 }
 
 /// A time given for a step of pull request `p`: not before it was opened,
@@ -306,6 +328,12 @@ pub fn review(
         return Ok(Transition::keep(p));
     }
     let by_author = matches!((&cmd.reviewer, &p.author), (Some(r), Some(a)) if r == a);
+    let mut events = Vec::new();
+    if !by_author && p.first_review_at.is_none() {
+        if let Some(pickup_seconds) = span(p.ready_at, Some(at)) {
+            events.push(DomainEvent::PullRequestPickedUp { dims: p.dims(), pickup_seconds });
+        }
+    }
     if !by_author {
         p.reviews += 1;
         p.first_review_at = Some(p.first_review_at.map_or(at, |f| f.min(at)));
@@ -315,7 +343,7 @@ pub fn review(
     }
     let reviewer = cmd.reviewer.filter(|_| ctx.store_usernames);
     let record = Effect::RecordReview { pull_request_id: p.id.clone(), reviewer, state: cmd.state, at, by_author };
-    Ok(Transition { write: Write::Update, value: p, events: Vec::new(), effects: vec![record] })
+    Ok(Transition { write: Write::Update, value: p, events, effects: vec![record] })
 }
 
 /// The merge commit a merge names: required, and what links the pull
@@ -357,11 +385,22 @@ pub fn merge(
     p.merge_commit_sha = Some(sha);
     p.additions = additions;
     p.deletions = deletions;
+    let size = match (additions, deletions) {
+        (Some(a), Some(d)) => Some((a + d) as f64),
+        _ => None,
+    };
+    let mut events = vec![DomainEvent::PullRequestMerged {
+        dims: p.dims(),
+        coding_seconds: p.coding_seconds(),
+        review_seconds: p.review_seconds(),
+        size,
+    }];
     if let Some(s) = shipped {
         p.deployment_id = Some(s.deployment_id);
         p.deployed_at = Some(s.deployed_at);
+        events.extend(p.shipped_event(&s.environment));
     }
-    Ok(Transition::new(Write::Update, p, Vec::new()))
+    Ok(Transition::new(Write::Update, p, events))
 }
 
 /// `POST /pull-requests/{id}/closed`: closed without merging.
@@ -465,7 +504,11 @@ mod tests {
         assert_eq!(p.approved_at, Some(ts("2024-05-01T14:00:00Z")));
         let merge_cmd =
             Merge { merged_at: Some(ts("2024-05-01T15:00:00Z")), merge_commit_sha: Some(id("m1")), ..Merge::default() };
-        let shipped = Shipment { deployment_id: id("d1"), deployed_at: ts("2024-05-01T16:30:00Z") };
+        let shipped = Shipment {
+            deployment_id: id("d1"),
+            environment: id("production"),
+            deployed_at: ts("2024-05-01T16:30:00Z"),
+        };
         let p = merge(&p.id.clone(), Some(p), merge_cmd, Some(shipped), &ctx()).expect("merged").value;
         assert_eq!(p.review_seconds(), Some(2.0 * 3600.0));
         assert_eq!(p.deploy_seconds(), Some(1.5 * 3600.0));

@@ -101,7 +101,7 @@ fn save(conn: &Connection, t: &mut Transition<Deployment>, ctx: &Context) -> Sto
     write_row(conn, t.write, &t.value, now)?;
     effects::apply(conn, &std::mem::take(&mut t.effects), now)?;
     if deployment::went_live(t) {
-        let facts = ship_facts(conn, &t.value)?;
+        let facts = ship_facts(conn, &t.value, ctx)?;
         deployment::ship(t, facts, ctx);
         conn.prepare_cached("UPDATE deployments SET change_count = ?2, rework = ?3, rollback_of = ?4 WHERE id = ?1")?
             .execute(params![t.value.id, t.value.change_count, t.value.rework, t.value.rollback_of])?;
@@ -168,7 +168,7 @@ fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) ->
 }
 
 /// What the project and environment a deployment just went live in say about it.
-fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
+fn ship_facts(conn: &Connection, d: &Deployment, ctx: &Context) -> StoreResult<ShipFacts> {
     let deployed_at = d.deployed_at.map_or(i64::MAX, Timestamp::millis);
     let commits = commits_of(conn, &d.id)?;
     // One probe of the changes_shipped index per commit.
@@ -205,7 +205,11 @@ fn ship_facts(conn: &Connection, d: &Deployment) -> StoreResult<ShipFacts> {
         Some(incident_id) => rows::incident(conn, incident_id)?,
         None => None,
     };
-    Ok(ShipFacts { commits, already_shipped, previous, sha_ran_before_previous, restores })
+    let pull_requests = match deployment::ships_pull_requests(d, ctx) {
+        true => super::pull_requests::merged_as(conn, &d.project_id, &deployment::shipped_shas(d, &commits))?,
+        false => Vec::new(),
+    };
+    Ok(ShipFacts { commits, already_shipped, previous, sha_ran_before_previous, restores, pull_requests })
 }
 
 /// The commits a deployment listed, sorted by sha (see migration 3).

@@ -67,21 +67,12 @@ pub fn apply(conn: &Connection, effects: &[Effect], now: Timestamp) -> StoreResu
                     by_author
                 ])?;
             }
-            Effect::ShipPullRequests { project_id, shas, shipment } => {
-                // One probe of pull_requests_by_merge per sha. A deployment
-                // reported late that went live earlier takes the link over.
+            Effect::LinkPullRequests { ids, shipment } => {
                 let mut stmt = conn.prepare_cached(
-                    "UPDATE pull_requests SET deployment_id = ?1, deployed_at = ?2, updated_at = ?3 \
-                     WHERE project_id = ?4 AND merge_commit_sha = ?5 AND (deployed_at IS NULL OR deployed_at > ?2)",
+                    "UPDATE pull_requests SET deployment_id = ?2, deployed_at = ?3, updated_at = ?4 WHERE id = ?1",
                 )?;
-                for sha in shas {
-                    stmt.execute(params![
-                        shipment.deployment_id,
-                        shipment.deployed_at.millis(),
-                        now.millis(),
-                        project_id,
-                        sha
-                    ])?;
+                for id in ids {
+                    stmt.execute(params![id, shipment.deployment_id, shipment.deployed_at.millis(), now.millis()])?;
                 }
             }
         }

@@ -181,6 +181,21 @@ pub(super) fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullReques
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
+/// The pull requests of `project_id` merged as one of `shas`: one probe of
+/// `pull_requests_by_merge` per sha.
+pub(super) fn merged_as(conn: &Connection, project_id: &Id, shas: &[Id]) -> StoreResult<Vec<PullRequest>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM pull_requests WHERE project_id = ?1 AND merge_commit_sha = ?2"
+    ))?;
+    let mut found = Vec::new();
+    for sha in shas {
+        for p in stmt.query_map(params![project_id, sha], from_row)? {
+            found.push(p?);
+        }
+    }
+    Ok(found)
+}
+
 /// The earliest production deployment of `project_id` that went live with
 /// `sha`: as one of its listed commits (the `changes` it shipped first) or
 /// as its `commit_sha`.
@@ -191,7 +206,7 @@ fn first_production_shipment(
     environments: &[String],
 ) -> StoreResult<Option<Shipment>> {
     let mut select = Select::new(
-        "SELECT id, deployed_at FROM (\
+        "SELECT id, environment, deployed_at FROM (\
            SELECT deployment_id AS id, deployed_at, environment FROM changes WHERE project_id = ?1 AND sha = ?2 \
            UNION ALL \
            SELECT id, deployed_at, environment FROM deployments \
@@ -199,9 +214,13 @@ fn first_production_shipment(
          ) WHERE 1 = 1",
     );
     select.bind(project_id.clone()).bind(sha.clone()).any_of("environment", environments);
-    let found = select
-        .tail(" ORDER BY deployed_at, id LIMIT 1")
-        .collect(conn, |r| Ok(Shipment { deployment_id: r.get(0)?, deployed_at: Timestamp::from_millis(r.get(1)?) }))?;
+    let found = select.tail(" ORDER BY deployed_at, id LIMIT 1").collect(conn, |r| {
+        Ok(Shipment {
+            deployment_id: r.get(0)?,
+            environment: r.get(1)?,
+            deployed_at: Timestamp::from_millis(r.get(2)?),
+        })
+    })?;
     Ok(found.into_iter().next())
 }
 

@@ -94,6 +94,15 @@ async fn what_em_metrics_sends_is_every_metric_of_the_catalog() {
     assert_eq!(app.post("/incidents", incident).await.status, 201);
     let rollback = DeploymentBuilder::new("d3").set("kind", "rollback").deployed_at("2024-05-01T11:20:00Z");
     app.start(rollback).await;
+    // A pull request through every stage, shipped by a production deployment.
+    let pr = json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T08:00:00Z",
+        "first_commit_at": "2024-05-01T07:00:00Z"});
+    assert_eq!(app.post("/pull-requests", pr).await.status, 201);
+    let review = json!({"reviewed_at": "2024-05-01T08:30:00Z", "state": "approved", "reviewer": "bob"});
+    assert_eq!(app.post("/pull-requests/api%231/reviewed", review).await.status, 200);
+    let merge = json!({"merged_at": "2024-05-01T09:00:00Z", "merge_commit_sha": "m1", "additions": 5, "deletions": 1});
+    assert_eq!(app.post("/pull-requests/api%231/merged", merge).await.status, 200);
+    app.start(DeploymentBuilder::new("d4").set("commit_sha", "m1").deployed_at("2024-05-01T12:30:00Z")).await;
     let t = telemetry.clone();
     tokio::task::spawn_blocking(move || t.flush()).await.expect("flush");
     let exported = Catalog::from(&received.latest().expect("an export"));

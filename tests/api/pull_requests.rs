@@ -329,3 +329,57 @@ async fn cycle_time_over_a_window_matches_hand_counts_and_withholds_small_groups
         assert_eq!(other.body["coding"], json!({"median_seconds": null, "p90_seconds": null, "samples": 0}));
     }
 }
+
+/// The pull request instruments, once per state change, after commit:
+/// opened, picked up (first review by another), merged with coding, review
+/// and size, and deploy and cycle time when production ships it (with its
+/// environment). Never the author.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_request_metrics_are_recorded_once_each_without_the_author() {
+    let telemetry = crate::metrics::telemetry(em_metrics::config::MetricsSettings::local("test-env")).await;
+    let app =
+        TestApp::builder().teams(r#"{"teams": {"backend": {"projects": ["api"]}}}"#).telemetry(&telemetry).build();
+    open(
+        &app,
+        json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T09:00:00Z",
+                      "first_commit_at": "2024-05-01T08:00:00Z"}),
+    )
+    .await;
+    let again = json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T09:00:00Z",
+                       "first_commit_at": "2024-05-01T08:00:00Z"});
+    assert_eq!(app.post("/pull-requests", again).await.status, StatusCode::OK, "a retry records nothing");
+    let review = json!({"reviewed_at": "2024-05-01T09:30:00Z", "state": "commented", "reviewer": "bob"});
+    step(&app, "api#1", "reviewed", review.clone()).await;
+    step(
+        &app,
+        "api#1",
+        "reviewed",
+        json!({"reviewed_at": "2024-05-01T10:00:00Z", "state": "approved", "reviewer": "cy"}),
+    )
+    .await;
+    let merge =
+        json!({"merged_at": "2024-05-01T11:00:00Z", "merge_commit_sha": "m1", "additions": 40, "deletions": 20});
+    step(&app, "api#1", "merged", merge.clone()).await;
+    step(&app, "api#1", "merged", merge).await;
+    app.start(DeploymentBuilder::new("p1").set("commit_sha", "m1").deployed_at("2024-05-01T13:00:00Z")).await;
+    app.start(DeploymentBuilder::new("p2").set("commit_sha", "m1").deployed_at("2024-05-01T15:00:00Z")).await;
+
+    let text = crate::metrics::metrics_text(&app).await;
+    for line in [
+        r#"pull_request_opened_total{project_id="api",team_id="backend"} 1"#,
+        r#"pull_request_merged_total{project_id="api",team_id="backend"} 1"#,
+        r#"pull_request_coding_time_seconds_sum{project_id="api",team_id="backend"} 3600"#,
+        r#"pull_request_pickup_time_seconds_sum{project_id="api",team_id="backend"} 1800"#,
+        r#"pull_request_pickup_time_seconds_count{project_id="api",team_id="backend"} 1"#,
+        r#"pull_request_review_time_seconds_sum{project_id="api",team_id="backend"} 5400"#,
+        r#"pull_request_deploy_time_seconds_sum{environment="production",project_id="api",team_id="backend"} 7200"#,
+        r#"pull_request_deploy_time_seconds_count{environment="production",project_id="api",team_id="backend"} 1"#,
+        r#"pull_request_cycle_time_seconds_sum{environment="production",project_id="api",team_id="backend"} 18000"#,
+        r#"pull_request_size_bucket{project_id="api",team_id="backend",le="50"} 0"#,
+        r#"pull_request_size_bucket{project_id="api",team_id="backend",le="100"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    // As label values: a random service.instance.id may hold the letters "ada".
+    assert!(!text.contains(r#""ada""#) && !text.contains(r#""bob""#), "no person in a metric:\n{text}");
+}
