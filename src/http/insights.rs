@@ -188,8 +188,12 @@ pub async fn trend(
             ),
         )
     })?;
-    let buckets = state.store.scan_window(window.from, window.to, filter, None, Buckets::new(bounds)).await?;
-    Ok(Json(buckets.trend(window, interval, &filters)))
+    let rows = state.store.cycle_time_rows(window.from, window.to, filter.project_ids.clone(), filter.team_ids.clone());
+    let buckets = state.store.scan_window(window.from, window.to, filter, None, Buckets::new(bounds));
+    let (buckets, rows) = tokio::try_join!(buckets, rows)?;
+    let mut trend = buckets.trend(window, interval, &filters);
+    insights::cycle_time::fill_trend(&mut trend, &rows.merged);
+    Ok(Json(trend))
 }
 
 #[utoipa::path(get, path = "/dora/breakdown", tag = "insights", params(BreakdownParams),
@@ -221,8 +225,12 @@ pub async fn breakdown(
     // the size of every group, then the rows of the largest ones only.
     let sizes = state.store.group_sizes(window.from, window.to, filter.clone(), by).await?;
     let (groups, omitted) = insights::largest_groups(sizes, limit);
-    let groups = state.store.scan_window(window.from, window.to, filter, Some(by), groups).await?;
-    Ok(Json(groups.breakdown(window, by, &filters, omitted)))
+    let rows = state.store.cycle_time_rows(window.from, window.to, filter.project_ids.clone(), filter.team_ids.clone());
+    let groups = state.store.scan_window(window.from, window.to, filter, Some(by), groups);
+    let (groups, rows) = tokio::try_join!(groups, rows)?;
+    let mut breakdown = groups.breakdown(window, by, &filters, omitted);
+    insights::cycle_time::fill_breakdown(&mut breakdown, by, &rows.merged);
+    Ok(Json(breakdown))
 }
 
 #[utoipa::path(get, path = "/dora/cycle-time", tag = "insights", params(CycleTimeParams),

@@ -214,6 +214,10 @@ pub struct TrendBucket {
     pub end: String,
     #[serde(flatten)]
     pub metrics: DoraMetrics,
+    /// Pull requests merged in the bucket.
+    pub merged_pull_requests: u64,
+    /// The median cycle time of those of them that production shipped.
+    pub cycle_time_median_seconds: Option<f64>,
 }
 
 /// The body of `GET /dora/trend`.
@@ -261,6 +265,8 @@ impl Buckets {
                 start: Timestamp::from_millis(start).to_rfc3339(),
                 end: Timestamp::from_millis(end).to_rfc3339(),
                 metrics: acc.finish(end - start),
+                merged_pull_requests: 0,
+                cycle_time_median_seconds: None,
             })
             .collect();
         Trend {
@@ -306,6 +312,9 @@ pub struct BreakdownGroup {
     pub key: Option<String>,
     #[serde(flatten)]
     pub report: DoraReport,
+    /// The median cycle time of the group's pull requests merged in the
+    /// window; null by environment (a pull request has none).
+    pub cycle_time_median_seconds: Option<f64>,
 }
 
 /// The body of `GET /dora/breakdown`.
@@ -395,6 +404,7 @@ impl Groups {
             .map(|(key, acc)| BreakdownGroup {
                 key,
                 report: DoraReport::new(window, filters, acc.finish(length(window))),
+                cycle_time_median_seconds: None,
             })
             .collect();
         Breakdown { by: group_name(by), groups, omitted_groups }

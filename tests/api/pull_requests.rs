@@ -383,3 +383,52 @@ async fn pull_request_metrics_are_recorded_once_each_without_the_author() {
     // As label values: a random service.instance.id may hold the letters "ada".
     assert!(!text.contains(r#""ada""#) && !text.contains(r#""bob""#), "no person in a metric:\n{text}");
 }
+
+/// `/dora/trend` buckets count the pull requests merged in them and their
+/// median cycle time; `/dora/breakdown` groups by team or project give it too.
+#[tokio::test]
+async fn trend_and_breakdown_carry_merged_pull_requests_and_cycle_time() {
+    let app = TestApp::builder()
+        .teams(r#"{"teams": {"core": {"projects": ["api"]}, "shop": {"projects": ["web"]}}}"#)
+        .build();
+    // Week of 2024-05-06: two merges of api shipped after 2 h and 4 h of cycle; one of web, never shipped.
+    for (id, project, opened, merged, sha, deployed) in [
+        ("a1", "api", "2024-05-06T08:00:00Z", "2024-05-06T09:00:00Z", "s1", Some("2024-05-06T10:00:00Z")),
+        ("a2", "api", "2024-05-07T08:00:00Z", "2024-05-07T10:00:00Z", "s2", Some("2024-05-07T12:00:00Z")),
+        ("w1", "web", "2024-05-07T08:00:00Z", "2024-05-07T09:00:00Z", "s3", None),
+        // The next week: one more api merge, shipped 1 h after opening.
+        ("a3", "api", "2024-05-14T08:00:00Z", "2024-05-14T08:30:00Z", "s4", Some("2024-05-14T09:00:00Z")),
+    ] {
+        open(&app, json!({"id": id, "project_id": project, "opened_at": opened})).await;
+        step(&app, id, "merged", json!({"merged_at": merged, "merge_commit_sha": sha})).await;
+        if let Some(at) = deployed {
+            let d = DeploymentBuilder::new(&format!("d-{id}")).project(project).set("commit_sha", sha);
+            app.start(d.set("first_commit_at", opened).set("deploy_start_at", opened).deployed_at(at)).await;
+        }
+    }
+    let trend = app.get("/dora/trend?from=2024-05-06T00:00:00Z&to=2024-05-20T00:00:00Z&interval=week").await;
+    assert_eq!(trend.status, StatusCode::OK, "{}", trend.body);
+    let buckets = trend.body["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 2);
+    assert_eq!(
+        (&buckets[0]["merged_pull_requests"], &buckets[0]["cycle_time_median_seconds"]),
+        (&json!(3), &json!(10800.0))
+    );
+    assert_eq!(
+        (&buckets[1]["merged_pull_requests"], &buckets[1]["cycle_time_median_seconds"]),
+        (&json!(1), &json!(3600.0))
+    );
+
+    let by_team = app.get("/dora/breakdown?from=2024-05-06T00:00:00Z&to=2024-05-20T00:00:00Z&by=team_id").await;
+    assert_eq!(by_team.status, StatusCode::OK, "{}", by_team.body);
+    let median_of = |key: &str| {
+        by_team.body["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["key"] == key)
+            .map(|g| g["cycle_time_median_seconds"].clone())
+    };
+    assert_eq!(median_of("core"), Some(json!(7200.0)), "api: 2 h, 4 h and 1 h");
+    assert_eq!(median_of("shop"), None, "a breakdown's groups are those with deployments: web has none");
+}
