@@ -1,4 +1,5 @@
-//! GitLab: `Push Hook` and `Deployment Hook` events.
+//! GitLab: `Push Hook`, `Deployment Hook`, `Merge Request Hook` and
+//! `Note Hook` (a comment on a merge request) events.
 
 use chrono::DateTime;
 use serde::Deserialize;
@@ -7,8 +8,10 @@ use super::{
     id, remember_push, repository_key, settle, shape, skip, Action, DeploymentChange, DeploymentStep, PushedCommit,
     Skip,
 };
+use crate::domain::delivery::{PullRequestChange, PullRequestStep};
 use crate::domain::deployment::NewDeployment;
-use crate::domain::Username;
+use crate::domain::pull_request::{Merge, NewPullRequest, NewReview, MAX_PULL_REQUEST_TITLE_CHARS};
+use crate::domain::{ReviewState, Username};
 use crate::teams::TeamConfig;
 use crate::time::Timestamp;
 
@@ -45,11 +48,59 @@ struct User {
     username: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct MergeRequestHook {
+    user: Option<User>,
+    project: Project,
+    object_attributes: MergeRequest,
+    #[serde(default)]
+    changes: serde_json::Value,
+}
+
+/// A merge request as `Merge Request Hook` (`object_attributes`) and
+/// `Note Hook` (`merge_request`) carry it.
+#[derive(Deserialize)]
+struct MergeRequest {
+    iid: i64,
+    title: Option<String>,
+    target_branch: Option<String>,
+    created_at: String,
+    updated_at: Option<String>,
+    #[serde(default)]
+    draft: bool,
+    #[serde(default)]
+    work_in_progress: bool,
+    merge_commit_sha: Option<String>,
+    last_commit: Option<LastCommit>,
+    action: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LastCommit {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct NoteHook {
+    user: Option<User>,
+    project: Project,
+    object_attributes: Note,
+    merge_request: Option<MergeRequest>,
+}
+
+#[derive(Deserialize)]
+struct Note {
+    noteable_type: String,
+    created_at: String,
+}
+
 /// What a delivery of `event` (the X-Gitlab-Event header) means.
 pub fn actions(event: &str, body: &[u8], teams: &TeamConfig) -> Action {
     settle(match event {
         "Push Hook" => push(body),
         "Deployment Hook" => deployment(body, teams),
+        "Merge Request Hook" => merge_request(body, teams),
+        "Note Hook" => note(body, teams),
         other => Ok(Action::ignore(format!("GitLab event `{other}` is not one em-metrics uses"))),
     })
 }
@@ -90,6 +141,92 @@ fn deployment(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
         ..NewDeployment::default()
     };
     Ok(Action::Deployment(DeploymentStep { new, repository: repository_key("gitlab", &p.path_with_namespace), change }))
+}
+
+fn username(user: Option<&User>) -> Option<Username> {
+    Username::optional(user.and_then(|u| u.username.clone())).ok().flatten()
+}
+
+/// The pull request a merge request is: `{project}#{iid}`. `author` is known
+/// only from the delivery that opened it (GitLab names the author by id).
+fn new_pull_request(
+    mr: &MergeRequest,
+    project: &Project,
+    author: Option<Username>,
+    teams: &TeamConfig,
+) -> Result<NewPullRequest, Skip> {
+    let name = teams.project_for(&[&project.path_with_namespace], &project.name);
+    Ok(NewPullRequest {
+        id: Some(id("object_attributes.iid", format!("{name}#{}", mr.iid))?),
+        project_id: Some(id("project.name", name)?),
+        number: Some(mr.iid),
+        title: mr.title.as_ref().map(|t| t.chars().take(MAX_PULL_REQUEST_TITLE_CHARS).collect()),
+        author,
+        base_branch: mr.target_branch.clone(),
+        head_sha: mr.last_commit.as_ref().map(|c| id("last_commit.id", &c.id)).transpose()?,
+        draft: Some(mr.draft || mr.work_in_progress),
+        opened_at: Some(gitlab_time("created_at", &mr.created_at)?),
+        first_commit_at: None,
+    })
+}
+
+fn merge_request(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
+    let hook: MergeRequestHook = shape(body, "Merge Request Hook")?;
+    let mr = &hook.object_attributes;
+    // GitLab gives no time of its own for a step: the merge request's last
+    // update is when it happened.
+    let updated =
+        || mr.updated_at.as_deref().map_or(gitlab_time("created_at", &mr.created_at), |t| gitlab_time("updated_at", t));
+    let actor = username(hook.user.as_ref());
+    let action = mr.action.as_deref().unwrap_or_default();
+    let change = match action {
+        "open" => PullRequestChange::Open,
+        "reopen" => PullRequestChange::Reopen(updated()?),
+        "close" => PullRequestChange::Close(updated()?),
+        "merge" => PullRequestChange::Merge(Merge {
+            merged_at: Some(updated()?),
+            merge_commit_sha: Some(id(
+                "object_attributes.merge_commit_sha",
+                mr.merge_commit_sha.clone().unwrap_or_default(),
+            )?),
+            additions: None,
+            deletions: None,
+        }),
+        "approved" => PullRequestChange::Review(NewReview {
+            reviewed_at: Some(updated()?),
+            state: ReviewState::Approved,
+            reviewer: actor.clone(),
+        }),
+        // An update that takes the draft off makes it ready; one that puts it on, a draft again.
+        "update" => match hook.changes.get("draft").and_then(|d| d.get("current")).and_then(|c| c.as_bool()) {
+            Some(false) => PullRequestChange::Ready(updated()?),
+            Some(true) => PullRequestChange::ToDraft,
+            None => return Ok(Action::ignore("a merge request update that changes nothing em-metrics keeps")),
+        },
+        other => return Ok(Action::ignore(format!("merge request action `{other}` changes nothing"))),
+    };
+    let author = if action == "open" { actor } else { None };
+    let new = new_pull_request(mr, &hook.project, author, teams)?;
+    Ok(Action::PullRequest(PullRequestStep { new, change }))
+}
+
+/// A comment on a merge request counts as a `commented` review.
+fn note(body: &[u8], teams: &TeamConfig) -> Result<Action, Skip> {
+    let hook: NoteHook = shape(body, "Note Hook")?;
+    if hook.object_attributes.noteable_type != "MergeRequest" {
+        return Ok(Action::ignore(format!(
+            "a note on a {}, not a merge request",
+            hook.object_attributes.noteable_type
+        )));
+    }
+    let Some(mr) = &hook.merge_request else { return Err(skip("a merge request note without merge_request")) };
+    let change = PullRequestChange::Review(NewReview {
+        reviewed_at: Some(gitlab_time("object_attributes.created_at", &hook.object_attributes.created_at)?),
+        state: ReviewState::Commented,
+        reviewer: username(hook.user.as_ref()),
+    });
+    let new = new_pull_request(mr, &hook.project, None, teams)?;
+    Ok(Action::PullRequest(PullRequestStep { new, change }))
 }
 
 /// GitLab writes `2021-04-28 21:50:00 +0200` (and sometimes `… UTC`) in

@@ -292,3 +292,71 @@ async fn a_gitlab_story_gives_deployments_and_lead_times_from_pushes() {
     )
     .await;
 }
+
+fn gitlab_merge_request(iid: i64, action: &str, updated_at: &str, user: &str) -> Value {
+    let mut mr = fixture("gitlab/merge_request.json");
+    mr["project"]["path_with_namespace"] = json!("mike/diaspora");
+    mr["user"]["username"] = json!(user);
+    let attributes = &mut mr["object_attributes"];
+    attributes["iid"] = json!(iid);
+    attributes["action"] = json!(action);
+    attributes["created_at"] = json!("2024-05-01T09:00:00Z");
+    attributes["updated_at"] = json!(updated_at);
+    mr
+}
+
+/// GitLab's merge request and note examples: a draft opened by root, made
+/// ready at 10:00, commented on by a reviewer at 11:00, approved by its
+/// author (not counted), merged at 12:00 and deployed to production at
+/// 13:00: pickup, review and deploy an hour each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitlab_merge_request_from_draft_to_production() {
+    let (app, _telemetry) = app_with_metrics(TEAMS).await;
+    let mut opened = gitlab_merge_request(1, "open", "2024-05-01T09:00:00Z", "root");
+    opened["object_attributes"]["draft"] = json!(true);
+    let reply = gitlab(&app, "Merge Request Hook", "mr-1", &opened).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["pull_request"]["id"], "diaspora#1");
+    assert_eq!(reply.body["pull_request"]["author"], "root");
+    assert_eq!(reply.body["pull_request"]["ready_at"], Value::Null);
+    assert_eq!(gitlab(&app, "Merge Request Hook", "mr-1", &opened).await.body, json!({"duplicate": true}));
+
+    let ready = gitlab_merge_request(1, "update", "2024-05-01T10:00:00Z", "root");
+    let reply = gitlab(&app, "Merge Request Hook", "mr-2", &ready).await;
+    assert_eq!(reply.body["pull_request"]["ready_at"], "2024-05-01T10:00:00.000Z", "{}", reply.body);
+
+    let mut note = fixture("gitlab/note.json");
+    note["project"]["path_with_namespace"] = json!("mike/diaspora");
+    note["user"]["username"] = json!("reviewer1");
+    note["object_attributes"]["created_at"] = json!("2024-05-01 11:00:00 UTC");
+    note["merge_request"]["created_at"] = json!("2024-05-01 09:00:00 UTC");
+    let reply = gitlab(&app, "Note Hook", "mr-3", &note).await;
+    assert_eq!(reply.body["pull_request"]["reviews"], 1, "{}", reply.body);
+
+    let own = gitlab_merge_request(1, "approved", "2024-05-01T11:30:00Z", "root");
+    assert_eq!(gitlab(&app, "Merge Request Hook", "mr-4", &own).await.body["pull_request"]["reviews"], 1);
+
+    let mut merged = gitlab_merge_request(1, "merge", "2024-05-01T12:00:00Z", "root");
+    merged["object_attributes"]["merge_commit_sha"] = json!("abc123");
+    let reply = gitlab(&app, "Merge Request Hook", "mr-5", &merged).await;
+    assert_eq!(reply.body["pull_request"]["state"], "merged", "{}", reply.body);
+
+    let deployed = gitlab_deployment(31, "success", "abc123", "2024-05-01 13:00:00 UTC");
+    assert_eq!(gitlab(&app, "Deployment Hook", "mr-6", &deployed).await.status, StatusCode::CREATED);
+    let pr = app.get("/pull-requests/diaspora%231").await.body;
+    assert_eq!(
+        (&pr["pickup_seconds"], &pr["review_seconds"], &pr["deploy_seconds"]),
+        (&json!(3600.0), &json!(3600.0), &json!(3600.0)),
+        "{pr}"
+    );
+    assert_eq!(pr["deployment_id"], "gitlab-31");
+
+    // Another merge request closed and reopened; an update that is not about the draft changes nothing.
+    let closed = gitlab_merge_request(2, "close", "2024-05-01T10:00:00Z", "root");
+    assert_eq!(gitlab(&app, "Merge Request Hook", "mr-7", &closed).await.body["pull_request"]["state"], "closed");
+    let reopened = gitlab_merge_request(2, "reopen", "2024-05-01T11:00:00Z", "root");
+    assert_eq!(gitlab(&app, "Merge Request Hook", "mr-8", &reopened).await.body["pull_request"]["state"], "open");
+    let mut edit = gitlab_merge_request(2, "update", "2024-05-01T12:00:00Z", "root");
+    edit["changes"] = json!({"title": {"previous": "a", "current": "b"}});
+    assert_eq!(gitlab(&app, "Merge Request Hook", "mr-9", &edit).await.status, StatusCode::ACCEPTED);
+}
