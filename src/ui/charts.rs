@@ -70,6 +70,31 @@ pub fn bars(title: &str, starts: &[i64], series: &Series, unit: Unit) -> Markup 
     }
 }
 
+/// One horizontal bar split into `stages` (name, CSS class, seconds), each
+/// as wide as its share of the total; a stage without a value takes no room.
+/// Widths are SVG attributes, not styles, so the page's CSP holds.
+pub fn stages(title: &str, stages: &[(&str, &str, Option<f64>)]) -> Markup {
+    let total: f64 = stages.iter().filter_map(|(_, _, v)| *v).sum();
+    let mut x = 0.0;
+    let mut segments = Vec::new();
+    for (name, class, value) in stages {
+        if let Some(v) = value.filter(|_| total > 0.0) {
+            let width = v / total * 100.0;
+            segments.push((*name, *class, v, x, width));
+            x += width;
+        }
+    }
+    html! {
+        svg.chart.stages viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label=(title) {
+            @for (name, class, v, x, width) in segments {
+                rect class=(class) x=(n(x)) y="0" width=(n(width)) height="8" {
+                    title { (name) ": " (format::duration(v)) }
+                }
+            }
+        }
+    }
+}
+
 /// A line chart of one or more series over the buckets; gaps where a
 /// bucket has no value (no sample, rather than zero).
 pub fn lines(title: &str, starts: &[i64], series: &[Series], unit: Unit) -> Markup {

@@ -7,7 +7,8 @@
 //! added up (the same samples as one `/dora` over the window).
 
 use super::params::View;
-use crate::domain::{Deployment, DeploymentStatus, Incident};
+use crate::domain::{Deployment, DeploymentStatus, Incident, PullRequest};
+use crate::insights::cycle_time::{self, CycleTimeReport, DEFAULT_MIN_GROUP_SIZE};
 use crate::insights::{
     self, Accumulator, Breakdown, Buckets, DoraMetrics, Filters, Groups, Interval, Whole, Window,
     DEFAULT_BREAKDOWN_LIMIT,
@@ -39,6 +40,12 @@ pub struct Dashboard {
     pub filter_values: FilterValues,
     /// Whether any deployment was ever recorded (else the first-steps state).
     pub has_deployments: bool,
+    /// The stages of the pull requests merged in the window, as `/dora/cycle-time`.
+    pub cycle_time: CycleTimeReport,
+    /// Pull requests merged in each trend bucket, in order.
+    pub merged_per_bucket: Vec<u64>,
+    /// The latest pull requests merged in the window, newest first.
+    pub latest_merged: Vec<PullRequest>,
 }
 
 /// Daily buckets for a month or less, weekly ones beyond.
@@ -70,7 +77,7 @@ pub async fn load(store: &Store, view: &View, within: Option<Vec<String>>) -> St
     // Every group is accumulated, then the page keeps the largest: one scan
     // instead of /dora/breakdown's two. The samples a group keeps are its
     // share of the window's, so memory grows with the window, not the groups.
-    let sink = BucketsAndGroups { buckets: Buckets::new(bounds), groups: Groups::default() };
+    let sink = BucketsAndGroups { buckets: Buckets::new(bounds.clone()), groups: Groups::default() };
     let current = store.scan_window(window.from, window.to, filter.clone(), Some(by), sink);
     let before = store.scan_window(previous_window.from, previous_window.to, filter.clone(), None, Whole::default());
     let incidents = store.incidents(IncidentFilter {
@@ -89,14 +96,29 @@ pub async fn load(store: &Store, view: &View, within: Option<Vec<String>>) -> St
         range: TimeRange { from: None, to: Some(window.to) },
         page: Page { limit: LIST_LENGTH, offset: 0, order: Order::Desc },
     });
-    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments) = tokio::try_join!(
+    let pull_requests =
+        store.cycle_time_rows(window.from, window.to, filter.project_ids.clone(), filter.team_ids.clone());
+    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments, pull_requests) = tokio::try_join!(
         current,
         before,
         incidents,
         deployments,
         store.filter_values(within.clone()),
-        store.has_deployments(within.clone())
+        store.has_deployments(within.clone()),
+        pull_requests
     )?;
+    let mut latest_merged = pull_requests.merged.clone();
+    latest_merged.sort_by(|a, b| b.merged_at.cmp(&a.merged_at).then_with(|| b.id.cmp(&a.id)));
+    latest_merged.truncate(LIST_LENGTH as usize);
+    let merged_per_bucket = bounds
+        .iter()
+        .map(|&(start, end)| {
+            let inside = |p: &&PullRequest| p.merged_at.is_some_and(|m| start <= m.millis() && m.millis() < end);
+            pull_requests.merged.iter().filter(inside).count() as u64
+        })
+        .collect();
+    let counted = Filters::new(&filter, filter.environments.clone());
+    let cycle_time = cycle_time::report(window, counted, pull_requests, DEFAULT_MIN_GROUP_SIZE);
 
     let both = current;
     let mut whole = Accumulator::default();
@@ -123,6 +145,9 @@ pub async fn load(store: &Store, view: &View, within: Option<Vec<String>>) -> St
         latest_deployments,
         filter_values,
         has_deployments,
+        cycle_time,
+        merged_per_bucket,
+        latest_merged,
     })
 }
 

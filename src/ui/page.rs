@@ -72,6 +72,7 @@ pub fn dashboard(d: &Dashboard, view: &View, viewer: &Viewer, now: Timestamp) ->
             }
             (tiles(d, view))
             (trends(d))
+            (cycle_time(d))
             (breakdown(d, view))
             div.lists {
                 (open_incidents(&d.open_incidents, now))
@@ -481,6 +482,76 @@ fn sort_groups(groups: &mut [&BreakdownGroup], key: SortKey, dir: Direction) {
             Direction::Desc => ordering.reverse(),
         }
     });
+}
+
+/// Where lead time goes: the median of each stage of the pull requests
+/// merged in the window, merges per bucket, and the latest merges.
+fn cycle_time(d: &Dashboard) -> Markup {
+    let c = &d.cycle_time;
+    let stages = [
+        ("Coding", "s1", c.coding.median_seconds),
+        ("Pickup", "s2", c.pickup.median_seconds),
+        ("Review", "s3", c.review.median_seconds),
+        ("Deploy", "s4", c.deploy.median_seconds),
+    ];
+    let total: f64 = stages.iter().filter_map(|(_, _, v)| *v).sum();
+    let summary = stages
+        .iter()
+        .map(|(name, _, v)| format!("{name} {}", opt(*v, format::duration)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let starts: Vec<i64> = d.buckets.iter().map(|(s, _, _)| *s).collect();
+    let merged = Series {
+        name: "merged pull requests",
+        class: "s1",
+        values: d.merged_per_bucket.iter().map(|n| Some(*n as f64)).collect(),
+    };
+    html! {
+        section.cycle aria-labelledby="cycle-time" {
+            h2 #cycle-time { "Cycle time" }
+            @if c.pull_requests.merged == 0 {
+                p.notice { "No pull requests merged in this window. Report them with /pull-requests or the GitHub and GitLab webhooks." }
+            } @else {
+                figure {
+                    figcaption {
+                        "Median of each stage, " (format::count(c.pull_requests.merged)) " pull requests merged; together "
+                        (format::duration(total))
+                    }
+                    (charts::stages(&format!("Cycle time stages: {summary}"), &stages))
+                    ul.legend {
+                        @for (name, class, v) in &stages {
+                            li { span class={ "key " (class) } { (name) } " " (opt(*v, format::duration)) }
+                        }
+                    }
+                }
+                figure {
+                    figcaption { "Pull requests merged per bucket" }
+                    div.scroll.chart-box tabindex="0" { (charts::bars("Pull requests merged", &starts, &merged, Unit::Count)) }
+                }
+                div.scroll tabindex="0" { table.cards {
+                    caption { "Latest merged pull requests" }
+                    thead { tr {
+                        th scope="col" { "Title" } th scope="col" { "Project" } th scope="col" { "Merged" }
+                        th scope="col" { "Coding" } th scope="col" { "Pickup" } th scope="col" { "Review" }
+                        th scope="col" { "Deploy" }
+                    } }
+                    tbody {
+                        @for p in &d.latest_merged {
+                            tr {
+                                td data-label="Title" { a href=(json_link("pull-requests", &p.id)) { (p.title.as_deref().unwrap_or(&p.id)) } }
+                                td data-label="Project" { (p.project_id) }
+                                td data-label="Merged" { (p.merged_at.map_or_else(|| "—".to_string(), time)) }
+                                td data-label="Coding" { (opt(p.coding_seconds(), format::duration)) }
+                                td data-label="Pickup" { (opt(p.pickup_seconds(), format::duration)) }
+                                td data-label="Review" { (opt(p.review_seconds(), format::duration)) }
+                                td data-label="Deploy" { (opt(p.deploy_seconds(), format::duration)) }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
 }
 
 fn open_incidents(incidents: &[Incident], now: Timestamp) -> Markup {

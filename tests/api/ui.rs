@@ -399,3 +399,32 @@ async fn the_page_counts_production_by_default_and_all_environments_on_request()
         assert_eq!(tile_value(&all.text, "deployment_frequency"), Some(0.5714), "{query}: 4 in 7 days");
     }
 }
+
+/// The "Cycle time" section: the medians of the four stages and their total,
+/// merges per bucket, and the latest merges with their titles escaped.
+#[tokio::test]
+async fn the_cycle_time_section_shows_the_stages_and_escapes_titles() {
+    let app = TestApp::new();
+    let empty = page(&app, &format!("/ui?{WINDOW}"), &[("authorization", &bearer())]).await;
+    assert!(empty.text.contains("No pull requests merged in this window"), "the empty state");
+
+    let pr = json!({"id": "api#1", "project_id": "api", "title": "<script>alert(1)</script> faster builds",
+        "opened_at": "2024-05-02T09:00:00Z", "first_commit_at": "2024-05-02T07:00:00Z"});
+    assert_eq!(app.post("/pull-requests", pr).await.status, StatusCode::CREATED);
+    let review = json!({"reviewed_at": "2024-05-02T10:00:00Z", "state": "approved", "reviewer": "bob"});
+    assert_eq!(app.post("/pull-requests/api%231/reviewed", review).await.status, StatusCode::OK);
+    let merge = json!({"merged_at": "2024-05-02T13:00:00Z", "merge_commit_sha": "m1"});
+    assert_eq!(app.post("/pull-requests/api%231/merged", merge).await.status, StatusCode::OK);
+    app.start(DeploymentBuilder::new("d1").set("commit_sha", "m1").deployed_at("2024-05-02T17:00:00Z")).await;
+
+    let ui = page(&app, &format!("/ui?{WINDOW}"), &[("authorization", &bearer())]).await;
+    assert_eq!(ui.status, StatusCode::OK);
+    let section = &ui.text[ui.text.find("id=\"cycle-time\"").expect("the section")..];
+    // Coding 2 h, pickup 1 h, review 3 h, deploy 4 h: 10 h together.
+    for shown in ["Coding</span> 2 h", "Pickup</span> 1 h", "Review</span> 3 h", "Deploy</span> 4 h", "together 10 h"] {
+        assert!(section.contains(shown), "`{shown}` in the section:\n{}", &section[..section.len().min(3000)]);
+    }
+    assert!(section.contains("&lt;script&gt;alert(1)&lt;/script&gt; faster builds"), "the title, escaped");
+    assert!(!ui.text.contains("<script>alert(1)"), "never raw");
+    assert!(section.contains("/api/v1/pull-requests/api%231"), "the row links to its JSON");
+}
