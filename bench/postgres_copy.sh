@@ -14,7 +14,7 @@ if [ ! -f "$db" ]; then
   echo "== generating $db"
   started=$(date +%s)
   "$bin" --sqlite-db "$db" demo --days 1095 --teams 10 --projects 50 \
-    --deploys-per-day 15.5 --incident-scale 2.5 --seed 1 --until "$(date -u +%F)" | head -1
+    --deploys-per-day 15.5 --incident-scale 2.5 --seed 1 --no-pull-requests --until "$(date -u +%F)" | head -1
   echo "   generated in $(( $(date +%s) - started )) s"
 fi
 

@@ -12,7 +12,8 @@ use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::domain::deployment::{MarkDeployed, NewDeployment};
 use crate::domain::incident::NewIncident;
-use crate::domain::{Commit, Context, DeploymentKind, Id};
+use crate::domain::pull_request::{Merge, NewPullRequest, NewReview};
+use crate::domain::{Commit, Context, DeploymentKind, Id, ReviewState, Username};
 use crate::store::{Store, StoreError, Tx};
 use crate::teams::{Team, TeamConfig};
 use crate::time::Timestamp;
@@ -50,6 +51,9 @@ pub struct DemoArgs {
     /// Last day of the story (YYYY-MM-DD, exclusive); default today (UTC).
     #[arg(long)]
     pub until: Option<NaiveDate>,
+    /// Leave out the pull requests (the benchmark database adds its own).
+    #[arg(long = "no-pull-requests")]
+    pub no_pull_requests: bool,
 }
 
 /// What the demo wrote.
@@ -198,6 +202,8 @@ pub async fn run(store: &Store, args: &DemoArgs) -> Result<Summary, StoreError> 
                 plan.push(Planned {
                     id: demo_id(format!("demo{}-{project}-{day}-{k}", args.seed)),
                     project: demo_id(project.clone()),
+                    team: *team_index,
+                    pull_request: !args.no_pull_requests,
                     start,
                     duration,
                     commits,
@@ -268,6 +274,9 @@ fn tell(
     let commits: Vec<Commit> =
         d.commits.iter().map(|(sha, t)| Commit { sha: demo_id(sha.clone()), committed_at: at(*t) }).collect();
     let sha = d.commits.last().map(|(sha, _)| sha.clone()).unwrap_or_default();
+    if d.pull_request {
+        tell_pull_request(tx, d, &sha, ctx)?;
+    }
     if d.staging_first {
         // Two hours before production, or once the newest commit exists.
         let newest = d.commits.iter().map(|c| c.1).max().unwrap_or(d.start);
@@ -352,6 +361,74 @@ fn tell(
     Ok(())
 }
 
+/// The pull request whose merge is deployment `d`'s newest commit: opened
+/// halfway through its commits (a fifth of them as drafts, made ready
+/// later), reviewed (sometimes by its author first, which never counts),
+/// approved and merged a minute after the newest commit; staging then
+/// production ship it. One in twenty has a sibling closed without merging.
+/// Team 0 has only 3 authors, so its per-author figure is withheld. Its own
+/// random numbers, so the deployments' story stays what it was.
+fn tell_pull_request(tx: &Tx, d: &Planned, sha: &str, ctx: &dyn Fn(i64) -> Context) -> Result<(), StoreError> {
+    let at = Timestamp::from_millis;
+    let mut rng = Rng(d.start as u64 ^ 0x5052_5052);
+    let oldest = d.commits.first().map_or(d.start, |c| c.1);
+    let newest = d.commits.iter().map(|c| c.1).max().unwrap_or(d.start);
+    let opened = oldest + (newest - oldest) / 2;
+    let draft = rng.chance(0.2);
+    let ready = if draft { opened + (newest - opened) / 3 } else { opened };
+    let merged = newest + 60_000;
+    let authors = if d.team == 0 { 3 } else { 7 };
+    let author_of = |n: u64| demo_username(format!("dev-{}-{}", d.team, n % authors));
+    let author = rng.next();
+    let id = demo_id(format!("{}#{}", d.project, d.id));
+    let pr = NewPullRequest {
+        id: Some(id.clone()),
+        project_id: Some(d.project.clone()),
+        title: Some(format!("Change {} of {}", &sha[..sha.len().min(7)], d.project)),
+        author: Some(author_of(author)),
+        base_branch: Some("main".into()),
+        head_sha: Some(demo_id(sha.to_string())),
+        draft: Some(draft),
+        opened_at: Some(at(opened)),
+        first_commit_at: Some(at(oldest)),
+        ..NewPullRequest::default()
+    };
+    tx.open_pull_request(pr, &ctx(opened))?;
+    if draft {
+        tx.ready_pull_request(&id, Some(at(ready)), &ctx(ready))?;
+    }
+    let review = |who: u64, state: ReviewState, when: i64| -> Result<(), StoreError> {
+        let cmd = NewReview { reviewed_at: Some(at(when)), state, reviewer: Some(author_of(who)) };
+        tx.review_pull_request(&id, cmd, &ctx(when)).map(|_| ())
+    };
+    let span = merged - ready;
+    if rng.chance(0.1) {
+        review(author, ReviewState::Commented, ready + span / 5)?;
+    }
+    review(author + 1, ReviewState::ChangesRequested, ready + span * 2 / 5)?;
+    review(author + 2, ReviewState::Approved, ready + span * 4 / 5)?;
+    let lines = 5 + rng.next() % 400;
+    let merge = Merge {
+        merged_at: Some(at(merged)),
+        merge_commit_sha: Some(demo_id(sha.to_string())),
+        additions: Some((lines * 2 / 3) as i64),
+        deletions: Some((lines / 3) as i64),
+    };
+    tx.merge_pull_request(&id, merge, &ctx(merged))?;
+    if rng.chance(0.05) {
+        let sibling = demo_id(format!("{id}-closed"));
+        let closed = NewPullRequest { id: Some(sibling.clone()), head_sha: None, ..NewPullRequest::default() };
+        let closed = NewPullRequest { project_id: Some(d.project.clone()), opened_at: Some(at(opened)), ..closed };
+        tx.open_pull_request(closed, &ctx(opened))?;
+        tx.close_pull_request(&sibling, Some(at(ready)), &ctx(ready))?;
+    }
+    Ok(())
+}
+
+fn demo_username(text: String) -> Username {
+    Username::parse(text).expect("demo logins are short and not blank")
+}
+
 /// An incident after deployment `d`: the tool names the deployment when
 /// `explicit`, else attribution links it. Returns its id.
 fn open_incident(
@@ -389,6 +466,10 @@ fn demo_id(text: String) -> Id {
 struct Planned {
     id: Id,
     project: Id,
+    /// Which team's profile (and authors) it has.
+    team: usize,
+    /// Whether its newest commit comes from a pull request.
+    pull_request: bool,
     start: i64,
     duration: i64,
     /// (sha, committed_at); the first is the oldest, the last is what runs.

@@ -59,8 +59,16 @@ impl Modify for Security {
                 ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
             )
         };
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let has_path_id = path.contains('{');
             for op in operations(item) {
+                // A blank or malformed `{id}`, or a body that is not the
+                // JSON object the route takes, is a 400 on every route.
+                if has_path_id || op.request_body.is_some() {
+                    op.responses.responses.entry("400".into()).or_insert_with(|| {
+                        error().description("Invalid path parameter or request body").build().into()
+                    });
+                }
                 // `security(())` in an annotation: a probe, or a webhook its
                 // sender signs (its 401 is in its own annotation). Neither
                 // needs the API's credentials.

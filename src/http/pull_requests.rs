@@ -296,7 +296,7 @@ pub async fn delete(State(state): State<AppState>, Caller(caller): Caller, IdPat
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/pull-requests/{id}/ready", tag = "pull-requests", request_body = DateBody,
+#[utoipa::path(post, path = "/pull-requests/{id}/ready", operation_id = "ready_pull_request", tag = "pull-requests", request_body = DateBody,
     params(("id" = String, Path, description = "Pull request id")),
     responses(
         (status = 200, description = "Ready for review (the first time counts)", body = PullRequestView),
@@ -314,7 +314,7 @@ pub async fn ready(
         .await
 }
 
-#[utoipa::path(post, path = "/pull-requests/{id}/reviewed", tag = "pull-requests", request_body = ReviewBody,
+#[utoipa::path(post, path = "/pull-requests/{id}/reviewed", operation_id = "review_pull_request", tag = "pull-requests", request_body = ReviewBody,
     params(("id" = String, Path, description = "Pull request id")),
     responses(
         (status = 200, description = "The review is recorded (the same review again changes nothing)", body = PullRequestView),
@@ -332,7 +332,7 @@ pub async fn reviewed(
     commit(&state, &caller, claimed, move |tx, ctx| tx.review_pull_request(&id, cmd, ctx), PullRequestView::from).await
 }
 
-#[utoipa::path(post, path = "/pull-requests/{id}/merged", tag = "pull-requests", request_body = MergeBody,
+#[utoipa::path(post, path = "/pull-requests/{id}/merged", operation_id = "merge_pull_request", tag = "pull-requests", request_body = MergeBody,
     params(("id" = String, Path, description = "Pull request id")),
     responses(
         (status = 200, description = "Merged (or already merged the same way)", body = PullRequestView),
@@ -364,7 +364,7 @@ pub struct ClosedBody {
     pub closed_at: Option<Timestamp>,
 }
 
-#[utoipa::path(post, path = "/pull-requests/{id}/closed", tag = "pull-requests", request_body = ClosedBody,
+#[utoipa::path(post, path = "/pull-requests/{id}/closed", operation_id = "close_pull_request", tag = "pull-requests", request_body = ClosedBody,
     params(("id" = String, Path, description = "Pull request id")),
     responses(
         (status = 200, description = "Closed without merging", body = PullRequestView),
@@ -389,7 +389,7 @@ pub async fn closed(
     .await
 }
 
-#[utoipa::path(post, path = "/pull-requests/{id}/reopened", tag = "pull-requests", request_body = DateBody,
+#[utoipa::path(post, path = "/pull-requests/{id}/reopened", operation_id = "reopen_pull_request", tag = "pull-requests", request_body = DateBody,
     params(("id" = String, Path, description = "Pull request id")),
     responses(
         (status = 200, description = "Open again", body = PullRequestView),

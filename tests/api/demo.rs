@@ -11,6 +11,7 @@ fn args(seed: u64) -> DemoArgs {
         deploys_per_day: 1.2,
         incident_scale: 1.0,
         until: NaiveDate::from_ymd_opt(2024, 6, 1),
+        no_pull_requests: false,
     }
 }
 
@@ -152,4 +153,37 @@ fn the_demo_subcommand_fills_the_configured_database() {
     let conn = rusqlite::Connection::open(&db).expect("db");
     let n: i64 = conn.query_row("SELECT count(*) FROM deployments", [], |r| r.get(0)).expect("count");
     assert!(n > 50, "{n}");
+}
+
+/// The demo's pull requests: drafts made ready, reviews (some by the
+/// author, never counted), merges that staging and then production ship,
+/// a few closed unmerged, and a team too small for a per-author figure.
+#[tokio::test]
+async fn the_demo_has_pull_requests_shipped_through_staging_to_production() {
+    use em_metrics::domain::PullRequestState;
+    use em_metrics::store::PullRequestFilter;
+    let (_dir, store, summary) = run(1).await;
+    let page = Page { limit: 1000, offset: 0, order: em_metrics::store::Order::Asc };
+    let all = store.pull_requests(PullRequestFilter { page, ..PullRequestFilter::default() }).await.expect("list");
+    assert!(all.len() > 100, "{}", all.len());
+    let merged: Vec<_> = all.iter().filter(|p| p.state == PullRequestState::Merged).collect();
+    assert!(all.iter().any(|p| p.state == PullRequestState::Closed), "some closed unmerged");
+    assert!(merged.iter().any(|p| p.ready_at > Some(p.opened_at)), "some drafts made ready later");
+    assert!(merged.iter().all(|p| p.reviews >= 2), "two reviews by others each");
+    let shipped: Vec<_> = merged.iter().filter(|p| p.deployment_id.is_some()).collect();
+    assert!(shipped.len() * 10 > merged.len() * 8, "most merges ship: {} of {}", shipped.len(), merged.len());
+    assert!(
+        shipped.iter().all(|p| !p.deployment_id.as_ref().is_some_and(|d| d.as_str().ends_with("-staging"))),
+        "only production ships a pull request"
+    );
+    let from = em_metrics::time::Timestamp::parse("2024-04-01T00:00:00Z").expect("time");
+    let to = em_metrics::time::Timestamp::parse("2024-06-01T00:00:00Z").expect("time");
+    let mut sizes = Vec::new();
+    for team in summary.teams.teams.keys() {
+        let rows = store.cycle_time_rows(from, to, Vec::new(), vec![team.clone()]).await.expect("rows");
+        let authors: std::collections::HashSet<_> = rows.merged.iter().filter_map(|p| p.author.clone()).collect();
+        sizes.push(authors.len());
+    }
+    sizes.sort();
+    assert!(sizes[0] < 5 && sizes[sizes.len() - 1] >= 5, "one team too small for a per-author figure: {sizes:?}");
 }
