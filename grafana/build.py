@@ -16,6 +16,8 @@ import sys
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SEL = 'team_id=~"$team", project_id=~"$project", environment=~"$environment"'
+# Pull request series carry no environment until production ships them.
+SEL_PR = 'team_id=~"$team", project_id=~"$project"'
 
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
@@ -34,14 +36,14 @@ CFR_LEVELS = steps((GREEN, None), (YELLOW, 0.0500001), (ORANGE, 0.1000001), (RED
 RESTORE_LEVELS = steps((GREEN, None), (YELLOW, 3600), (ORANGE, 86400), (RED, 604800))
 
 
-def inc(metric, window="$__range", by=""):
+def inc(metric, window="$__range", by="", sel=SEL):
     grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (increase({metric}{{{SEL}}}[{window}]))"
+    return f"sum{grouping} (increase({metric}{{{sel}}}[{window}]))"
 
 
-def quantile(q, histogram, window="$__range", by=""):
+def quantile(q, histogram, window="$__range", by="", sel=SEL):
     labels = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, sum by ({labels}) (increase({histogram}_bucket{{{SEL}}}[{window}])))"
+    return f"histogram_quantile({q}, sum by ({labels}) (increase({histogram}_bucket{{{sel}}}[{window}])))"
 
 
 def ratio(numerator, denominator, window="$__range", by=""):
@@ -241,6 +243,23 @@ def dora_overview():
                        [target(quantile(0.5, "time_to_detect_seconds", "1d"), legend="time to detect"),
                         target(quantile(0.5, "deployment_duration_seconds", "1d"), "B", legend="deployment duration")],
                        "s"), 12, 8)
+
+    lay.row("Cycle time (pull requests: where lead time goes)")
+    lay.add(stat("Cycle time", "Median time from a pull request's first commit to the production deployment "
+                 "that shipped its merge.",
+                 quantile(0.5, "pull_request_cycle_time_seconds"), "s", LEAD_TIME_LEVELS), 4, 5)
+    lay.add(stat("Coding time", "Median time from the first commit to ready for review, of merged pull requests.",
+                 quantile(0.5, "pull_request_coding_time_seconds", sel=SEL_PR), "s", steps(("blue", None))), 4, 5)
+    lay.add(stat("Pickup time", "Median time from ready for review to the first review by someone other than "
+                 "the author.", quantile(0.5, "pull_request_pickup_time_seconds", sel=SEL_PR), "s",
+                 steps(("blue", None))), 4, 5)
+    lay.add(stat("Review time", "Median time from the first review to merged.",
+                 quantile(0.5, "pull_request_review_time_seconds", sel=SEL_PR), "s", steps(("blue", None))), 4, 5)
+    lay.add(stat("Deploy time", "Median time from merged to running in production.",
+                 quantile(0.5, "pull_request_deploy_time_seconds"), "s", steps(("blue", None))), 4, 5)
+    lay.add(stat("Merged pull requests per week", "Pull requests merged in the range, per week.",
+                 f"{inc('pull_request_merged_total', sel=SEL_PR)} / ($__range_s / 604800)", "short",
+                 steps(("blue", None)), decimals=2), 4, 5)
 
     return {
         "uid": "em-metrics-dora",

@@ -135,14 +135,32 @@ scrape_configs:
         assert status in (200, 201), f"{path}: {status} {reply}"
         return reply
 
-    def deploy(self, key, lead, minutes_ago=30, kind="release"):
+    def deploy(self, key, lead, minutes_ago=30, kind="release", sha=None):
         project, env, _ = key
         self.n += 1
         now = int(time.time()) - BACK
         deployed = now - minutes_ago * 60
         body = {"id": f"d{self.n}", "project_id": project, "environment": env, "kind": kind,
                 "first_commit_at": deployed - lead, "deploy_start_at": deployed - 120, "deployed_at": deployed}
+        if sha:
+            body["commit_sha"] = sha
         return self.post("/deployments", body)["id"]
+
+    def pull_request(self, key, name):
+        """A pull request merged as `pr-<project>-<name>`, which the next
+        deployment given that sha ships; returns the sha."""
+        project, _, _ = key
+        opened = int(time.time()) - BACK - 3 * 3600
+        pr = f"{project}#{name}"
+        self.post("/pull-requests", {"id": pr, "project_id": project, "author": "dev", "opened_at": opened,
+                                     "first_commit_at": opened - 3600})
+        quoted = urllib.parse.quote(pr, safe="")
+        self.post(f"/pull-requests/{quoted}/reviewed", {"reviewed_at": opened + 1800, "state": "approved",
+                                                         "reviewer": "reviewer"})
+        sha = f"pr-{project}-{name}"
+        self.post(f"/pull-requests/{quoted}/merged", {"merged_at": opened + 3600, "merge_commit_sha": sha,
+                                                       "additions": 40, "deletions": 10})
+        return sha
 
     def fail(self, key):
         project, env, _ = key
@@ -185,8 +203,9 @@ def stack(tmp_path_factory):
         s.start_service()
         # Phase A: one of everything per label set, so every series exists before the first scrape.
         for key in STORY:
-            for _ in range(2):
-                d = s.deploy(key, 1000, minutes_ago=50)
+            sha = s.pull_request(key, "a")
+            for i in range(2):
+                d = s.deploy(key, 1000, minutes_ago=50, sha=sha if i == 0 else None)
             s.incident(key, d, 500)
             s.fail(key)
             s.deploy(key, 1000, minutes_ago=50, kind="hotfix")
@@ -194,7 +213,8 @@ def stack(tmp_path_factory):
         wait_until(lambda: s.total("deployment_started_total") == 4 * len(STORY), 60, "the first scrape")
         # Phase B: the story the panels must show.
         for key, story in STORY.items():
-            ids = [s.deploy(key, lead) for lead in story["leads"]]
+            sha = s.pull_request(key, "b")
+            ids = [s.deploy(key, lead, sha=sha if i == 0 else None) for i, lead in enumerate(story["leads"])]
             for index, ttrs in story["incidents"].items():
                 for ttr in ttrs:
                     s.incident(key, ids[index], ttr)
@@ -298,6 +318,12 @@ def test_the_key_panels_show_what_the_story_implies(stack, scenario):
     assert want["deployed"] <= round(per_day * 600 / 86400, 6) <= want["deployed"] * 1.25
     assert q("Open incidents") == want["open"]
     assert q("Failed deployments") == want["failed"]
+    # Each production project's phase-B pull request: first commit 4 h
+    # before its opening's 3 h, shipped 30 minutes before now: 12,600 s of
+    # cycle, 1,800 s of pickup and review each (staging ships none).
+    shipped = [k for k in label_sets if k[1] == "production"]
+    assert q("Cycle time") == pytest.approx(prom_quantile(0.5, [12600] * len(shipped), LEAD_BUCKETS), rel=0.05)
+    assert q("Pickup time") == pytest.approx(prom_quantile(0.5, [1800] * len(label_sets), LEAD_BUCKETS), rel=0.05)
 
 
 def test_the_team_breakdown_shows_each_teams_change_failure_rate(stack):
