@@ -28,10 +28,19 @@ pub enum Action {
     Ignore(String),
     /// GitHub's hello when a webhook is created.
     Ping,
-    /// A push to a branch: its commits become known commits of the repository.
+    /// A push to a branch: its commits become known commits of the
+    /// repository, and the earliest is a first commit of the pull requests
+    /// from that branch.
     RememberCommits {
         repository: String,
+        branch: String,
         commits: Vec<Commit>,
+    },
+    /// A branch deleted: a pull request from a new branch of the same name
+    /// starts over.
+    ForgetBranch {
+        repository: String,
+        branch: String,
     },
     Deployment(DeploymentStep),
     Incident(IncidentStep),
@@ -109,6 +118,13 @@ pub enum PullRequestChange {
     Close(Timestamp),
 }
 
+/// Whether, after a step, the pushes of the pull request's head branch are
+/// forgotten: once merged or closed, its commits are all known, and a new
+/// pull request from a branch of the same name starts over.
+pub fn ends_branch(change: &PullRequestChange) -> bool {
+    matches!(change, PullRequestChange::Merge(_) | PullRequestChange::Close(_))
+}
+
 /// Whether a pull request step must first create its pull request: any
 /// step of one not stored yet does (deliveries arrive out of order).
 pub fn creates_pull_request(existing: Option<&PullRequest>) -> bool {
@@ -136,7 +152,8 @@ pub enum Outcome {
     IncidentDeleted(Incident),
     PullRequest {
         created: bool,
-        pull_request: PullRequest,
+        /// Boxed: a pull request is the largest outcome by far.
+        pull_request: Box<PullRequest>,
     },
 }
 

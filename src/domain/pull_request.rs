@@ -2,7 +2,9 @@
 //! merged or closed, reopened; and the stages of cycle time they give, from
 //! the first commit to the production deployment that shipped the merge.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use utoipa::ToSchema;
 
 use super::{
@@ -54,6 +56,30 @@ impl ReviewState {
     }
 }
 
+/// The branch a Git host says a pull request's commits are pushed to:
+/// pushes to it give the pull request's first commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadBranch {
+    /// The known-commits key of the repository (`github:acme/api`).
+    pub repository: String,
+    pub branch: String,
+}
+
+/// The key of the keyed hash of authors' logins: 32 random bytes made once
+/// per database (the store keeps it).
+pub struct HashKey(pub Vec<u8>);
+
+impl HashKey {
+    /// HMAC-SHA-256 of `login` under this key, in hex: the same person
+    /// gives the same value, and without the key nobody can test a guessed
+    /// login against it.
+    pub fn author_key(&self, login: &Username) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(login.as_str().as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PullRequest {
     pub id: Id,
@@ -63,8 +89,13 @@ pub struct PullRequest {
     pub title: Option<String>,
     /// None when usernames are not stored (EM_METRICS_STORE_USERNAMES=false) or erased.
     pub author: Option<Username>,
+    /// The keyed hash of the author's login ([`HashKey::author_key`]), kept
+    /// whether or not the login is: distinct authors are counted by it.
+    pub author_key: Option<String>,
     pub base_branch: Option<String>,
     pub head_sha: Option<Id>,
+    /// Known when a Git host's delivery made it.
+    pub head_branch: Option<HeadBranch>,
     pub draft: bool,
     pub state: PullRequestState,
     pub opened_at: Timestamp,
@@ -147,6 +178,8 @@ pub struct NewPullRequest {
     pub author: Option<Username>,
     pub base_branch: Option<String>,
     pub head_sha: Option<Id>,
+    /// From a Git host's delivery only: the JSON API does not take it.
+    pub head_branch: Option<HeadBranch>,
     pub draft: Option<bool>,
     pub opened_at: Option<Timestamp>,
     pub first_commit_at: Option<Timestamp>,
@@ -210,6 +243,7 @@ fn checked_count(field: &str, value: Option<i64>) -> Result<Option<i64>, Rejecti
 pub fn open(
     existing: Option<PullRequest>,
     cmd: NewPullRequest,
+    key: &HashKey,
     ctx: &Context,
 ) -> Result<Transition<PullRequest>, Rejection> {
     let id = required("id", cmd.id.clone(), "")?;
@@ -222,6 +256,7 @@ pub fn open(
     ctx.given("opened_at", cmd.opened_at)?;
     ctx.given("first_commit_at", cmd.first_commit_at)?;
     let team_id = ctx.teams.resolve(&project_id, cmd.author.as_deref());
+    let author_key = cmd.author.as_ref().map(|a| key.author_key(a));
     let author = cmd.author.filter(|_| ctx.store_usernames);
 
     if let Some(stored) = existing {
@@ -252,8 +287,10 @@ pub fn open(
         number: cmd.number,
         title,
         author,
+        author_key,
         base_branch: cmd.base_branch.filter(|b| !b.trim().is_empty()),
         head_sha: cmd.head_sha,
+        head_branch: cmd.head_branch,
         draft,
         state: PullRequestState::Open,
         opened_at,
@@ -449,6 +486,17 @@ pub fn reopen(
     }
 }
 
+/// Commits pushed to its head branch, the earliest at `earliest`: its first
+/// commit is the earliest known, whoever told it (a push delivery, or the
+/// JSON API's `first_commit_at`).
+pub fn commits_pushed(mut p: PullRequest, earliest: Timestamp) -> Transition<PullRequest> {
+    if p.first_commit_at.is_some_and(|known| known <= earliest) {
+        return Transition::keep(p);
+    }
+    p.first_commit_at = Some(earliest);
+    Transition::new(Write::Update, p, Vec::new())
+}
+
 /// `DELETE /pull-requests/{id}`.
 pub fn remove(id: &Id, existing: Option<PullRequest>, ctx: &Context) -> Result<Transition<PullRequest>, Rejection> {
     let p = visible(existing, id, ctx)?;
@@ -481,7 +529,7 @@ mod tests {
             first_commit_at: Some(ts("2024-05-01T08:00:00Z")),
             ..NewPullRequest::default()
         };
-        open(None, cmd, &ctx()).expect("opens").value
+        open(None, cmd, &HashKey(vec![7; 32]), &ctx()).expect("opens").value
     }
 
     fn reviewed(p: PullRequest, who: &str, state: ReviewState, at: &str) -> PullRequest {
@@ -513,6 +561,38 @@ mod tests {
         assert_eq!(p.review_seconds(), Some(2.0 * 3600.0));
         assert_eq!(p.deploy_seconds(), Some(1.5 * 3600.0));
         assert_eq!(p.cycle_seconds(), Some(8.5 * 3600.0));
+    }
+
+    #[test]
+    fn pushes_can_only_move_the_first_commit_earlier() {
+        let p = opened(false);
+        let later = commits_pushed(p.clone(), ts("2024-05-01T09:00:00Z"));
+        assert_eq!((later.write, later.value.first_commit_at), (Write::Keep, Some(ts("2024-05-01T08:00:00Z"))));
+        let earlier = commits_pushed(p, ts("2024-04-30T08:00:00Z"));
+        assert_eq!((earlier.write, earlier.value.first_commit_at), (Write::Update, Some(ts("2024-04-30T08:00:00Z"))));
+    }
+
+    #[test]
+    fn authors_are_told_apart_by_a_keyed_hash_even_when_logins_are_not_stored() {
+        let ctx = Context { store_usernames: false, ..ctx() };
+        let cmd = |who: &str| NewPullRequest {
+            id: Some(id("api#1")),
+            project_id: Some(id("api")),
+            author: Some(Username::parse(who).expect("name")),
+            ..NewPullRequest::default()
+        };
+        let key = HashKey(vec![7; 32]);
+        let ada = open(None, cmd("ada"), &key, &ctx).expect("opens").value;
+        assert_eq!(ada.author, None, "the login is not kept");
+        let ada_key = ada.author_key.expect("its keyed hash is");
+        assert_eq!(ada_key.len(), 64);
+        assert!(!ada_key.contains("ada"));
+        let again = open(None, cmd("ada"), &key, &ctx).expect("opens").value;
+        assert_eq!(again.author_key.as_deref(), Some(ada_key.as_str()), "the same person, the same value");
+        let bob = open(None, cmd("bob"), &key, &ctx).expect("opens").value;
+        assert_ne!(bob.author_key.as_deref(), Some(ada_key.as_str()));
+        let other_key = open(None, cmd("ada"), &HashKey(vec![8; 32]), &ctx).expect("opens").value;
+        assert_ne!(other_key.author_key.as_deref(), Some(ada_key.as_str()), "another database, another value");
     }
 
     #[test]

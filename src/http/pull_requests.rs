@@ -160,6 +160,7 @@ impl From<CreatePullRequest> for NewPullRequest {
             author: b.author,
             base_branch: b.base_branch,
             head_sha: b.head_sha,
+            head_branch: None,
             draft: b.draft,
             opened_at: b.opened_at,
             first_commit_at: b.first_commit_at,

@@ -299,7 +299,7 @@ fn one(outcome: Outcome) -> (StatusCode, Value) {
             (StatusCode::OK, json!({ "incident": IncidentView::from(incident), "deleted": true }))
         }
         Outcome::PullRequest { created: c, pull_request } => {
-            (created(c), json!({ "pull_request": super::pull_requests::PullRequestView::from(pull_request) }))
+            (created(c), json!({ "pull_request": super::pull_requests::PullRequestView::from(*pull_request) }))
         }
     }
 }

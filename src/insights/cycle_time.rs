@@ -72,7 +72,8 @@ pub fn report(window: Window, filters: Filters, rows: CycleTimeRows, min_group_s
     let weeks = (window.to.millis() - window.from.millis()) as f64 / MS_PER_WEEK;
     let merged = rows.merged.len() as u64;
     let stage = |f: fn(&PullRequest) -> Option<f64>| Stage::of(rows.merged.iter().filter_map(f).collect());
-    let authors: HashSet<&str> = rows.merged.iter().filter_map(|p| p.author.as_deref()).collect();
+    // By the keyed hash of each login: counted even when logins are not stored.
+    let authors: HashSet<&str> = rows.merged.iter().filter_map(|p| p.author_key.as_deref()).collect();
     let enough = authors.len() >= min_group_size.max(1);
     CycleTimeReport {
         from: window.from.to_rfc3339(),

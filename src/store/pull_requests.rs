@@ -4,8 +4,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::effects;
 use super::query::{Page, Select, TimeRange};
-use super::{Store, StoreResult, Tx};
-use crate::domain::pull_request::{self, Merge, NewPullRequest, NewReview, Shipment};
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::pull_request::{self, HashKey, HeadBranch, Merge, NewPullRequest, NewReview, Shipment};
 use crate::domain::{Context, Id, PullRequest, PullRequestState, Transition, Write};
 use crate::time::Timestamp;
 
@@ -33,7 +33,7 @@ pub struct CycleTimeRows {
 
 const COLUMNS: &str = "id, project_id, team_id, number, title, author, base_branch, head_sha, draft, state, \
      opened_at, first_commit_at, ready_at, first_review_at, approved_at, reviews, merged_at, merge_commit_sha, \
-     additions, deletions, closed_at, deployment_id, deployed_at, created_by";
+     additions, deletions, closed_at, deployment_id, deployed_at, created_by, author_key, repository, head_branch";
 
 /// The pull request commands: each loads what the domain needs, lets it
 /// decide and writes the decision, inside the caller's transaction.
@@ -44,7 +44,8 @@ impl Tx<'_> {
             Some(id) => read(self.conn, id)?,
             None => None,
         };
-        let t = pull_request::open(existing, cmd, ctx)?;
+        let key = hash_key(self.conn)?;
+        let t = pull_request::open(existing, cmd, &key, ctx)?;
         save(self.conn, &t, ctx.now)?;
         Ok(t)
     }
@@ -135,6 +136,20 @@ impl Tx<'_> {
     }
 }
 
+/// The key of the authors' keyed hash, made (32 bytes from the OS) the
+/// first time one is needed and kept in the store, so the same login gives
+/// the same value across restarts and replicas.
+pub(super) fn hash_key(conn: &Connection) -> StoreResult<HashKey> {
+    let mut read = conn.prepare_cached("SELECT key FROM hash_keys WHERE name = 'author'")?;
+    if let Some(key) = read.query_row([], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+        return Ok(HashKey(key));
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| StoreError::Internal(format!("no random bytes for the hash key: {e}")))?;
+    conn.prepare_cached("INSERT INTO hash_keys (name, key) VALUES ('author', ?1)")?.execute([&key])?;
+    Ok(HashKey(key))
+}
+
 impl Store {
     pub async fn pull_request(&self, id: Id) -> StoreResult<Option<PullRequest>> {
         self.read(move |conn| read(conn, &id)).await
@@ -181,6 +196,14 @@ pub(super) fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullReques
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
+/// The pull requests whose commits are pushed to `branch` of `repository`.
+pub(super) fn from_branch(conn: &Connection, repository: &str, branch: &str) -> StoreResult<Vec<PullRequest>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM pull_requests WHERE repository = ?1 AND head_branch = ?2"))?;
+    let found = stmt.query_map(params![repository, branch], from_row)?.collect::<Result<_, _>>()?;
+    Ok(found)
+}
+
 /// The pull requests of `project_id` merged as one of `shas`: one probe of
 /// `pull_requests_by_merge` per sha.
 pub(super) fn merged_as(conn: &Connection, project_id: &Id, shas: &[Id]) -> StoreResult<Vec<PullRequest>> {
@@ -224,7 +247,7 @@ fn first_production_shipment(
     Ok(found.into_iter().next())
 }
 
-fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> StoreResult<()> {
+pub(super) fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> StoreResult<()> {
     let p = &t.value;
     let values = params![
         p.id,
@@ -252,6 +275,9 @@ fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> Store
         p.deployed_at.map(Timestamp::millis),
         p.created_by,
         now.millis(),
+        p.author_key,
+        p.head_branch.as_ref().map(|b| &b.repository),
+        p.head_branch.as_ref().map(|b| &b.branch),
     ];
     match t.write {
         Write::Keep => {}
@@ -259,7 +285,7 @@ fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> Store
             conn.prepare_cached(&format!(
                 "INSERT INTO pull_requests ({COLUMNS}, created_at, updated_at) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-                 ?22, ?23, ?24, ?25, ?25)"
+                 ?22, ?23, ?24, ?26, ?27, ?28, ?25, ?25)"
             ))?
             .execute(values)?;
         }
@@ -270,7 +296,7 @@ fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> Store
                  head_sha = ?8, draft = ?9, state = ?10, opened_at = ?11, first_commit_at = ?12, ready_at = ?13, \
                  first_review_at = ?14, approved_at = ?15, reviews = ?16, merged_at = ?17, merge_commit_sha = ?18, \
                  additions = ?19, deletions = ?20, closed_at = ?21, deployment_id = ?22, deployed_at = ?23, \
-                 updated_at = ?25 WHERE id = ?1 AND project_id = ?2",
+                 updated_at = ?25, author_key = ?26, repository = ?27, head_branch = ?28 WHERE id = ?1 AND project_id = ?2",
             )?
             .execute(values)?;
         }
@@ -330,5 +356,10 @@ fn from_row(r: &Row) -> rusqlite::Result<PullRequest> {
         deployment_id: r.get(21)?,
         deployed_at: time(22)?,
         created_by: r.get(23)?,
+        author_key: r.get(24)?,
+        head_branch: match (r.get::<_, Option<String>>(25)?, r.get::<_, Option<String>>(26)?) {
+            (Some(repository), Some(branch)) => Some(HeadBranch { repository, branch }),
+            _ => None,
+        },
     })
 }

@@ -79,12 +79,13 @@ struct Cursor {
 }
 
 /// The records kept for retries and deliveries, with their age column and key.
-const SIDE_TABLES: [(&str, &str, &str); 5] = [
+const SIDE_TABLES: [(&str, &str, &str); 6] = [
     // Their reviews go with them (ON DELETE CASCADE).
     ("pull_requests", "opened_at", "id"),
     ("idempotency_keys", "created_at", "key"),
     ("webhook_deliveries", "received_at", "source, delivery_id"),
     ("pushes", "received_at", "repository, push_seq"),
+    ("branch_pushes", "pushed_at", "repository, branch"),
     ("audit", "at", "seq"),
 ];
 
@@ -113,7 +114,11 @@ impl Store {
             .write(move |tx| {
                 let tx = tx.conn;
                 let cleared = tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])?;
-                tx.execute("UPDATE pull_requests SET author = NULL WHERE author = ?1", [&username])?;
+                let author_key = super::pull_requests::hash_key(tx)?.author_key(&username);
+                tx.execute(
+                    "UPDATE pull_requests SET author = NULL, author_key = NULL WHERE author = ?1 OR author_key = ?2",
+                    params![username, author_key],
+                )?;
                 tx.execute("UPDATE pull_request_reviews SET reviewer = NULL WHERE reviewer = ?1", [&username])?;
                 clear_from_answers(tx, &username)?;
                 Ok(cleared as u64)
@@ -144,14 +149,18 @@ fn clear_from_answers(tx: &Connection, username: &Username) -> StoreResult<()> {
     Ok(())
 }
 
-/// Sets every `username` field equal to `name`, at any depth, to null;
-/// true when one was.
+/// The fields of a stored answer that hold a username: a deployment's or
+/// incident's `username`, a pull request's `author`, a review's `reviewer`.
+const USERNAME_FIELDS: [&str; 3] = ["username", "author", "reviewer"];
+
+/// Sets every username field ([`USERNAME_FIELDS`]) equal to `name`, at any
+/// depth, to null; true when one was.
 fn forget(value: &mut serde_json::Value, name: &str) -> bool {
     match value {
         serde_json::Value::Object(fields) => {
             let mut changed = false;
             for (key, field) in fields.iter_mut() {
-                if key == "username" && field.as_str() == Some(name) {
+                if USERNAME_FIELDS.contains(&key.as_str()) && field.as_str() == Some(name) {
                     *field = serde_json::Value::Null;
                     changed = true;
                 } else {
@@ -199,7 +208,7 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
         purged.longest_batch = started.elapsed();
         return Ok((purged, cursor));
     }
-    let mut counts = [0u64; 5];
+    let mut counts = [0u64; 6];
     let mut drained = true;
     for ((table, age, key), count) in SIDE_TABLES.into_iter().zip(&mut counts) {
         let sql = format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {age} < ?1 LIMIT ?2)");
@@ -208,7 +217,17 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
             break;
         }
     }
-    [purged.pull_requests, purged.idempotency_keys, purged.webhook_deliveries, purged.pushes, purged.audit] = counts;
+    let branch_pushes;
+    [
+        purged.pull_requests,
+        purged.idempotency_keys,
+        purged.webhook_deliveries,
+        purged.pushes,
+        branch_pushes,
+        purged.audit,
+    ] = counts;
+    // A branch's pushes are pushes: reported with them.
+    purged.pushes += branch_pushes;
     cursor.done = drained;
     purged.longest_batch = started.elapsed();
     Ok((purged, cursor))

@@ -8,13 +8,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{rows, StoreError, StoreResult, Tx};
+use super::{pull_requests, rows, StoreError, StoreResult, Tx};
 use crate::domain::delivery::{
-    creates_pull_request, deployed, learn, plan_deployment, plan_incident, step_id, Action, Delivery, DeploymentChange,
-    DeploymentPlan, DeploymentStep, IncidentPlan, IncidentStep, Outcome, PullRequestChange, PullRequestStep,
-    PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
+    creates_pull_request, deployed, ends_branch, learn, plan_deployment, plan_incident, step_id, Action, Delivery,
+    DeploymentChange, DeploymentPlan, DeploymentStep, IncidentPlan, IncidentStep, Outcome, PullRequestChange,
+    PullRequestStep, PushHistory, PushSearch, DELIVERY_LIFETIME_MS,
 };
 use crate::domain::deployment::went_live;
+use crate::domain::pull_request::{commits_pushed, HeadBranch};
 use crate::domain::{
     Commit, Context, Deployment, Id, Incident, PullRequest, Rejection, Transition, Write, MAX_COMMITS,
 };
@@ -53,9 +54,14 @@ fn run(
         let outcome = match action {
             Action::Ignore(why) => Outcome::Ignored(why),
             Action::Ping => Outcome::Ping,
-            Action::RememberCommits { repository, commits } => {
+            Action::RememberCommits { repository, branch, commits } => {
                 let listed = remember(tx.conn, &repository, &commits, ctx.now)?;
+                first_commits(tx.conn, &repository, &branch, &commits, ctx.now)?;
                 Outcome::KnownCommits { repository, commits: listed }
+            }
+            Action::ForgetBranch { repository, branch } => {
+                forget_branch(tx.conn, &repository, &branch)?;
+                Outcome::Ignored("a branch deletion".into())
             }
             Action::Deployment(step) => match attempt(tx.conn, || deployment(tx, step, ctx))? {
                 Ok(t) => {
@@ -67,7 +73,7 @@ fn run(
             Action::PullRequest(step) => match attempt(tx.conn, || pull_request(tx, step, ctx))? {
                 Ok((created, t)) => {
                     events.extend(t.events);
-                    Outcome::PullRequest { created, pull_request: t.value }
+                    Outcome::PullRequest { created, pull_request: Box::new(t.value) }
                 }
                 Err(why) => Outcome::Ignored(why.to_string()),
             },
@@ -88,13 +94,26 @@ fn run(
 /// through the same commands as `/pull-requests`.
 fn pull_request(tx: &Tx, step: PullRequestStep, ctx: &Context) -> StoreResult<(bool, Transition<PullRequest>)> {
     let id = step_id(step.new.id.as_ref())?.clone();
-    let existing = super::pull_requests::read(tx.conn, &id)?;
+    let existing = pull_requests::read(tx.conn, &id)?;
     let mut events = Vec::new();
     let created = creates_pull_request(existing.as_ref());
+    let ends_branch = ends_branch(&step.change);
     let opened = if created {
         let t = tx.open_pull_request(step.new, ctx)?;
         events.extend(t.events.iter().cloned());
-        Some(t.value)
+        // Its branch's commits may have been pushed before it was opened.
+        let pushed = match &t.value.head_branch {
+            Some(head) => first_pushed(tx.conn, head)?,
+            None => None,
+        };
+        Some(match pushed {
+            Some(earliest) => {
+                let t = commits_pushed(t.value, earliest);
+                pull_requests::save(tx.conn, &t, ctx.now)?;
+                t.value
+            }
+            None => t.value,
+        })
     } else {
         existing
     };
@@ -109,7 +128,47 @@ fn pull_request(tx: &Tx, step: PullRequestStep, ctx: &Context) -> StoreResult<(b
     };
     events.append(&mut t.events);
     t.events = events;
+    if let Some(head) = t.value.head_branch.as_ref().filter(|_| ends_branch) {
+        forget_branch(tx.conn, &head.repository, &head.branch)?;
+    }
     Ok((created, t))
+}
+
+/// The earliest commit time pushed to `head`'s branch, while it lasts.
+fn first_pushed(tx: &Connection, head: &HeadBranch) -> StoreResult<Option<Timestamp>> {
+    let at: Option<i64> = tx
+        .prepare_cached("SELECT first_commit_at FROM branch_pushes WHERE repository = ?1 AND branch = ?2")?
+        .query_row(params![head.repository, head.branch], |r| r.get(0))
+        .optional()?;
+    Ok(at.map(Timestamp::from_millis))
+}
+
+/// A push of `commits` to `branch`: the branch's earliest commit so far,
+/// and the first commit of the pull requests from it.
+fn first_commits(
+    tx: &Connection,
+    repository: &str,
+    branch: &str,
+    commits: &[Commit],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let Some(earliest) = commits.iter().map(|c| c.committed_at).min() else { return Ok(()) };
+    tx.prepare_cached(
+        "INSERT INTO branch_pushes (repository, branch, first_commit_at, pushed_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (repository, branch) DO UPDATE SET \
+         first_commit_at = min(first_commit_at, excluded.first_commit_at), pushed_at = excluded.pushed_at",
+    )?
+    .execute(params![repository, branch, earliest.millis(), now.millis()])?;
+    for p in pull_requests::from_branch(tx, repository, branch)? {
+        pull_requests::save(tx, &commits_pushed(p, earliest), now)?;
+    }
+    Ok(())
+}
+
+fn forget_branch(tx: &Connection, repository: &str, branch: &str) -> StoreResult<()> {
+    tx.prepare_cached("DELETE FROM branch_pushes WHERE repository = ?1 AND branch = ?2")?
+        .execute(params![repository, branch])?;
+    Ok(())
 }
 
 /// Records the delivery id; false when it was seen within the last 7 days.

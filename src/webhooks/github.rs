@@ -9,7 +9,7 @@ use super::{
 };
 use crate::domain::delivery::{PullRequestChange, PullRequestStep};
 use crate::domain::deployment::NewDeployment;
-use crate::domain::pull_request::{Merge, NewPullRequest, NewReview, MAX_PULL_REQUEST_TITLE_CHARS};
+use crate::domain::pull_request::{HeadBranch, Merge, NewPullRequest, NewReview, MAX_PULL_REQUEST_TITLE_CHARS};
 use crate::domain::{ReviewState, Username};
 use crate::teams::TeamConfig;
 
@@ -102,6 +102,8 @@ struct Branch {
 #[derive(Deserialize)]
 struct Head {
     sha: String,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +217,12 @@ fn pull_request(e: PullRequestEvent, teams: &TeamConfig) -> Result<Action, Skip>
         author: login(p.user.as_ref()),
         base_branch: p.base.as_ref().map(|b| b.reference.clone()),
         head_sha: p.head.as_ref().map(|h| id("pull_request.head.sha", &h.sha)).transpose()?,
+        // Pushes to it come to this repository's hook (a fork's go to the fork's).
+        head_branch: p
+            .head
+            .as_ref()
+            .and_then(|h| h.reference.clone())
+            .map(|branch| HeadBranch { repository: repository_key("github", &repo.full_name), branch }),
         draft: Some(p.draft),
         opened_at: Some(opened_at),
         first_commit_at: None,

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::domain::delivery::{PullRequestChange, PullRequestStep};
 use crate::domain::deployment::NewDeployment;
-use crate::domain::pull_request::{Merge, NewPullRequest, NewReview, MAX_PULL_REQUEST_TITLE_CHARS};
+use crate::domain::pull_request::{HeadBranch, Merge, NewPullRequest, NewReview, MAX_PULL_REQUEST_TITLE_CHARS};
 use crate::domain::{ReviewState, Username};
 use crate::teams::TeamConfig;
 use crate::time::Timestamp;
@@ -64,6 +64,7 @@ struct MergeRequest {
     iid: i64,
     title: Option<String>,
     target_branch: Option<String>,
+    source_branch: Option<String>,
     created_at: String,
     updated_at: Option<String>,
     #[serde(default)]
@@ -164,6 +165,11 @@ fn new_pull_request(
         author,
         base_branch: mr.target_branch.clone(),
         head_sha: mr.last_commit.as_ref().map(|c| id("last_commit.id", &c.id)).transpose()?,
+        // Pushes to it come to this project's hook (a fork's go to the fork's).
+        head_branch: mr.source_branch.as_ref().map(|branch| HeadBranch {
+            repository: repository_key("gitlab", &project.path_with_namespace),
+            branch: branch.clone(),
+        }),
         draft: Some(mr.draft || mr.work_in_progress),
         opened_at: Some(gitlab_time("created_at", &mr.created_at)?),
         first_commit_at: None,

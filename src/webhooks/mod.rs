@@ -131,11 +131,12 @@ pub(crate) fn remember_push(
     deleted: bool,
     commits: &[PushedCommit],
 ) -> Result<Action, Skip> {
-    if !reference.starts_with("refs/heads/") {
+    let Some(branch) = reference.strip_prefix("refs/heads/") else {
         return Ok(Action::ignore(format!("a push to {reference}, not to a branch")));
-    }
+    };
+    let (repository, branch) = (repository_key(host, repository), branch.to_string());
     if deleted {
-        return Ok(Action::ignore("a branch deletion"));
+        return Ok(Action::ForgetBranch { repository, branch });
     }
     let commits = commits
         .iter()
@@ -143,7 +144,7 @@ pub(crate) fn remember_push(
             Ok(Commit { sha: id("commits[].id", &c.id)?, committed_at: time("commits[].timestamp", &c.timestamp)? })
         })
         .collect::<Result<Vec<_>, Skip>>()?;
-    Ok(Action::RememberCommits { repository: repository_key(host, repository), commits })
+    Ok(Action::RememberCommits { repository, branch, commits })
 }
 
 /// The known-commits key of a repository: the host and its path, lower-cased

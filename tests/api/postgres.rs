@@ -194,6 +194,8 @@ const TABLES: &[&str] = &[
     "audit",
     "pull_requests",
     "pull_request_reviews",
+    "branch_pushes",
+    "hash_keys",
 ];
 
 fn sqlite_rows(db: &Path, table: &str, columns: &[String]) -> Vec<Vec<Cell>> {
@@ -311,7 +313,9 @@ fn copy_moves_every_row_of_every_table_and_refuses_a_target_that_is_not_empty() 
                         "webhook_deliveries",
                         "sign_ins",
                         "pull_requests",
-                        "pull_request_reviews"
+                        "pull_request_reviews",
+                        "branch_pushes",
+                        "hash_keys"
                     ]
                     .contains(table),
                 "the story leaves rows in {table}"

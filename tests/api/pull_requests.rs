@@ -239,7 +239,12 @@ async fn a_scoped_token_reports_only_its_projects_and_ingest_cannot_read_them() 
 #[tokio::test]
 async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by_opened_at() {
     let app = TestApp::new();
-    open(&app, json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T09:00:00Z"})).await;
+    // Opened with an Idempotency-Key: its stored answer repeats the author.
+    let body = json!({"id": "api#1", "project_id": "api", "author": "ada", "opened_at": "2024-05-01T09:00:00Z"});
+    let (text, bearer) = (body.to_string(), TestApp::bearer());
+    let headers = [("authorization", bearer.as_str()), ("idempotency-key", "k-ada")];
+    let first = app.request_with(Method::POST, "/pull-requests", Some(&text), &headers).await;
+    assert_eq!((first.status, &first.body["author"]), (StatusCode::CREATED, &json!("ada")), "{}", first.body);
     step(
         &app,
         "api#1",
@@ -248,11 +253,20 @@ async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by
     )
     .await;
     open(&app, json!({"id": "api#2", "project_id": "api", "author": "bob", "opened_at": "2024-06-01T09:00:00Z"})).await;
+    let file = app.dir.path().join("em-metrics.db");
+    let conn = rusqlite::Connection::open(&file).expect("open");
+    let author_keys = || -> Vec<Option<String>> {
+        let mut stmt = conn.prepare("SELECT author_key FROM pull_requests ORDER BY id").expect("prepare");
+        stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
+    };
+    assert!(author_keys().iter().all(Option::is_some), "both authors have a keyed hash");
     assert_eq!(app.delete("/usernames/ada").await.status, StatusCode::OK);
     assert_eq!(pr(&app, "api#1").await["author"], Value::Null);
     assert_eq!(pr(&app, "api#2").await["author"], "bob");
-    let file = app.dir.path().join("em-metrics.db");
-    let conn = rusqlite::Connection::open(&file).expect("open");
+    let keys = author_keys();
+    assert!(keys[0].is_none() && keys[1].is_some(), "ada's keyed hash goes with her name: {keys:?}");
+    let replay = app.request_with(Method::POST, "/pull-requests", Some(&text), &headers).await;
+    assert_eq!(replay.body["author"], Value::Null, "the stored answer forgets her too: {}", replay.body);
     let left: i64 = conn
         .query_row("SELECT count(*) FROM pull_request_reviews WHERE reviewer = 'ada'", [], |r| r.get(0))
         .expect("count");
@@ -275,8 +289,11 @@ async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by
 /// per-author figure only with enough distinct authors.
 #[tokio::test]
 async fn cycle_time_over_a_window_matches_hand_counts_and_withholds_small_groups() {
-    for (min_group_size, expect_authors) in [(5, None), (2, Some(2))] {
-        let app = TestApp::builder().min_group_size(min_group_size).build();
+    // Authors are told apart even when their logins are not stored.
+    for (min_group_size, store_usernames, expect_authors) in [(5, true, None), (2, true, Some(2)), (2, false, Some(2))]
+    {
+        let builder = TestApp::builder().min_group_size(min_group_size);
+        let app = if store_usernames { builder.build() } else { builder.without_stored_usernames().build() };
         // A: 2 h coding, 1 h pickup, 2 h review, 1 h deploy, 6 h in all.
         open(
             &app,
@@ -321,7 +338,12 @@ async fn cycle_time_over_a_window_matches_hand_counts_and_withholds_small_groups
         assert_eq!(r["deploy"], json!({"median_seconds": 3600.0, "p90_seconds": 3600.0, "samples": 1}));
         assert_eq!(r["cycle_time"], json!({"median_seconds": 21600.0, "p90_seconds": 21600.0, "samples": 1}));
         assert_eq!(r["filters"]["environment"], json!(["production", "prod"]));
-        assert_eq!(r["authors"], json!(expect_authors), "min group size {min_group_size}");
+        assert_eq!(
+            r["authors"],
+            json!(expect_authors),
+            "min group size {min_group_size}, logins kept {store_usernames}"
+        );
+        assert_eq!(pr(&app, "a").await["author"], if store_usernames { json!("a1") } else { Value::Null });
         assert_eq!(r["merged_per_author_per_week"], json!(expect_authors.map(|_| 0.75)));
 
         let other = app.get("/dora/cycle-time?from=2024-05-01T00:00:00Z&to=2024-05-15T00:00:00Z&project_id=web").await;

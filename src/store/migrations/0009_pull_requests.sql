@@ -9,8 +9,16 @@ CREATE TABLE pull_requests (
     title            TEXT,
     -- NULL when EM_METRICS_STORE_USERNAMES=false, or erased.
     author           TEXT,
+    -- A keyed hash (HMAC-SHA-256 under hash_keys 'author') of the author's
+    -- login, kept even when the login is not: distinct authors are counted
+    -- without knowing who they are. NULL once the login is erased.
+    author_key       TEXT,
     base_branch      TEXT,
     head_sha         TEXT,
+    -- From a Git host's delivery: the repository (its known-commits key) and
+    -- the branch the pull request's commits are pushed to.
+    repository       TEXT,
+    head_branch      TEXT,
     draft            INTEGER NOT NULL DEFAULT 0,
     state            TEXT NOT NULL CHECK (state = 'open' OR state = 'merged' OR state = 'closed'),
     opened_at        INTEGER NOT NULL,
@@ -43,6 +51,28 @@ CREATE INDEX pull_requests_closed_window ON pull_requests (closed_at, project_id
 -- A deployment going live finds the merges it ships.
 CREATE INDEX pull_requests_by_merge ON pull_requests (project_id, merge_commit_sha)
     WHERE merge_commit_sha IS NOT NULL;
+
+-- A push to a pull request's head branch gives its first commit.
+CREATE INDEX pull_requests_by_head_branch ON pull_requests (repository, head_branch)
+    WHERE head_branch IS NOT NULL;
+
+-- The earliest commit time pushed to each branch, until the branch is
+-- deleted or a pull request from it is merged or closed (a branch name used
+-- again starts over). pushed_at: the last push, for the retention.
+CREATE TABLE branch_pushes (
+    repository      TEXT NOT NULL,
+    branch          TEXT NOT NULL,
+    first_commit_at INTEGER NOT NULL,
+    pushed_at       INTEGER NOT NULL,
+    PRIMARY KEY (repository, branch)
+) WITHOUT ROWID;
+CREATE INDEX branch_pushes_by_age ON branch_pushes (pushed_at);
+
+-- Keys of the keyed hashes, made at first use: 32 random bytes each.
+CREATE TABLE hash_keys (
+    name TEXT PRIMARY KEY NOT NULL,
+    key  BLOB NOT NULL
+);
 
 -- Every review, by the author too (stored, never counted).
 CREATE TABLE pull_request_reviews (

@@ -35,6 +35,8 @@ const TABLES: &[&str] = &[
     "audit",
     "pull_requests",
     "pull_request_reviews",
+    "branch_pushes",
+    "hash_keys",
 ];
 
 /// What a copy moved.

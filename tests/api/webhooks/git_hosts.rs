@@ -360,3 +360,101 @@ async fn a_gitlab_merge_request_from_draft_to_production() {
     edit["changes"] = json!({"title": {"previous": "a", "current": "b"}});
     assert_eq!(gitlab(&app, "Merge Request Hook", "mr-9", &edit).await.status, StatusCode::ACCEPTED);
 }
+
+/// A GitLab push of `commits` (sha, time) to `branch` of mike/diaspora.
+fn gitlab_push(branch: &str, commits: &[(&str, &str)]) -> Value {
+    let mut p = fixture("gitlab/push.json");
+    p["ref"] = json!(format!("refs/heads/{branch}"));
+    let template = p["commits"][0].clone();
+    let list: Vec<Value> = commits
+        .iter()
+        .map(|(sha, at)| {
+            let mut c = template.clone();
+            c["id"] = json!(sha);
+            c["timestamp"] = json!(at);
+            c
+        })
+        .collect();
+    p["commits"] = Value::Array(list);
+    p
+}
+
+/// A merge request `iid` from `branch`, opened at `opened_at`.
+fn gitlab_merge_request_from(iid: i64, branch: &str, opened_at: &str) -> Value {
+    let mut mr = gitlab_merge_request(iid, "open", opened_at, "root");
+    mr["object_attributes"]["source_branch"] = json!(branch);
+    mr["object_attributes"]["created_at"] = json!(opened_at);
+    mr
+}
+
+/// | delivery | first_commit_at of |
+/// |---|---|
+/// | push to `feature`: 07:00, 08:00 | (no merge request yet) |
+/// | merge request 3 from `feature` opened 09:00 | 3: 07:00 (coding 7200 s) |
+/// | push to `feature`: 06:00 (rebased older work) | 3: 06:00 |
+/// | push to `feature`: 10:00 | 3: 06:00 (later commits change nothing) |
+/// | merge request 4 from `other`, no pushes | 4: null |
+/// | merge request 3 merged 11:00 | `feature` forgotten |
+/// | push to `feature`: 12:30; merge request 5 opened 13:00 | 5: 12:30, not 06:00 |
+/// | `feature` deleted; merge request 6 from it opened 14:00 | 6: null |
+/// | a redelivery of the 06:00 push to `other` | 4: null (a duplicate changes nothing) |
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_to_a_merge_requests_branch_give_its_first_commit() {
+    let (app, _telemetry) = app_with_metrics(TEAMS).await;
+    let first_commit = |body: &Value| body["pull_request"]["first_commit_at"].clone();
+    let pushed = gitlab(
+        &app,
+        "Push Hook",
+        "p-1",
+        &gitlab_push("feature", &[("f1", "2024-05-01T07:00:00Z"), ("f2", "2024-05-01T08:00:00Z")]),
+    )
+    .await;
+    assert_eq!(pushed.body["known_commits"]["commits"], 2, "{}", pushed.body);
+
+    let opened =
+        gitlab(&app, "Merge Request Hook", "o-3", &gitlab_merge_request_from(3, "feature", "2024-05-01T09:00:00Z"))
+            .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    assert_eq!(first_commit(&opened.body), "2024-05-01T07:00:00.000Z", "{}", opened.body);
+    assert_eq!(opened.body["pull_request"]["coding_seconds"], 7200.0);
+
+    gitlab(&app, "Push Hook", "p-2", &gitlab_push("feature", &[("f0", "2024-05-01T06:00:00Z")])).await;
+    gitlab(&app, "Push Hook", "p-3", &gitlab_push("feature", &[("f3", "2024-05-01T10:00:00Z")])).await;
+    let pr = app.get("/pull-requests/diaspora%233").await.body;
+    assert_eq!(
+        (&pr["first_commit_at"], &pr["coding_seconds"]),
+        (&json!("2024-05-01T06:00:00.000Z"), &json!(10800.0)),
+        "{pr}"
+    );
+
+    let other =
+        gitlab(&app, "Merge Request Hook", "o-4", &gitlab_merge_request_from(4, "other", "2024-05-01T09:30:00Z")).await;
+    assert_eq!(first_commit(&other.body), Value::Null, "no push to its branch: {}", other.body);
+
+    let mut merged = gitlab_merge_request(3, "merge", "2024-05-01T11:00:00Z", "root");
+    merged["object_attributes"]["source_branch"] = json!("feature");
+    merged["object_attributes"]["merge_commit_sha"] = json!("m3");
+    let merged = gitlab(&app, "Merge Request Hook", "o-5", &merged).await;
+    assert_eq!(merged.body["pull_request"]["state"], "merged", "{}", merged.body);
+
+    gitlab(&app, "Push Hook", "p-4", &gitlab_push("feature", &[("g1", "2024-05-01T12:30:00Z")])).await;
+    let again =
+        gitlab(&app, "Merge Request Hook", "o-6", &gitlab_merge_request_from(5, "feature", "2024-05-01T13:00:00Z"))
+            .await;
+    assert_eq!(first_commit(&again.body), "2024-05-01T12:30:00.000Z", "the branch name started over: {}", again.body);
+    let pr = app.get("/pull-requests/diaspora%233").await.body;
+    assert_eq!(pr["first_commit_at"], "2024-05-01T06:00:00.000Z", "the merged one keeps its own: {pr}");
+
+    let mut deleted = gitlab_push("feature", &[]);
+    deleted["after"] = json!("0000000000000000000000000000000000000000");
+    let deleted = gitlab(&app, "Push Hook", "p-5", &deleted).await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED, "{}", deleted.body);
+    let after =
+        gitlab(&app, "Merge Request Hook", "o-7", &gitlab_merge_request_from(6, "feature", "2024-05-01T14:00:00Z"))
+            .await;
+    assert_eq!(first_commit(&after.body), Value::Null, "a deleted branch's pushes are forgotten: {}", after.body);
+
+    let duplicate = gitlab(&app, "Push Hook", "p-2", &gitlab_push("other", &[("f0", "2024-05-01T06:00:00Z")])).await;
+    assert_eq!(duplicate.body, json!({"duplicate": true}));
+    assert_eq!(app.get("/pull-requests/diaspora%234").await.body["first_commit_at"], Value::Null);
+}

@@ -7,8 +7,11 @@ CREATE TABLE pull_requests (
     number           BIGINT,
     title            TEXT,
     author           TEXT,
+    author_key       TEXT,
     base_branch      TEXT,
     head_sha         TEXT,
+    repository       TEXT,
+    head_branch      TEXT,
     draft            BIGINT NOT NULL DEFAULT 0,
     state            TEXT NOT NULL CHECK (state IN ('open', 'merged', 'closed')),
     opened_at        BIGINT NOT NULL,
@@ -37,6 +40,23 @@ CREATE INDEX pull_requests_closed_window ON pull_requests (closed_at, project_id
     WHERE state = 'closed';
 CREATE INDEX pull_requests_by_merge ON pull_requests (project_id, merge_commit_sha)
     WHERE merge_commit_sha IS NOT NULL;
+
+CREATE INDEX pull_requests_by_head_branch ON pull_requests (repository, head_branch)
+    WHERE head_branch IS NOT NULL;
+
+CREATE TABLE branch_pushes (
+    repository      TEXT NOT NULL,
+    branch          TEXT NOT NULL,
+    first_commit_at BIGINT NOT NULL,
+    pushed_at       BIGINT NOT NULL,
+    PRIMARY KEY (repository, branch)
+);
+CREATE INDEX branch_pushes_by_age ON branch_pushes (pushed_at);
+
+CREATE TABLE hash_keys (
+    name TEXT PRIMARY KEY,
+    key  BYTEA NOT NULL
+);
 
 CREATE TABLE pull_request_reviews (
     pull_request_id TEXT NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
