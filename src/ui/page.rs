@@ -648,7 +648,6 @@ fn dora_link(view: &View) -> String {
     format!("/api/v1/dora?{}", serde_html_form::to_string(&pairs).unwrap_or_default())
 }
 
-/// The login form; `error` says why the last try failed.
 /// Who is signed in, the admins' Tokens link, and the sign-out button.
 fn account(viewer: &Viewer) -> Markup {
     html! {

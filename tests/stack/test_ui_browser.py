@@ -376,7 +376,8 @@ def test_without_javascript_the_same_numbers_render(demo):
         wait_until(lambda: "project_id=search-api" in driver.current_url, 10, "the form submitted")
         assert_tiles_match(tiles(driver), dora_for(base, driver, project_id=["search-api"]))
         charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart")
-        assert len(charts) == 4
+        # Four trends, the cycle-time stages bar and merged pull requests per bucket.
+        assert len(charts) == 6
     finally:
         driver.quit()
 
@@ -429,6 +430,43 @@ def test_axe_finds_no_serious_violation_and_screenshots_are_saved(demo, dark, ca
         print(f"\nscreenshots of /ui: {SCREENSHOTS}")
 
 
+def test_the_cycle_time_section_shows_the_stages_of_the_merged_pull_requests(demo):
+    base, _ = demo
+    driver = chrome()
+    try:
+        sign_in(driver, base)
+        window = driver.find_element(By.CSS_SELECTOR, "p.window")
+        query = urllib.parse.urlencode({"from": window.get_attribute("data-from"), "to": window.get_attribute("data-to")})
+        status, report = http("GET", f"{base}/dora/cycle-time?{query}", token=TOKEN)
+        assert status == 200, report
+        assert report["pull_requests"]["merged"] > 0, report
+        section = driver.find_element(By.CSS_SELECTOR, "section.cycle")
+        assert section.find_element(By.TAG_NAME, "h2").text == "Cycle time"
+        # One bar: each stage as wide as its share of the medians' total, as /dora/cycle-time gives them.
+        medians = [report[k]["median_seconds"] for k in ("coding", "pickup", "review", "deploy")]
+        assert all(m is not None for m in medians), report
+        widths = driver.execute_script("""
+            return [...arguments[0].querySelectorAll('svg.stages rect')].map(r => r.getBoundingClientRect().width);""",
+            section)
+        bar = section.find_element(By.CSS_SELECTOR, "svg.stages").rect["width"]
+        assert len(widths) == 4, widths
+        for shown, median in zip(widths, medians):
+            assert abs(shown - median / sum(medians) * bar) <= 1.5, (widths, medians, bar)
+        legend = [li.text for li in section.find_elements(By.CSS_SELECTOR, "ul.legend li")]
+        assert [t.split(" ")[0] for t in legend] == ["Coding", "Pickup", "Review", "Deploy"], legend
+        # The latest merged pull requests, newest first, at most 20, each linking to its JSON.
+        rows = section.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        assert 0 < len(rows) <= 20, len(rows)
+        link = rows[0].find_element(By.CSS_SELECTOR, "td a").get_attribute("href")
+        assert "/pull-requests/" in link, link
+        # Merged pull requests per bucket are drawn.
+        bars = driver.execute_script("""
+            return [...arguments[0].querySelectorAll('.chart-box svg rect')].length;""", section)
+        assert bars > 0
+    finally:
+        driver.quit()
+
+
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
 @pytest.mark.parametrize("width", [360, 390])
 def test_on_a_phone_nothing_scrolls_sideways_and_charts_open_on_their_latest_period(demo, width, dark):
@@ -447,7 +485,8 @@ def test_on_a_phone_nothing_scrolls_sideways_and_charts_open_on_their_latest_per
                 return {title: box.parentElement.querySelector('figcaption').textContent,
                         box: [b.left, b.right], chart: [c.left, c.right]};
             });""")
-        assert len(charts) == 4, charts
+        # Four trends and merged pull requests (the stages bar fits, it has no box).
+        assert len(charts) == 5, charts
         for c in charts:
             assert abs(c["chart"][1] - c["box"][1]) <= 1, f"{c['title']}: the latest period is off screen: {c}"
         # The lists are cards; the breakdown's wide table scrolls in its own focusable box.

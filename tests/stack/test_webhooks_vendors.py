@@ -120,7 +120,8 @@ def test_github_examples_signed_by_octokit_make_a_deployment_with_its_pushed_com
 
 def test_github_pull_request_examples_follow_a_pull_request_to_its_production_deployment(service):
     """octokit's pull_request and pull_request_review examples, changed only
-    in numbers, shas and times: a draft opened, made ready, reviewed by its
+    in numbers, shas and times: its head branch pushed (octokit's push
+    example), a draft opened, made ready, reviewed by its
     author (not counted) and by another, merged, then shipped to production;
     a review that arrives before its pull request was opened creates it."""
     url, _ = service
@@ -142,9 +143,18 @@ def test_github_pull_request_examples_follow_a_pull_request_to_its_production_de
     own["review"].update(state="approved", submitted_at="2024-05-01T11:30:00Z", user={"login": author})
     review["review"].update(state="approved", submitted_at="2024-05-01T12:00:00Z", user={"login": "reviewer-7"})
 
+    # Its head branch's commits were pushed before it was opened: the earliest at 08:00.
+    push = copy.deepcopy(next(p for p in examples["push"] if p["ref"].startswith("refs/heads/") and p["commits"]))
+    push["ref"] = "refs/heads/" + opened["pull_request"]["head"]["ref"]
+    push["repository"].update(name=repo, full_name=opened["repository"]["full_name"])
+    push["commits"][0]["timestamp"] = "2024-05-01T08:00:00Z"
+    status, body = github(url, "push", "pr-0", push)
+    assert (status, body["known_commits"]["commits"]) == (200, 1), body
+
     status, body = github(url, "pull_request", "pr-1", opened)
     assert status == 201, body
     assert body["pull_request"]["id"] == f"{repo}#41" and body["pull_request"]["ready_at"] is None, body
+    assert body["pull_request"]["first_commit_at"] == "2024-05-01T08:00:00.000Z", body
     assert github(url, "pull_request", "pr-1", opened) == (200, {"duplicate": True})
     assert github(url, "pull_request", "pr-2", ready)[1]["pull_request"]["ready_at"] == "2024-05-01T11:00:00.000Z"
     assert github(url, "pull_request_review", "pr-3", own)[1]["pull_request"]["reviews"] == 0
@@ -156,8 +166,9 @@ def test_github_pull_request_examples_follow_a_pull_request_to_its_production_de
     assert status == 201
     status, pr = http("GET", f"{url}/pull-requests/{repo}%2341", token=TOKEN)
     assert status == 200, pr
-    assert (pr["pickup_seconds"], pr["review_seconds"], pr["deploy_seconds"]) == (3600, 7200, 3600), pr
-    assert (pr["cycle_seconds"], pr["additions"], pr["deployment_id"]) == (5 * 3600, 12, "prod-41"), pr
+    assert (pr["coding_seconds"], pr["pickup_seconds"], pr["review_seconds"]) == (3 * 3600, 3600, 7200), pr
+    assert (pr["deploy_seconds"], pr["cycle_seconds"]) == (3600, 7 * 3600), pr
+    assert (pr["additions"], pr["deployment_id"]) == (12, "prod-41"), pr
 
     # Out of order: a review of pull request 42 before any delivery opened it.
     early = copy.deepcopy(review)
