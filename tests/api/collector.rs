@@ -127,9 +127,27 @@ fn export_story(project: &str, env: &[(&str, String)]) {
         cmd.env(k, v);
     }
     let server = super::binary::Server::start(cmd);
+    // A pull request: first commit 05:00, opened 06:00, approved 06:30,
+    // merged 07:30 as m1 (50 lines), which deployment r1 ships at 10:00.
+    let (status, body) = server.post(
+        "/pull-requests",
+        json!({"id": "pr1", "project_id": project, "author": "author-1", "opened_at": "2024-05-01T06:00:00Z",
+               "first_commit_at": "2024-05-01T05:00:00Z"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.post(
+        "/pull-requests/pr1/reviewed",
+        json!({"reviewed_at": "2024-05-01T06:30:00Z", "state": "approved", "reviewer": "reviewer-1"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.post(
+        "/pull-requests/pr1/merged",
+        json!({"merged_at": "2024-05-01T07:30:00Z", "merge_commit_sha": "m1", "additions": 40, "deletions": 10}),
+    );
+    assert_eq!(status, 200, "{body}");
     let (status, body) = server.post(
         "/deployments",
-        json!({"id": "r1", "project_id": project, "first_commit_at": "2024-05-01T08:00:00Z",
+        json!({"id": "r1", "project_id": project, "first_commit_at": "2024-05-01T08:00:00Z", "commit_sha": "m1",
                "deploy_start_at": "2024-05-01T09:00:00Z", "deployed_at": "2024-05-01T10:00:00Z"}),
     );
     assert_eq!(status, 201, "{body}");
@@ -174,6 +192,27 @@ fn assert_received(output: &str, project: &str) {
     let detect = find("time_to_detect");
     assert!(detect.contains("Sum: 1800"), "{detect}");
     assert!(output.contains("service.name: Str(em_metrics)"), "resource attributes reach the collector");
+
+    for name in ["pull_request_opened", "pull_request_merged"] {
+        assert!(find(name).contains("Value: 1"), "{name}: {}", find(name));
+    }
+    // (instrument, sum of its one sample, its top bucket bound)
+    for (name, sum, top) in [
+        ("pull_request_coding_time", "3600", "ExplicitBounds #13: 15552000"),
+        ("pull_request_pickup_time", "1800", "ExplicitBounds #13: 15552000"),
+        ("pull_request_review_time", "3600", "ExplicitBounds #13: 15552000"),
+        ("pull_request_deploy_time", "9000", "ExplicitBounds #13: 15552000"),
+        ("pull_request_cycle_time", "18000", "ExplicitBounds #13: 15552000"),
+        ("pull_request_size", "50", "ExplicitBounds #7: 5000"),
+    ] {
+        let block = find(name);
+        assert!(block.contains("Count: 1") && block.contains(&format!("Sum: {sum}")), "{name}: {block}");
+        assert!(block.contains(top), "{name}: {block}");
+        // The environment only where production shipped it; never a person.
+        let shipped = name == "pull_request_deploy_time" || name == "pull_request_cycle_time";
+        assert_eq!(block.contains("environment: Str(production)"), shipped, "{name}: {block}");
+        assert!(!block.contains("author-1") && !block.contains("reviewer-1"), "{name}: {block}");
+    }
 }
 
 #[test]
