@@ -42,14 +42,15 @@ for n in range(count):
     elif roll < 0.95:
         state = "closed"
         closed = opened + rng.randint(0, 240 * H)
-    rows.append((f"bench#{n}", project, team, n, f"Bench pull request {n}", f"dev{rng.randint(1, 500)}", "main",
+    author = f"dev{rng.randint(1, 500)}"
+    rows.append((f"bench#{n}", project, team, n, f"Bench pull request {n}", author, f"key-{author}", "main",
                  f"head-{n}", 0, state, opened, first_commit, ready, review, review if review and rng.random() < 0.7 else None,
                  1 if review else 0, merged, sha, rng.randint(1, 800), rng.randint(0, 400), closed,
                  "bench-deployment" if deployed else None, deployed, "bench", opened, opened))
 conn.executemany(
-    "INSERT INTO pull_requests (id, project_id, team_id, number, title, author, base_branch, head_sha, draft, state, "
+    "INSERT INTO pull_requests (id, project_id, team_id, number, title, author, author_key, base_branch, head_sha, draft, state, "
     "opened_at, first_commit_at, ready_at, first_review_at, approved_at, reviews, merged_at, merge_commit_sha, "
     "additions, deletions, closed_at, deployment_id, deployed_at, created_by, created_at, updated_at) "
-    "VALUES (" + ", ".join(["?"] * 26) + ")", rows)
+    "VALUES (" + ", ".join(["?"] * 27) + ")", rows)
 conn.commit()
 print(f"== added {count} pull requests to {db}")

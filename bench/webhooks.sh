@@ -3,9 +3,10 @@
 # build, with wrk on the same machine (16 connections). Every delivery is
 # unique (its own delivery id, deployment id and shas), signed beforehand so
 # the load generator does no HMAC. Targets: deployment_status ≥ 5,000/s;
-# push of 20 commits ≥ 2,000/s.
+# push of 20 commits ≥ 2,000/s; pull request deliveries (opened, reviewed,
+# merged) ≥ 3,000/s (octokit's examples: `npm ci --prefix tests/stack/webhooks`).
 #
-# usage: bench/webhooks.sh [SECONDS]      (default 5 s per run)
+# usage: bench/webhooks.sh [SECONDS [KIND...]]   (default 5 s per run, every kind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -26,7 +27,7 @@ run() { # event, count
   start webhooks EM_METRICS_TOKEN_AUTH=bench EM_METRICS_GITHUB_WEBHOOK_SECRET=$secret
   echo "== POST /webhooks/github, X-GitHub-Event: $event ($conns connections, $secs s)"
   wrk -t2 -c$conns -d${secs}s --latency -s bench/wrk/webhook.lua "http://127.0.0.1:$port" -- \
-    "$work/deliveries-$event" "$event" | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors|requests in|WARNING'
+    "$work/deliveries-$event" | grep -E 'Requests/sec|Latency  |50%|99%|Non-2xx|Socket errors|requests in|WARNING'
   echo "   $(rss)"
   python3 - "$work/webhooks.db" "$event" <<'PY'
 import sqlite3, sys
@@ -34,6 +35,9 @@ db = sqlite3.connect(sys.argv[1])
 if sys.argv[2] == "push":
     pushes, commits = db.execute("SELECT count(*), coalesce(sum(json_array_length(commits)), 0) FROM pushes").fetchone()
     print("   stored: %d pushes, %d commits" % (pushes, commits))
+elif sys.argv[2] == "pull_request":
+    print("   stored: %d pull requests, %d merged, %d reviews" % db.execute(
+        "SELECT count(*), count(merged_at), (SELECT count(*) FROM pull_request_reviews) FROM pull_requests").fetchone())
 else:
     print("   stored: %d deployed deployments" % db.execute("SELECT count(*) FROM deployments WHERE status = 'deployed'").fetchone())
 PY
@@ -42,5 +46,13 @@ PY
 }
 
 echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs); wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
-run deployment_status $((secs * 20000))
-run push $((secs * 40000))
+kinds=("${@:2}")
+[ ${#kinds[@]} -gt 0 ] || kinds=(deployment_status push pull_request)
+for kind in "${kinds[@]}"; do
+  case $kind in
+    deployment_status) run deployment_status $((secs * 20000)) ;;
+    push) run push $((secs * 40000)) ;;
+    pull_request) run pull_request $((secs * 15000)) ;;
+    *) echo "unknown kind $kind" >&2; exit 2 ;;
+  esac
+done

@@ -1,5 +1,6 @@
 -- Sends the pre-signed GitHub deliveries of bench/webhook_deliveries.py, each
--- once: thread N reads PREFIX.N. Argument: PREFIX, then the X-GitHub-Event.
+-- once: thread N reads PREFIX.N. Argument: PREFIX. Each line names its own
+-- X-GitHub-Event.
 local threads = {}
 local next_thread = 0
 
@@ -10,10 +11,9 @@ function setup(thread)
 end
 
 function init(args)
-  event = args[2]
   requests = {}
   for line in io.lines(args[1] .. "." .. tid) do
-    local id, signature, body = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+    local id, event, signature, body = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t(.*)$")
     requests[#requests + 1] = wrk.format("POST", "/webhooks/github", {
       ["Content-Type"] = "application/json",
       ["X-GitHub-Event"] = event,

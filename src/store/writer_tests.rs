@@ -151,3 +151,31 @@ async fn the_wal_stays_bounded_under_writes_that_never_pause() {
     println!("{writes} writes in 4 s; WAL file {:.1} MB", wal as f64 / 1e6);
     assert!(wal < 128_000_000, "the WAL grew to {wal} bytes");
 }
+
+/// Every fixed statement of the store stays in a connection's statement
+/// cache, with as much room again for the list and insight queries'
+/// variants: a cache smaller than what one write runs re-parses SQL on every
+/// write (see `STATEMENT_CACHE`).
+#[test]
+fn the_statement_cache_holds_every_statement_of_the_store_twice_over() {
+    fn count(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .expect("src/store")
+            .map(|entry| entry.expect("entry").path())
+            .map(|path| match path.is_dir() {
+                true => count(&path),
+                false if path.extension().is_some_and(|e| e == "rs") => {
+                    std::fs::read_to_string(&path).expect("source").matches("prepare_cached(").count()
+                }
+                false => 0,
+            })
+            .sum()
+    }
+    let statements = count(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store"));
+    assert!(statements > 50, "the count found the store's statements: {statements}");
+    assert!(
+        statements * 2 <= super::STATEMENT_CACHE,
+        "{statements} cached statements need a STATEMENT_CACHE of at least {}",
+        statements * 2
+    );
+}
