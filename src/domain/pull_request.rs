@@ -124,7 +124,19 @@ fn span(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<f64> {
     Some(to?.seconds_since(from?).max(0.0))
 }
 
-impl PullRequest {
+/// When a pull request's stages start and end: all cycle time is measured
+/// from these, for a whole pull request or for a row an insight read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageTimes {
+    pub first_commit_at: Option<Timestamp>,
+    pub opened_at: Timestamp,
+    pub ready_at: Option<Timestamp>,
+    pub first_review_at: Option<Timestamp>,
+    pub merged_at: Option<Timestamp>,
+    pub deployed_at: Option<Timestamp>,
+}
+
+impl StageTimes {
     /// `first_commit_at` → `ready_at`.
     pub fn coding_seconds(&self) -> Option<f64> {
         span(self.first_commit_at, self.ready_at)
@@ -148,6 +160,39 @@ impl PullRequest {
     /// `first_commit_at` (else `opened_at`) → `deployed_at`.
     pub fn cycle_seconds(&self) -> Option<f64> {
         span(Some(self.first_commit_at.unwrap_or(self.opened_at)), self.deployed_at)
+    }
+}
+
+impl PullRequest {
+    pub fn times(&self) -> StageTimes {
+        StageTimes {
+            first_commit_at: self.first_commit_at,
+            opened_at: self.opened_at,
+            ready_at: self.ready_at,
+            first_review_at: self.first_review_at,
+            merged_at: self.merged_at,
+            deployed_at: self.deployed_at,
+        }
+    }
+
+    pub fn coding_seconds(&self) -> Option<f64> {
+        self.times().coding_seconds()
+    }
+
+    pub fn pickup_seconds(&self) -> Option<f64> {
+        self.times().pickup_seconds()
+    }
+
+    pub fn review_seconds(&self) -> Option<f64> {
+        self.times().review_seconds()
+    }
+
+    pub fn deploy_seconds(&self) -> Option<f64> {
+        self.times().deploy_seconds()
+    }
+
+    pub fn cycle_seconds(&self) -> Option<f64> {
+        self.times().cycle_seconds()
     }
 
     pub fn dims(&self) -> PullRequestDims {

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::report::{four_decimals, to_millisecond};
 use super::stats::percentiles;
 use super::{Breakdown, Filters, Trend, Window};
-use crate::domain::PullRequest;
-use crate::store::{CycleTimeRows, GroupBy};
+use crate::domain::pull_request::StageTimes;
+use crate::store::{CycleTimeRows, GroupBy, MergedRow};
 use crate::time::Timestamp;
 
 const MS_PER_WEEK: f64 = 7.0 * 86_400_000.0;
@@ -71,7 +71,7 @@ pub struct CycleTimeReport {
 pub fn report(window: Window, filters: Filters, rows: CycleTimeRows, min_group_size: usize) -> CycleTimeReport {
     let weeks = (window.to.millis() - window.from.millis()) as f64 / MS_PER_WEEK;
     let merged = rows.merged.len() as u64;
-    let stage = |f: fn(&PullRequest) -> Option<f64>| Stage::of(rows.merged.iter().filter_map(f).collect());
+    let stage = |f: fn(&StageTimes) -> Option<f64>| Stage::of(rows.merged.iter().filter_map(|r| f(&r.times)).collect());
     // By the keyed hash of each login: counted even when logins are not stored.
     let authors: HashSet<&str> = rows.merged.iter().filter_map(|p| p.author_key.as_deref()).collect();
     let enough = authors.len() >= min_group_size.max(1);
@@ -85,34 +85,34 @@ pub fn report(window: Window, filters: Filters, rows: CycleTimeRows, min_group_s
             closed_unmerged: rows.closed_unmerged,
             merged_per_week: four_decimals(merged as f64 / weeks),
         },
-        coding: stage(PullRequest::coding_seconds),
-        pickup: stage(PullRequest::pickup_seconds),
-        review: stage(PullRequest::review_seconds),
-        deploy: stage(PullRequest::deploy_seconds),
-        cycle_time: stage(PullRequest::cycle_seconds),
+        coding: stage(StageTimes::coding_seconds),
+        pickup: stage(StageTimes::pickup_seconds),
+        review: stage(StageTimes::review_seconds),
+        deploy: stage(StageTimes::deploy_seconds),
+        cycle_time: stage(StageTimes::cycle_seconds),
         merged_per_author_per_week: enough.then(|| four_decimals(merged as f64 / authors.len() as f64 / weeks)),
         authors: enough.then_some(authors.len() as u64),
     }
 }
 
 /// The median cycle time of `merged`'s shipped pull requests.
-fn median_cycle(merged: &[&PullRequest]) -> Option<f64> {
-    let mut values: Vec<f64> = merged.iter().filter_map(|p| p.cycle_seconds()).collect();
+fn median_cycle(merged: &[&MergedRow]) -> Option<f64> {
+    let mut values: Vec<f64> = merged.iter().filter_map(|r| r.times.cycle_seconds()).collect();
     let [median] = percentiles(&mut values, [0.5]);
     to_millisecond(median)
 }
 
 /// Fills each trend bucket's `merged_pull_requests` and
 /// `cycle_time_median_seconds` from the pull requests merged in the window.
-pub fn fill_trend(trend: &mut Trend, merged: &[PullRequest]) {
+pub fn fill_trend(trend: &mut Trend, merged: &[MergedRow]) {
     // In merge order, so each bucket is one slice: a year of weeks over
     // many pull requests stays one pass.
-    let mut sorted: Vec<&PullRequest> = merged.iter().filter(|p| p.merged_at.is_some()).collect();
-    sorted.sort_by_key(|p| p.merged_at);
+    let mut sorted: Vec<&MergedRow> = merged.iter().filter(|r| r.times.merged_at.is_some()).collect();
+    sorted.sort_by_key(|r| r.times.merged_at);
     for bucket in &mut trend.buckets {
         let (Ok(start), Ok(end)) = (Timestamp::parse(&bucket.start), Timestamp::parse(&bucket.end)) else { continue };
-        let from = sorted.partition_point(|p| p.merged_at < Some(start));
-        let to = sorted.partition_point(|p| p.merged_at < Some(end));
+        let from = sorted.partition_point(|r| r.times.merged_at < Some(start));
+        let to = sorted.partition_point(|r| r.times.merged_at < Some(end));
         let inside = &sorted[from..to];
         bucket.merged_pull_requests = inside.len() as u64;
         bucket.cycle_time_median_seconds = median_cycle(inside);
@@ -121,14 +121,14 @@ pub fn fill_trend(trend: &mut Trend, merged: &[PullRequest]) {
 
 /// Fills each breakdown group's `cycle_time_median_seconds` by team or
 /// project; a breakdown by environment has none to give.
-pub fn fill_breakdown(breakdown: &mut Breakdown, by: GroupBy, merged: &[PullRequest]) {
-    let key_of = |p: &PullRequest| match by {
-        GroupBy::TeamId => Some(p.team_id.clone()),
-        GroupBy::ProjectId => Some(Some(p.project_id.to_string())),
+pub fn fill_breakdown(breakdown: &mut Breakdown, by: GroupBy, merged: &[MergedRow]) {
+    let key_of = |r: &MergedRow| match by {
+        GroupBy::TeamId => Some(r.team_id.clone()),
+        GroupBy::ProjectId => Some(Some(r.project_id.to_string())),
         GroupBy::Environment => None,
     };
     for group in &mut breakdown.groups {
-        let inside: Vec<&PullRequest> = merged.iter().filter(|p| key_of(p).as_ref() == Some(&group.key)).collect();
+        let inside: Vec<&MergedRow> = merged.iter().filter(|r| key_of(r).as_ref() == Some(&group.key)).collect();
         group.cycle_time_median_seconds = median_cycle(&inside);
     }
 }

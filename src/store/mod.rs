@@ -63,7 +63,7 @@ pub use environments::Renamed;
 pub use idempotency::{Claim, KEY_LIFETIME_MS};
 pub use incidents::{IncidentFilter, IncidentState};
 pub use insights::{ChangeRow, DeployedRow, FailedRow, GroupBy, IncidentRow, WindowFilter, WindowSink};
-pub use pull_requests::{CycleTimeRows, PullRequestFilter};
+pub use pull_requests::{CycleTimeRows, MergedRow, PullRequestFilter};
 pub use query::{Order, Page, TimeRange};
 pub use retention::{keep_for, Purged, BATCH_BUDGET, MIN_RETENTION};
 pub use sessions::{PendingSignIn, SessionRecord};

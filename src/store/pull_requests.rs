@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::effects;
 use super::query::{Page, Select, TimeRange};
 use super::{Store, StoreError, StoreResult, Tx};
-use crate::domain::pull_request::{self, HashKey, HeadBranch, Merge, NewPullRequest, NewReview, Shipment};
+use crate::domain::pull_request::{self, HashKey, HeadBranch, Merge, NewPullRequest, NewReview, Shipment, StageTimes};
 use crate::domain::{Context, Id, PullRequest, PullRequestState, Transition, Write};
 use crate::time::Timestamp;
 
@@ -20,11 +20,22 @@ pub struct PullRequestFilter {
     pub page: Page,
 }
 
+/// A pull request merged in a window, as much of it as cycle time needs:
+/// read from the covering index `pull_requests_merged_window` alone.
+#[derive(Debug, Clone)]
+pub struct MergedRow {
+    pub project_id: Id,
+    pub team_id: Option<String>,
+    /// The keyed hash of its author's login: distinct authors.
+    pub author_key: Option<String>,
+    pub times: StageTimes,
+}
+
 /// What `/dora/cycle-time` counts in a window.
 #[derive(Debug, Default)]
 pub struct CycleTimeRows {
     /// Pull requests merged in the window.
-    pub merged: Vec<PullRequest>,
+    pub merged: Vec<MergedRow>,
     /// How many were opened in it.
     pub opened: u64,
     /// How many were closed without merging in it.
@@ -159,6 +170,26 @@ impl Store {
         self.read(move |conn| list(conn, &filter)).await
     }
 
+    /// The latest `limit` pull requests merged in `[from, to)`, newest first.
+    pub async fn latest_merged(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        project_ids: Vec<String>,
+        team_ids: Vec<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<PullRequest>> {
+        self.read(move |conn| {
+            let mut select = Select::new(format!("SELECT {COLUMNS} FROM pull_requests WHERE merged_at IS NOT NULL"));
+            select
+                .range("merged_at", TimeRange { from: Some(from), to: Some(to) })
+                .any_of("project_id", &project_ids)
+                .any_of("team_id", &team_ids);
+            select.tail(&format!(" ORDER BY merged_at DESC, id DESC LIMIT {limit}")).collect(conn, from_row)
+        })
+        .await
+    }
+
     /// What `/dora/cycle-time` counts in `[from, to)`: the pull requests
     /// merged in it (each through `pull_requests_merged_window`), and how
     /// many were opened and closed unmerged in it.
@@ -176,9 +207,13 @@ impl Store {
                 select.range(column, window).any_of("project_id", &project_ids).any_of("team_id", &team_ids);
                 select
             };
-            let merged =
-                filtered(format!("SELECT {COLUMNS} FROM pull_requests WHERE merged_at IS NOT NULL"), "merged_at")
-                    .collect(conn, from_row)?;
+            let merged = filtered(
+                "SELECT project_id, team_id, author_key, opened_at, first_commit_at, ready_at, first_review_at, \
+                 merged_at, deployed_at FROM pull_requests WHERE merged_at IS NOT NULL"
+                    .into(),
+                "merged_at",
+            )
+            .collect(conn, merged_row)?;
             let count = |select: Select| -> StoreResult<u64> {
                 Ok(select.collect(conn, |r| r.get::<_, u64>(0))?.first().copied().unwrap_or(0))
             };
@@ -189,6 +224,25 @@ impl Store {
         })
         .await
     }
+}
+
+fn merged_row(r: &Row) -> rusqlite::Result<MergedRow> {
+    let time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp::from_millis))
+    };
+    Ok(MergedRow {
+        project_id: r.get(0)?,
+        team_id: r.get(1)?,
+        author_key: r.get(2)?,
+        times: StageTimes {
+            opened_at: Timestamp::from_millis(r.get(3)?),
+            first_commit_at: time(4)?,
+            ready_at: time(5)?,
+            first_review_at: time(6)?,
+            merged_at: time(7)?,
+            deployed_at: time(8)?,
+        },
+    })
 }
 
 pub(super) fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullRequest>> {

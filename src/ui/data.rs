@@ -15,7 +15,7 @@ use crate::insights::{
 };
 use crate::store::{
     ChangeRow, DeployedRow, DeploymentFilter, FailedRow, FilterValues, IncidentFilter, IncidentRow, IncidentState,
-    Order, Page, Store, StoreResult, TimeRange, WindowSink,
+    MergedRow, Order, Page, Store, StoreResult, TimeRange, WindowSink,
 };
 use crate::time::Timestamp;
 
@@ -98,22 +98,31 @@ pub async fn load(store: &Store, view: &View, within: Option<Vec<String>>) -> St
     });
     let pull_requests =
         store.cycle_time_rows(window.from, window.to, filter.project_ids.clone(), filter.team_ids.clone());
-    let (current, before, open_incidents, latest_deployments, filter_values, has_deployments, pull_requests) = tokio::try_join!(
+    let latest_merged =
+        store.latest_merged(window.from, window.to, filter.project_ids.clone(), filter.team_ids.clone(), LIST_LENGTH);
+    let (
+        current,
+        before,
+        open_incidents,
+        latest_deployments,
+        filter_values,
+        has_deployments,
+        pull_requests,
+        latest_merged,
+    ) = tokio::try_join!(
         current,
         before,
         incidents,
         deployments,
         store.filter_values(within.clone()),
         store.has_deployments(within.clone()),
-        pull_requests
+        pull_requests,
+        latest_merged
     )?;
-    let mut latest_merged = pull_requests.merged.clone();
-    latest_merged.sort_by(|a, b| b.merged_at.cmp(&a.merged_at).then_with(|| b.id.cmp(&a.id)));
-    latest_merged.truncate(LIST_LENGTH as usize);
     let merged_per_bucket = bounds
         .iter()
         .map(|&(start, end)| {
-            let inside = |p: &&PullRequest| p.merged_at.is_some_and(|m| start <= m.millis() && m.millis() < end);
+            let inside = |r: &&MergedRow| r.times.merged_at.is_some_and(|m| start <= m.millis() && m.millis() < end);
             pull_requests.merged.iter().filter(inside).count() as u64
         })
         .collect();

@@ -181,7 +181,7 @@ async fn the_demo_has_pull_requests_shipped_through_staging_to_production() {
     let mut sizes = Vec::new();
     for team in summary.teams.teams.keys() {
         let rows = store.cycle_time_rows(from, to, Vec::new(), vec![team.clone()]).await.expect("rows");
-        let authors: std::collections::HashSet<_> = rows.merged.iter().filter_map(|p| p.author.clone()).collect();
+        let authors: std::collections::HashSet<_> = rows.merged.iter().filter_map(|p| p.author_key.clone()).collect();
         sizes.push(authors.len());
     }
     sizes.sort();

@@ -35,6 +35,7 @@ CREATE INDEX pull_requests_by_project ON pull_requests (project_id, opened_at);
 CREATE INDEX pull_requests_by_team ON pull_requests (team_id, opened_at);
 CREATE INDEX pull_requests_by_opening ON pull_requests (opened_at, id);
 CREATE INDEX pull_requests_merged_window ON pull_requests (merged_at, project_id, team_id)
+    INCLUDE (author_key, opened_at, first_commit_at, ready_at, first_review_at, deployed_at)
     WHERE merged_at IS NOT NULL;
 CREATE INDEX pull_requests_closed_window ON pull_requests (closed_at, project_id, team_id)
     WHERE state = 'closed';
