@@ -532,8 +532,8 @@ pub fn reopen(
 }
 
 /// Commits pushed to its head branch, the earliest at `earliest`: its first
-/// commit is the earliest known, whoever told it (a push delivery, or the
-/// JSON API's `first_commit_at`).
+/// commit is the earliest of all its branch's pushes, in whatever order
+/// they arrive.
 pub fn commits_pushed(mut p: PullRequest, earliest: Timestamp) -> Transition<PullRequest> {
     if p.first_commit_at.is_some_and(|known| known <= earliest) {
         return Transition::keep(p);

@@ -19,9 +19,9 @@ async fn github(app: &TestApp, event: &str, delivery: &str, body: &Value) -> Rep
     deliver(app, "/webhooks/github", &text, &headers).await
 }
 
-/// The example push, to a branch, carrying `commits` (sha, time).
-fn push(commits: &[(&str, &str)]) -> Value {
-    let mut p = fixture("github/push.json");
+/// A host's example push with its commits replaced by `commits` (sha,
+/// time), each shaped like the example's first one.
+fn with_commits(mut p: Value, commits: &[(&str, &str)]) -> Value {
     let template = p["commits"][0].clone();
     let list: Vec<Value> = commits
         .iter()
@@ -32,9 +32,16 @@ fn push(commits: &[(&str, &str)]) -> Value {
             c
         })
         .collect();
+    p["commits"] = Value::Array(list);
+    p
+}
+
+/// The example push, to a branch, carrying `commits` (sha, time).
+fn push(commits: &[(&str, &str)]) -> Value {
+    let mut p = with_commits(fixture("github/push.json"), commits);
+    let list = p["commits"].as_array().cloned().unwrap_or_default();
     p["after"] = json!(commits.last().map(|c| c.0));
     p["head_commit"] = list.last().cloned().unwrap_or(Value::Null);
-    p["commits"] = Value::Array(list);
     p
 }
 
@@ -363,19 +370,8 @@ async fn a_gitlab_merge_request_from_draft_to_production() {
 
 /// A GitLab push of `commits` (sha, time) to `branch` of mike/diaspora.
 fn gitlab_push(branch: &str, commits: &[(&str, &str)]) -> Value {
-    let mut p = fixture("gitlab/push.json");
+    let mut p = with_commits(fixture("gitlab/push.json"), commits);
     p["ref"] = json!(format!("refs/heads/{branch}"));
-    let template = p["commits"][0].clone();
-    let list: Vec<Value> = commits
-        .iter()
-        .map(|(sha, at)| {
-            let mut c = template.clone();
-            c["id"] = json!(sha);
-            c["timestamp"] = json!(at);
-            c
-        })
-        .collect();
-    p["commits"] = Value::Array(list);
     p
 }
 
