@@ -1,8 +1,7 @@
 //! The audit log: every authorized write and admin action, and sign-ins.
 
-use rusqlite::params;
-
 use super::query::{Page, Select, TimeRange};
+use super::sql::args;
 use super::{Store, StoreResult};
 use crate::time::Timestamp;
 
@@ -35,11 +34,9 @@ impl Store {
             return Ok(());
         }
         self.write(move |tx| {
-            let mut stmt = tx.conn.prepare_cached(
-                "INSERT INTO audit (at, actor, method, route, target, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
+            let sql = "INSERT INTO audit (at, actor, method, route, target, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
             for r in &records {
-                stmt.execute(params![r.at.millis(), r.actor, r.method, r.route, r.target, r.status])?;
+                tx.conn.execute(sql, &args![r.at.millis(), r.actor, r.method, r.route, r.target, r.status])?;
             }
             Ok(())
         })

@@ -1,8 +1,7 @@
 //! What the dashboard reads besides a window: the values its filters offer
 //! and whether anything is stored yet.
 
-use rusqlite::Connection;
-
+use super::sql::{args, Conn};
 use super::{Store, StoreResult};
 
 /// Most values a filter list offers; a store with more is better filtered
@@ -47,7 +46,7 @@ impl Store {
     /// when given): the dashboard's empty state.
     pub async fn has_deployments(&self, within: Option<Vec<String>>) -> StoreResult<bool> {
         self.read(move |conn| match within {
-            None => Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM deployments)", [], |r| r.get(0))?),
+            None => Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM deployments)", &[], |r| r.get(0))?),
             Some(projects) => Ok(!distinct_within(conn, "project_id", &projects)?.is_empty()),
         })
         .await
@@ -59,7 +58,7 @@ impl Store {
 /// `SELECT DISTINCT` would read every entry of the index (a million on the
 /// bench database); this skips from one value to the next, one index seek
 /// per value.
-fn distinct(conn: &Connection, column: &'static str) -> StoreResult<Vec<String>> {
+fn distinct(conn: Conn, column: &'static str) -> StoreResult<Vec<String>> {
     let sql = format!(
         "WITH RECURSIVE v(x) AS (
            SELECT min({column}) FROM deployments
@@ -68,23 +67,20 @@ fn distinct(conn: &Connection, column: &'static str) -> StoreResult<Vec<String>>
          )
          SELECT x FROM v WHERE x IS NOT NULL LIMIT {MAX_FILTER_VALUES}"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let values = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(values)
+    conn.query_vec(&sql, &[], |r| r.get(0))
 }
 
 /// [`distinct`] over the deployments of `projects` only: one index seek per
 /// project (`deployments_by_project`), then its own rows for the other
 /// columns. A scope is a handful of projects, so this stays small.
-fn distinct_within(conn: &Connection, column: &'static str, projects: &[String]) -> StoreResult<Vec<String>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT DISTINCT {column} FROM deployments WHERE project_id = ?1 AND {column} IS NOT NULL"
-    ))?;
+fn distinct_within(conn: Conn, column: &'static str, projects: &[String]) -> StoreResult<Vec<String>> {
+    let sql = format!("SELECT DISTINCT {column} FROM deployments WHERE project_id = ?1 AND {column} IS NOT NULL");
     let mut values = std::collections::BTreeSet::new();
     for project in projects {
-        for value in stmt.query_map([project], |r| r.get::<_, String>(0))? {
-            values.insert(value?);
-        }
+        conn.for_each(&sql, &args![project], |r| {
+            values.insert(r.get::<String>(0)?);
+            Ok(())
+        })?;
     }
     Ok(values.into_iter().take(MAX_FILTER_VALUES).collect())
 }

@@ -2,11 +2,10 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use super::effects;
 use super::query::{Page, Select, TimeRange};
-use super::rows::{self, deployment_from_row, DEPLOYMENT_COLUMNS};
+use super::rows::{self, deployment_columns, deployment_from_row, DEPLOYMENT_COLUMNS};
+use super::sql::{args, Conn};
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::deployment::{self, MarkDeployed, NewDeployment, ShipFacts, Stored};
 use crate::domain::{Commit, Context, Deployment, DeploymentStatus, Id, Transition, Write};
@@ -56,10 +55,11 @@ impl Tx<'_> {
 
     /// `DELETE /deployments/{id}`.
     pub fn delete_deployment(&self, id: &Id, ctx: &Context) -> StoreResult<Transition<Deployment>> {
-        let linked: u64 = self
-            .conn
-            .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
-            .query_row([id.as_str()], |r| r.get(0))?;
+        let linked: u64 = self.conn.query_row(
+            "SELECT count(*) FROM incidents WHERE deployment_id = ?1",
+            &args![id.as_str()],
+            |r| r.get(0),
+        )?;
         let mut t = deployment::remove(id, rows::deployment(self.conn, id)?, linked, ctx)?;
         save(self.conn, &mut t, ctx)?;
         Ok(t)
@@ -67,7 +67,7 @@ impl Tx<'_> {
 }
 
 /// What a decision about deployment `id` needs from the store.
-fn read(conn: &Connection, id: Option<&Id>, with_commits: bool, restores: Option<&Id>) -> StoreResult<Stored> {
+fn read(conn: Conn, id: Option<&Id>, with_commits: bool, restores: Option<&Id>) -> StoreResult<Stored> {
     let deployment = match id {
         Some(id) => rows::deployment(conn, id)?,
         None => None,
@@ -96,109 +96,111 @@ impl Store {
 
 /// Writes the decided deployment and what it implies; when it went live,
 /// reads what the shipping rules need and applies them too.
-fn save(conn: &Connection, t: &mut Transition<Deployment>, ctx: &Context) -> StoreResult<()> {
+fn save(conn: Conn, t: &mut Transition<Deployment>, ctx: &Context) -> StoreResult<()> {
     let now = ctx.now;
     write_row(conn, t.write, &t.value, now)?;
     effects::apply(conn, &std::mem::take(&mut t.effects), now)?;
     if deployment::went_live(t) {
         let facts = ship_facts(conn, &t.value, ctx)?;
         deployment::ship(t, facts, ctx);
-        conn.prepare_cached("UPDATE deployments SET change_count = ?2, rework = ?3, rollback_of = ?4 WHERE id = ?1")?
-            .execute(params![t.value.id, t.value.change_count, t.value.rework, t.value.rollback_of])?;
+        conn.execute(
+            "UPDATE deployments SET change_count = ?2, rework = ?3, rollback_of = ?4 WHERE id = ?1",
+            &args![t.value.id, t.value.change_count, t.value.rework, t.value.rollback_of],
+        )?;
         effects::apply(conn, &t.effects, now)?;
     }
     Ok(())
 }
 
-fn write_row(conn: &Connection, write: Write, d: &Deployment, now: Timestamp) -> StoreResult<()> {
+fn write_row(conn: Conn, write: Write, d: &Deployment, now: Timestamp) -> StoreResult<()> {
     match write {
         Write::Keep => {}
         Write::Insert => {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO deployments (id, project_id, team_id, environment, username, status, \
+            let sql = "INSERT INTO deployments (id, project_id, team_id, environment, username, status, \
                  first_commit_at, deploy_start_at, deployed_at, failed_at, commit_sha, kind, restores_incident, \
                  rework, created_at, updated_at, created_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)";
+            conn.execute(
+                sql,
+                &args![
+                    d.id,
+                    d.project_id,
+                    d.team_id,
+                    d.environment,
+                    d.username,
+                    d.status.as_str(),
+                    d.first_commit_at.millis(),
+                    d.deploy_start_at.millis(),
+                    d.deployed_at.map(Timestamp::millis),
+                    d.failed_at.map(Timestamp::millis),
+                    d.commit_sha,
+                    d.kind.as_str(),
+                    d.restores_incident,
+                    d.rework,
+                    now.millis(),
+                    d.created_by,
+                ],
             )?;
-            stmt.execute(params![
-                d.id,
-                d.project_id,
-                d.team_id,
-                d.environment,
-                d.username,
-                d.status.as_str(),
-                d.first_commit_at.millis(),
-                d.deploy_start_at.millis(),
-                d.deployed_at.map(Timestamp::millis),
-                d.failed_at.map(Timestamp::millis),
-                d.commit_sha,
-                d.kind.as_str(),
-                d.restores_incident,
-                d.rework,
-                now.millis(),
-                d.created_by,
-            ])?;
         }
         Write::Update => {
-            let mut stmt = conn.prepare_cached(
-                "UPDATE deployments SET status = ?2, deployed_at = ?3, failed_at = ?4, updated_at = ?5, \
-                 first_commit_at = ?6 WHERE id = ?1",
+            let sql = "UPDATE deployments SET status = ?2, deployed_at = ?3, failed_at = ?4, updated_at = ?5, \
+                 first_commit_at = ?6 WHERE id = ?1";
+            conn.execute(
+                sql,
+                &args![
+                    d.id,
+                    d.status.as_str(),
+                    d.deployed_at.map(Timestamp::millis),
+                    d.failed_at.map(Timestamp::millis),
+                    now.millis(),
+                    d.first_commit_at.millis(),
+                ],
             )?;
-            stmt.execute(params![
-                d.id,
-                d.status.as_str(),
-                d.deployed_at.map(Timestamp::millis),
-                d.failed_at.map(Timestamp::millis),
-                now.millis(),
-                d.first_commit_at.millis(),
-            ])?;
         }
         Write::Delete => {
-            conn.prepare_cached("DELETE FROM deployments WHERE id = ?1")?.execute([&d.id])?;
+            conn.execute("DELETE FROM deployments WHERE id = ?1", &args![d.id])?;
             // What it shipped is shipped by nothing now (as a foreign key's
             // ON DELETE SET NULL, for both columns).
-            conn.prepare_cached(
+            conn.execute(
                 "UPDATE pull_requests SET deployment_id = NULL, deployed_at = NULL, updated_at = ?2 \
                  WHERE deployment_id = ?1",
-            )?
-            .execute(params![d.id, now.millis()])?;
+                &args![d.id, now.millis()],
+            )?;
         }
     }
     Ok(())
 }
 
 /// What the project and environment a deployment just went live in say about it.
-fn ship_facts(conn: &Connection, d: &Deployment, ctx: &Context) -> StoreResult<ShipFacts> {
+fn ship_facts(conn: Conn, d: &Deployment, ctx: &Context) -> StoreResult<ShipFacts> {
     let deployed_at = d.deployed_at.map_or(i64::MAX, Timestamp::millis);
     let commits = commits_of(conn, &d.id)?;
     // One probe of the changes_shipped index per commit.
-    let mut shipped = conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3)",
-    )?;
+    let shipped = "SELECT EXISTS (SELECT 1 FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3)";
     let mut already_shipped = HashSet::new();
     for c in &commits {
-        if shipped.query_row(params![d.project_id, d.environment, c.sha.as_str()], |r| r.get::<_, bool>(0))? {
+        if conn.query_row(shipped, &args![d.project_id, d.environment, c.sha.as_str()], |r| r.get::<bool>(0))? {
             already_shipped.insert(c.sha.clone());
         }
     }
-    let previous = conn
-        .prepare_cached(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments \
+    let previous = conn.query_opt(
+        concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM deployments \
              WHERE project_id = ?1 AND environment = ?2 AND deployed_at IS NOT NULL AND deployed_at <= ?3 \
              AND id != ?4 ORDER BY deployed_at DESC, id DESC LIMIT 1"
-        ))?
-        .query_row(params![d.project_id, d.environment, deployed_at, d.id], deployment_from_row)
-        .optional()?;
+        ),
+        &args![d.project_id, d.environment, deployed_at, d.id],
+        deployment_from_row,
+    )?;
     let sha_ran_before_previous = match (&d.commit_sha, &previous) {
-        (Some(sha), Some(p)) => conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM deployments WHERE project_id = ?1 AND environment = ?2 \
-                 AND commit_sha = ?3 AND deployed_at IS NOT NULL AND deployed_at < ?4 AND id != ?5)",
-            )?
-            .query_row(
-                params![d.project_id, d.environment, sha, p.deployed_at.map_or(0, Timestamp::millis), d.id],
-                |r| r.get(0),
-            )?,
+        (Some(sha), Some(p)) => conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM deployments WHERE project_id = ?1 AND environment = ?2 \
+             AND commit_sha = ?3 AND deployed_at IS NOT NULL AND deployed_at < ?4 AND id != ?5)",
+            &args![d.project_id, d.environment, sha, p.deployed_at.map_or(0, Timestamp::millis), d.id],
+            |r| r.get(0),
+        )?,
         _ => false,
     };
     let restores = match &d.restores_incident {
@@ -213,12 +215,9 @@ fn ship_facts(conn: &Connection, d: &Deployment, ctx: &Context) -> StoreResult<S
 }
 
 /// The commits a deployment listed, sorted by sha (see migration 3).
-fn commits_of(conn: &Connection, deployment_id: &str) -> StoreResult<Vec<Commit>> {
-    let json: Option<String> = conn
-        .prepare_cached("SELECT commits FROM deployments WHERE id = ?1")?
-        .query_row([deployment_id], |r| r.get(0))
-        .optional()?
-        .flatten();
+fn commits_of(conn: Conn, deployment_id: &str) -> StoreResult<Vec<Commit>> {
+    let json: Option<String> =
+        conn.query_opt("SELECT commits FROM deployments WHERE id = ?1", &args![deployment_id], |r| r.get(0))?.flatten();
     let Some(json) = json else { return Ok(Vec::new()) };
     let list: Vec<(String, i64)> =
         serde_json::from_str(&json).map_err(|e| StoreError::Internal(format!("stored commits: {e}")))?;
@@ -231,7 +230,7 @@ fn commits_of(conn: &Connection, deployment_id: &str) -> StoreResult<Vec<Commit>
         .collect()
 }
 
-fn list(conn: &Connection, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
+fn list(conn: Conn, f: &DeploymentFilter) -> StoreResult<Vec<Deployment>> {
     let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
     Select::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE 1 = 1"))
         .any_of("project_id", &f.project_ids)

@@ -7,8 +7,7 @@
 //! that shipped it first, and the deployments keep their change counts in
 //! step. Everything happens in one transaction: all or nothing.
 
-use rusqlite::{params, Connection};
-
+use super::sql::{args, Conn};
 use super::{Store, StoreResult};
 use crate::domain::{Id, Rejection};
 
@@ -35,15 +34,17 @@ impl Store {
     /// environment index.
     pub async fn has_environment(&self, environment: Id) -> StoreResult<bool> {
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM deployments WHERE environment = ?1)")?
-                .query_row([&environment], |r| r.get(0))?)
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM deployments WHERE environment = ?1)",
+                &args![environment],
+                |r| r.get(0),
+            )
         })
         .await
     }
 }
 
-fn rename(tx: &Connection, from: &Id, to: &Id) -> StoreResult<Renamed> {
+fn rename(tx: Conn, from: &Id, to: &Id) -> StoreResult<Renamed> {
     let mut renamed = Renamed::default();
     // A commit shipped to both: the later shipping was not a first one.
     for (later, earlier, shipped_before) in [(from, to, "<="), (to, from, "<")] {
@@ -52,29 +53,30 @@ fn rename(tx: &Connection, from: &Id, to: &Id) -> StoreResult<Renamed> {
              (SELECT 1 FROM changes e WHERE e.environment = ?2 AND e.project_id = changes.project_id \
               AND e.sha = changes.sha AND e.deployed_at {shipped_before} changes.deployed_at)"
         );
-        renamed.merged_changes += tx.execute(&sql, params![later, earlier])? as u64;
+        renamed.merged_changes += tx.execute(&sql, &args![later, earlier])? as u64;
     }
     if renamed.merged_changes > 0 {
         tx.execute(
             "UPDATE deployments SET change_count = \
              (SELECT count(*) FROM changes c WHERE c.deployment_id = deployments.id) \
              WHERE environment IN (?1, ?2) AND deployed_at IS NOT NULL",
-            params![from, to],
+            &args![from, to],
         )?;
     }
     renamed.changes =
-        tx.execute("UPDATE changes SET environment = ?2 WHERE environment = ?1", params![from, to])? as u64;
+        tx.execute("UPDATE changes SET environment = ?2 WHERE environment = ?1", &args![from, to])? as u64;
     renamed.deployments =
-        tx.execute("UPDATE deployments SET environment = ?2 WHERE environment = ?1", params![from, to])? as u64;
+        tx.execute("UPDATE deployments SET environment = ?2 WHERE environment = ?1", &args![from, to])? as u64;
     renamed.incidents =
-        tx.execute("UPDATE incidents SET environment = ?2 WHERE environment = ?1", params![from, to])? as u64;
+        tx.execute("UPDATE incidents SET environment = ?2 WHERE environment = ?1", &args![from, to])? as u64;
     tx.execute(
         "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
          SELECT repository, project_id, ?2, through_push FROM shipped_pushes WHERE environment = ?1 \
          ON CONFLICT (repository, project_id, environment) \
-         DO UPDATE SET through_push = max(through_push, excluded.through_push)",
-        params![from, to],
+         DO UPDATE SET through_push = CASE WHEN excluded.through_push > shipped_pushes.through_push \
+         THEN excluded.through_push ELSE shipped_pushes.through_push END",
+        &args![from, to],
     )?;
-    tx.execute("DELETE FROM shipped_pushes WHERE environment = ?1", [from])?;
+    tx.execute("DELETE FROM shipped_pushes WHERE environment = ?1", &args![from])?;
     Ok(renamed)
 }

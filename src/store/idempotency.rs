@@ -1,7 +1,6 @@
 //! The stored answers of Idempotency-Key requests.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::sql::args;
 use super::{Store, StoreResult, Tx};
 use crate::time::Timestamp;
 
@@ -34,17 +33,16 @@ impl Store {
             let tx = tx.conn;
             let now = now.millis();
             // Expired keys go, a few at a time, so the table stays small.
-            tx.prepare_cached(
+            tx.execute(
                 "DELETE FROM idempotency_keys WHERE key IN \
                  (SELECT key FROM idempotency_keys WHERE created_at < ?1 LIMIT 100)",
-            )?
-            .execute([now - KEY_LIFETIME_MS])?;
-            let found: Option<StoredKey> = tx
-                .prepare_cached(
-                    "SELECT fingerprint, status, response, created_at FROM idempotency_keys WHERE key = ?1",
-                )?
-                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .optional()?;
+                &args![now - KEY_LIFETIME_MS],
+            )?;
+            let found: Option<StoredKey> = tx.query_opt(
+                "SELECT fingerprint, status, response, created_at FROM idempotency_keys WHERE key = ?1",
+                &args![&key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
             let claim = match found {
                 Some((stored, _, _, _)) if stored != fingerprint => return Ok(Claim::Mismatch),
                 Some((_, Some(status), body, _)) => {
@@ -56,11 +54,12 @@ impl Store {
                 // Abandoned by a request that never finished: run again.
                 Some(_) | None => Claim::Run,
             };
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, status, response, created_at) \
-                 VALUES (?1, ?2, NULL, NULL, ?3)",
-            )?
-            .execute(params![key, fingerprint, now])?;
+            tx.execute(
+                "INSERT INTO idempotency_keys (key, fingerprint, status, response, created_at) \
+                 VALUES (?1, ?2, NULL, NULL, ?3) ON CONFLICT (key) DO UPDATE SET \
+                 fingerprint = excluded.fingerprint, status = NULL, response = NULL, created_at = excluded.created_at",
+                &args![key, fingerprint, now],
+            )?;
             Ok(claim)
         })
         .await
@@ -74,10 +73,11 @@ impl Store {
         self.write(move |tx| {
             let tx = tx.conn;
             match answer {
-                Some((status, body)) => tx
-                    .prepare_cached("UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1")?
-                    .execute(params![key, status, body])?,
-                None => tx.prepare_cached("DELETE FROM idempotency_keys WHERE key = ?1")?.execute([&key])?,
+                Some((status, body)) => tx.execute(
+                    "UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1",
+                    &args![key, status, body],
+                )?,
+                None => tx.execute("DELETE FROM idempotency_keys WHERE key = ?1", &args![&key])?,
             };
             Ok(())
         })
@@ -90,9 +90,10 @@ impl Tx<'_> {
     /// transaction: a command that committed always has its answer, so a
     /// retry after the client gave up replays it instead of running it again.
     pub fn keep_answer(&self, key: &str, status: u16, body: &[u8]) -> StoreResult<()> {
-        self.conn
-            .prepare_cached("UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1")?
-            .execute(params![key, status, body])?;
+        self.conn.execute(
+            "UPDATE idempotency_keys SET status = ?2, response = ?3 WHERE key = ?1",
+            &args![key, status, body],
+        )?;
         Ok(())
     }
 }

@@ -1,12 +1,12 @@
 //! Incident queries and the transactions that apply incident state changes.
 
-use rusqlite::{params, Connection};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::effects;
 use super::query::{Page, Select, TimeRange};
 use super::rows::{self, incident_from_row, INCIDENT_SELECT};
+use super::sql::{args, Conn};
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::incident::{self, AttributionQuery, Correction, Link, LinkedDeployment, NewIncident, Relink};
 use crate::domain::{Context, DeploymentLink, Id, Incident, Rejection, Transition, Write, MAX_ID_CHARS};
@@ -127,12 +127,14 @@ impl Store {
 
 /// The deployment an incident links to, with the number of other incidents
 /// (besides `excluding`) that link to it.
-fn linked(conn: &Connection, deployment_id: &str, excluding: Option<&str>) -> StoreResult<LinkedDeployment> {
+fn linked(conn: Conn, deployment_id: &str, excluding: Option<&str>) -> StoreResult<LinkedDeployment> {
     let d = rows::deployment(conn, deployment_id)?
         .ok_or_else(|| Rejection::invalid("deployment_id", format!("deployment `{deployment_id}` does not exist")))?;
-    let other_links: u64 = conn
-        .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1 AND id IS NOT ?2")?
-        .query_row(params![deployment_id, excluding], |r| r.get(0))?;
+    let other_links: u64 = conn.query_row(
+        "SELECT count(*) FROM incidents WHERE deployment_id = ?1 AND id IS DISTINCT FROM ?2",
+        &args![deployment_id, excluding],
+        |r| r.get(0),
+    )?;
     Ok(LinkedDeployment {
         id: d.id,
         project_id: d.project_id,
@@ -145,7 +147,7 @@ fn linked(conn: &Connection, deployment_id: &str, excluding: Option<&str>) -> St
 }
 
 /// The latest deployment the attribution rule finds, if any.
-fn infer(conn: &Connection, q: &AttributionQuery) -> StoreResult<Option<LinkedDeployment>> {
+fn infer(conn: Conn, q: &AttributionQuery) -> StoreResult<Option<LinkedDeployment>> {
     let mut select = Select::new("SELECT id FROM deployments WHERE project_id = ?");
     select
         .bind(q.project_id.clone())
@@ -155,16 +157,16 @@ fn infer(conn: &Connection, q: &AttributionQuery) -> StoreResult<Option<LinkedDe
         .condition("deployed_at <= ?")
         .bind(q.latest.millis())
         .any_of("environment", &q.environments);
-    let latest = select.tail(" ORDER BY deployed_at DESC, id DESC LIMIT 1").collect(conn, |r| r.get::<_, String>(0))?;
+    let latest = select.tail(" ORDER BY deployed_at DESC, id DESC LIMIT 1").collect(conn, |r| r.get::<String>(0))?;
     latest.first().map(|id| linked(conn, id, None)).transpose()
 }
 
 /// `incident_<project>_<n>` with n one more than the project's incident count,
 /// stepping past ids that callers already took.
-fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<Id> {
+fn next_free_id(conn: Conn, project_id: &str) -> StoreResult<Id> {
     let count: i64 =
-        conn.query_row("SELECT count(*) FROM incidents WHERE project_id = ?1", [project_id], |r| r.get(0))?;
-    let mut exists = conn.prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?;
+        conn.query_row("SELECT count(*) FROM incidents WHERE project_id = ?1", &args![project_id], |r| r.get(0))?;
+    let exists = "SELECT 1 FROM incidents WHERE id = ?1";
     let mut n = count + 1;
     loop {
         // Within the id limit however long the project is: its name is cut
@@ -173,62 +175,62 @@ fn next_free_id(conn: &Connection, project_id: &str) -> StoreResult<Id> {
         let room = MAX_ID_CHARS - "incident_".len() - suffix.len();
         let project: String = project_id.chars().take(room).collect();
         let id = format!("incident_{project}{suffix}");
-        if !exists.exists([&id])? {
+        if conn.query_opt(exists, &args![id], |_| Ok(()))?.is_none() {
             return Id::parse(id).map_err(|why| StoreError::Internal(format!("a numbered incident id {why}")));
         }
         n += 1;
     }
 }
 
-fn save(conn: &Connection, t: &Transition<Incident>, now: Timestamp) -> StoreResult<()> {
+fn save(conn: Conn, t: &Transition<Incident>, now: Timestamp) -> StoreResult<()> {
     let i = &t.value;
     match t.write {
         Write::Keep => {}
         Write::Insert => {
-            conn.prepare_cached(
+            conn.execute(
                 "INSERT INTO incidents (id, project_id, team_id, environment, deployment_id, deployment_link, title, \
                  started_at, restored_at, finished_at, created_at, updated_at, created_by) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
-            )?
-            .execute(params![
-                i.id,
-                i.project_id,
-                i.team_id,
-                i.environment,
-                i.deployment_id,
-                i.deployment_link.map(DeploymentLink::as_str),
-                i.title,
-                i.started_at.millis(),
-                i.restored_at.map(Timestamp::millis),
-                i.finished_at.map(Timestamp::millis),
-                now.millis(),
-                i.created_by,
-            ])?;
+                &args![
+                    i.id,
+                    i.project_id,
+                    i.team_id,
+                    i.environment,
+                    i.deployment_id,
+                    i.deployment_link.map(DeploymentLink::as_str),
+                    i.title,
+                    i.started_at.millis(),
+                    i.restored_at.map(Timestamp::millis),
+                    i.finished_at.map(Timestamp::millis),
+                    now.millis(),
+                    i.created_by,
+                ],
+            )?;
         }
         Write::Update => {
-            conn.prepare_cached(
+            conn.execute(
                 "UPDATE incidents SET deployment_id = ?2, deployment_link = ?3, title = ?4, started_at = ?5, \
                  restored_at = ?6, finished_at = ?7, updated_at = ?8 WHERE id = ?1",
-            )?
-            .execute(params![
-                i.id,
-                i.deployment_id,
-                i.deployment_link.map(DeploymentLink::as_str),
-                i.title,
-                i.started_at.millis(),
-                i.restored_at.map(Timestamp::millis),
-                i.finished_at.map(Timestamp::millis),
-                now.millis(),
-            ])?;
+                &args![
+                    i.id,
+                    i.deployment_id,
+                    i.deployment_link.map(DeploymentLink::as_str),
+                    i.title,
+                    i.started_at.millis(),
+                    i.restored_at.map(Timestamp::millis),
+                    i.finished_at.map(Timestamp::millis),
+                    now.millis(),
+                ],
+            )?;
         }
         Write::Delete => {
-            conn.prepare_cached("DELETE FROM incidents WHERE id = ?1")?.execute([&i.id])?;
+            conn.execute("DELETE FROM incidents WHERE id = ?1", &args![&i.id])?;
         }
     }
     effects::apply(conn, &t.effects, now)
 }
 
-fn list(conn: &Connection, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
+fn list(conn: Conn, f: &IncidentFilter) -> StoreResult<Vec<Incident>> {
     let mut select = Select::new(format!("{INCIDENT_SELECT} WHERE 1 = 1"));
     match f.state {
         Some(IncidentState::InProgress) => select.condition("i.restored_at IS NULL"),

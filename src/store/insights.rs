@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params_from_iter, Connection};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::query::Select;
-use super::{Store, StoreError, StoreResult};
+use super::sql::{Conn, Row};
+use super::{Store, StoreResult};
 use crate::time::Timestamp;
 
 /// Which events a window covers besides time.
@@ -97,39 +97,42 @@ impl Store {
         group: Option<GroupBy>,
         mut sink: S,
     ) -> StoreResult<S> {
-        self.read(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let window = (from, to, &filter, group);
-            DEPLOYED.for_each(&tx, window, |r, group| {
-                let row = DeployedRow {
-                    deployed_at: r.get(0)?,
-                    deploy_start_at: r.get(1)?,
-                    change_failure: r.get(2)?,
-                    rework: r.get(3)?,
-                };
-                sink.deployed(row, group);
-                Ok(())
-            })?;
-            // A year holds millions of changes: read deployed_at only for a
-            // sink that places them in time.
-            let timed = sink.places_changes_in_time();
-            CHANGES.for_each(&tx, window, |r, group| {
-                let deployed_at = if timed { r.get(0)? } else { 0 };
-                sink.change(ChangeRow { deployed_at, lead_time_ms: r.get(1)? }, group);
-                Ok(())
-            })?;
-            FAILED.for_each(&tx, window, |r, group| {
-                sink.failed(FailedRow { deploy_start_at: r.get(0)? }, group);
-                Ok(())
-            })?;
-            INCIDENTS.for_each(&tx, window, |r, group| {
-                let row =
-                    IncidentRow { started_at: r.get(0)?, restored_at: r.get(1)?, deployment_deployed_at: r.get(2)? };
-                sink.incident(row, group);
-                Ok(())
-            })?;
-            tx.finish()?;
-            Ok(sink)
+        self.read(move |tx| {
+            tx.snapshot(|| {
+                let window = (from, to, &filter, group);
+                DEPLOYED.for_each(tx, window, |r, group| {
+                    let row = DeployedRow {
+                        deployed_at: r.get(0)?,
+                        deploy_start_at: r.get(1)?,
+                        change_failure: r.get(2)?,
+                        rework: r.get(3)?,
+                    };
+                    sink.deployed(row, group);
+                    Ok(())
+                })?;
+                // A year holds millions of changes: read deployed_at only for a
+                // sink that places them in time.
+                let timed = sink.places_changes_in_time();
+                CHANGES.for_each(tx, window, |r, group| {
+                    let deployed_at = if timed { r.get(0)? } else { 0 };
+                    sink.change(ChangeRow { deployed_at, lead_time_ms: r.get(1)? }, group);
+                    Ok(())
+                })?;
+                FAILED.for_each(tx, window, |r, group| {
+                    sink.failed(FailedRow { deploy_start_at: r.get(0)? }, group);
+                    Ok(())
+                })?;
+                INCIDENTS.for_each(tx, window, |r, group| {
+                    let row = IncidentRow {
+                        started_at: r.get(0)?,
+                        restored_at: r.get(1)?,
+                        deployment_deployed_at: r.get(2)?,
+                    };
+                    sink.incident(row, group);
+                    Ok(())
+                })?;
+                Ok(sink)
+            })
         })
         .await
     }
@@ -146,20 +149,19 @@ impl Store {
         filter: WindowFilter,
         by: GroupBy,
     ) -> StoreResult<HashMap<Option<String>, u64>> {
-        self.read(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let mut sizes: HashMap<Option<String>, u64> = HashMap::new();
-            for (scan, counts) in [(&DEPLOYED, true), (&FAILED, false), (&INCIDENTS, false)] {
-                let select = scan.grouped_sql(from, to, &filter, by);
-                let mut stmt = tx.prepare_cached(select.sql())?;
-                let mut rows = stmt.query(params_from_iter(select.args()))?;
-                while let Some(r) = rows.next()? {
-                    let n: u64 = r.get(1)?;
-                    *sizes.entry(r.get(0)?).or_default() += if counts { n } else { 0 };
+        self.read(move |tx| {
+            tx.snapshot(|| {
+                let mut sizes: HashMap<Option<String>, u64> = HashMap::new();
+                for (scan, counts) in [(&DEPLOYED, true), (&FAILED, false), (&INCIDENTS, false)] {
+                    let select = scan.grouped_sql(tx, from, to, &filter, by);
+                    tx.for_each(select.sql(), &select.args(), |r| {
+                        let n: u64 = r.get(1)?;
+                        *sizes.entry(r.get(0)?).or_default() += if counts { n } else { 0 };
+                        Ok(())
+                    })?;
                 }
-            }
-            tx.finish()?;
-            Ok(sizes)
+                Ok(sizes)
+            })
         })
         .await
     }
@@ -169,7 +171,8 @@ impl Store {
 const DEPLOYED: Scan = Scan {
     select: "deployed_at, deploy_start_at, change_failure, rework",
     columns: 4,
-    source: "deployments INDEXED BY deployments_deployed_window",
+    source: "deployments",
+    index: Some("deployments_deployed_window"),
     time_column: "deployed_at",
     extra: "",
     prefix: "",
@@ -179,7 +182,8 @@ const DEPLOYED: Scan = Scan {
 const CHANGES: Scan = Scan {
     select: "deployed_at, lead_time_ms",
     columns: 2,
-    source: "changes INDEXED BY changes_window",
+    source: "changes",
+    index: Some("changes_window"),
     time_column: "deployed_at",
     extra: "",
     prefix: "",
@@ -189,7 +193,8 @@ const CHANGES: Scan = Scan {
 const FAILED: Scan = Scan {
     select: "deploy_start_at",
     columns: 1,
-    source: "deployments INDEXED BY deployments_failed_window",
+    source: "deployments",
+    index: Some("deployments_failed_window"),
     time_column: "deploy_start_at",
     extra: " AND status = 'failed'",
     prefix: "",
@@ -200,6 +205,7 @@ const INCIDENTS: Scan = Scan {
     select: "i.started_at, i.restored_at, d.deployed_at",
     columns: 3,
     source: "incidents i LEFT JOIN deployments d ON d.id = i.deployment_id",
+    index: None,
     time_column: "started_at",
     extra: "",
     prefix: "i.",
@@ -212,6 +218,9 @@ struct Scan {
     /// How many columns `select` has; the group column comes after them.
     columns: usize,
     source: &'static str,
+    /// The covering index SQLite is told to scan (its planner would pick a
+    /// narrower one and read the table); PostgreSQL's planner picks well.
+    index: Option<&'static str>,
     time_column: &'static str,
     extra: &'static str,
     /// Table alias prefix of the filtered columns (`i.` for incidents).
@@ -219,25 +228,28 @@ struct Scan {
 }
 
 impl Scan {
-    fn sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, group: Option<GroupBy>) -> Select {
+    fn sql(&self, conn: Conn, from: Timestamp, to: Timestamp, filter: &WindowFilter, group: Option<GroupBy>) -> Select {
         let group_column = group.map_or_else(|| "NULL".to_string(), |g| format!("{}{}", self.prefix, g.column()));
-        self.over_window(&format!("{}, {group_column}", self.select), from, to, filter)
+        self.over_window(conn, &format!("{}, {group_column}", self.select), from, to, filter)
     }
 
     /// `SELECT <group>, count(*) … GROUP BY <group>` over the same rows.
-    fn grouped_sql(&self, from: Timestamp, to: Timestamp, filter: &WindowFilter, by: GroupBy) -> Select {
+    fn grouped_sql(&self, conn: Conn, from: Timestamp, to: Timestamp, filter: &WindowFilter, by: GroupBy) -> Select {
         let group = format!("{}{}", self.prefix, by.column());
-        let mut select = self.over_window(&format!("{group}, count(*)"), from, to, filter);
+        let mut select = self.over_window(conn, &format!("{group}, count(*)"), from, to, filter);
         select.tail(&format!(" GROUP BY {group}"));
         select
     }
 
     /// `SELECT <columns> FROM <source>` restricted to the window and the filters.
-    fn over_window(&self, columns: &str, from: Timestamp, to: Timestamp, filter: &WindowFilter) -> Select {
+    fn over_window(&self, conn: Conn, columns: &str, from: Timestamp, to: Timestamp, filter: &WindowFilter) -> Select {
         let p = self.prefix;
+        let source = match self.index {
+            Some(index) if !conn.is_postgres() => format!("{} INDEXED BY {index}", self.source),
+            _ => self.source.to_string(),
+        };
         let mut select = Select::new(format!(
-            "SELECT {columns} FROM {} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
-            self.source,
+            "SELECT {columns} FROM {source} WHERE {p}{t} >= ? AND {p}{t} < ?{}",
             self.extra,
             t = self.time_column
         ));
@@ -254,24 +266,17 @@ impl Scan {
     /// value of the grouping column.
     fn for_each(
         &self,
-        conn: &Connection,
+        conn: Conn,
         (from, to, filter, group): (Timestamp, Timestamp, &WindowFilter, Option<GroupBy>),
-        mut row: impl FnMut(&rusqlite::Row, Option<&str>) -> StoreResult<()>,
+        mut row: impl FnMut(&Row, Option<&str>) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let select = self.sql(from, to, filter, group);
-        let mut stmt = conn.prepare_cached(select.sql())?;
-        let mut rows = stmt.query(params_from_iter(select.args()))?;
-        while let Some(r) = rows.next()? {
+        let select = self.sql(conn, from, to, filter, group);
+        conn.for_each(select.sql(), &select.args(), |r| {
             // Reading a column costs as much as stepping to the row: read the
-            // (always NULL) group column only when grouping.
-            let group = if group.is_some() { group_of(r, self.columns)? } else { None };
-            row(r, group)?;
-        }
-        Ok(())
+            // (always NULL) group column only when grouping; borrowed from
+            // the row, it costs no allocation.
+            let group = if group.is_some() { r.text(self.columns)? } else { None };
+            row(r, group)
+        })
     }
-}
-
-/// The grouping column, borrowed from the row: no allocation per row.
-fn group_of<'r>(row: &'r rusqlite::Row, index: usize) -> StoreResult<Option<&'r str>> {
-    row.get_ref(index)?.as_str_or_null().map_err(|e| StoreError::Internal(format!("group column: {e}")))
 }

@@ -1,9 +1,8 @@
 //! Pull request queries and the transactions that apply their state changes.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
 use super::effects;
 use super::query::{Page, Select, TimeRange};
+use super::sql::{args, Conn, Row};
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::pull_request::{self, HashKey, HeadBranch, Merge, NewPullRequest, NewReview, Shipment, StageTimes};
 use crate::domain::{Context, Id, PullRequest, PullRequestState, Transition, Write};
@@ -84,13 +83,12 @@ impl Tx<'_> {
     pub fn review_pull_request(&self, id: &Id, cmd: NewReview, ctx: &Context) -> StoreResult<Transition<PullRequest>> {
         // The same review again (a retry) is stored once.
         let seen = match cmd.reviewed_at {
-            Some(at) => self
-                .conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM pull_request_reviews WHERE pull_request_id = ?1 \
-                     AND reviewed_at = ?2 AND state = ?3 AND reviewer IS ?4)",
-                )?
-                .query_row(params![id, at.millis(), cmd.state.as_str(), cmd.reviewer], |r| r.get(0))?,
+            Some(at) => self.conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pull_request_reviews WHERE pull_request_id = ?1 \
+                 AND reviewed_at = ?2 AND state = ?3 AND reviewer IS NOT DISTINCT FROM ?4)",
+                &args![id, at.millis(), cmd.state.as_str(), cmd.reviewer],
+                |r| r.get(0),
+            )?,
             None => false,
         };
         let t = pull_request::review(id, read(self.conn, id)?, cmd, seen, ctx)?;
@@ -150,14 +148,14 @@ impl Tx<'_> {
 /// The key of the authors' keyed hash, made (32 bytes from the OS) the
 /// first time one is needed and kept in the store, so the same login gives
 /// the same value across restarts and replicas.
-pub(super) fn hash_key(conn: &Connection) -> StoreResult<HashKey> {
-    let mut read = conn.prepare_cached("SELECT key FROM hash_keys WHERE name = 'author'")?;
-    if let Some(key) = read.query_row([], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+pub(super) fn hash_key(conn: Conn) -> StoreResult<HashKey> {
+    let read = "SELECT key FROM hash_keys WHERE name = 'author'";
+    if let Some(key) = conn.query_opt(read, &[], |r| r.get::<Vec<u8>>(0))? {
         return Ok(HashKey(key));
     }
     let mut key = vec![0u8; 32];
     getrandom::fill(&mut key).map_err(|e| StoreError::Internal(format!("no random bytes for the hash key: {e}")))?;
-    conn.prepare_cached("INSERT INTO hash_keys (name, key) VALUES ('author', ?1)")?.execute([&key])?;
+    conn.execute("INSERT INTO hash_keys (name, key) VALUES ('author', ?1)", &args![key])?;
     Ok(HashKey(key))
 }
 
@@ -215,7 +213,7 @@ impl Store {
             )
             .collect(conn, merged_row)?;
             let count = |select: Select| -> StoreResult<u64> {
-                Ok(select.collect(conn, |r| r.get::<_, u64>(0))?.first().copied().unwrap_or(0))
+                Ok(select.collect(conn, |r| r.get::<u64>(0))?.first().copied().unwrap_or(0))
             };
             let opened = count(filtered("SELECT count(*) FROM pull_requests WHERE 1 = 1".into(), "opened_at"))?;
             let closed_unmerged =
@@ -226,10 +224,9 @@ impl Store {
     }
 }
 
-fn merged_row(r: &Row) -> rusqlite::Result<MergedRow> {
-    let time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp::from_millis))
-    };
+fn merged_row(r: &Row) -> StoreResult<MergedRow> {
+    let time =
+        |i: usize| -> StoreResult<Option<Timestamp>> { Ok(r.get::<Option<i64>>(i)?.map(Timestamp::from_millis)) };
     Ok(MergedRow {
         project_id: r.get(0)?,
         team_id: r.get(1)?,
@@ -245,30 +242,23 @@ fn merged_row(r: &Row) -> rusqlite::Result<MergedRow> {
     })
 }
 
-pub(super) fn read(conn: &Connection, id: &str) -> StoreResult<Option<PullRequest>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM pull_requests WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], from_row).optional()?)
+pub(super) fn read(conn: Conn, id: &str) -> StoreResult<Option<PullRequest>> {
+    conn.query_opt(&format!("SELECT {COLUMNS} FROM pull_requests WHERE id = ?1"), &args![id], from_row)
 }
 
 /// The pull requests whose commits are pushed to `branch` of `repository`.
-pub(super) fn from_branch(conn: &Connection, repository: &str, branch: &str) -> StoreResult<Vec<PullRequest>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM pull_requests WHERE repository = ?1 AND head_branch = ?2"))?;
-    let found = stmt.query_map(params![repository, branch], from_row)?.collect::<Result<_, _>>()?;
-    Ok(found)
+pub(super) fn from_branch(conn: Conn, repository: &str, branch: &str) -> StoreResult<Vec<PullRequest>> {
+    let sql = format!("SELECT {COLUMNS} FROM pull_requests WHERE repository = ?1 AND head_branch = ?2");
+    conn.query_vec(&sql, &args![repository, branch], from_row)
 }
 
 /// The pull requests of `project_id` merged as one of `shas`: one probe of
 /// `pull_requests_by_merge` per sha.
-pub(super) fn merged_as(conn: &Connection, project_id: &Id, shas: &[Id]) -> StoreResult<Vec<PullRequest>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM pull_requests WHERE project_id = ?1 AND merge_commit_sha = ?2"
-    ))?;
+pub(super) fn merged_as(conn: Conn, project_id: &Id, shas: &[Id]) -> StoreResult<Vec<PullRequest>> {
+    let sql = format!("SELECT {COLUMNS} FROM pull_requests WHERE project_id = ?1 AND merge_commit_sha = ?2");
     let mut found = Vec::new();
     for sha in shas {
-        for p in stmt.query_map(params![project_id, sha], from_row)? {
-            found.push(p?);
-        }
+        found.extend(conn.query_vec(&sql, &args![project_id, sha], from_row)?);
     }
     Ok(found)
 }
@@ -277,7 +267,7 @@ pub(super) fn merged_as(conn: &Connection, project_id: &Id, shas: &[Id]) -> Stor
 /// `sha`: as one of its listed commits (the `changes` it shipped first) or
 /// as its `commit_sha`.
 fn first_production_shipment(
-    conn: &Connection,
+    conn: Conn,
     project_id: &Id,
     sha: &Id,
     environments: &[String],
@@ -288,7 +278,7 @@ fn first_production_shipment(
            UNION ALL \
            SELECT id, deployed_at, environment FROM deployments \
            WHERE project_id = ?1 AND commit_sha = ?2 AND deployed_at IS NOT NULL\
-         ) WHERE 1 = 1",
+         ) AS shipped WHERE 1 = 1",
     );
     select.bind(project_id.clone()).bind(sha.clone()).any_of("environment", environments);
     let found = select.tail(" ORDER BY deployed_at, id LIMIT 1").collect(conn, |r| {
@@ -301,9 +291,17 @@ fn first_production_shipment(
     Ok(found.into_iter().next())
 }
 
-pub(super) fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestamp) -> StoreResult<()> {
+pub(super) fn save(conn: Conn, t: &Transition<PullRequest>, now: Timestamp) -> StoreResult<()> {
     let p = &t.value;
-    let values = params![
+    // Bound first: the arguments borrow what they are made of.
+    let ms = |at: Option<Timestamp>| at.map(Timestamp::millis);
+    let (state, opened_at, now_ms) = (p.state.as_str(), p.opened_at.millis(), now.millis());
+    let (first_commit_at, ready_at, first_review_at) = (ms(p.first_commit_at), ms(p.ready_at), ms(p.first_review_at));
+    let (approved_at, merged_at, closed_at, deployed_at) =
+        (ms(p.approved_at), ms(p.merged_at), ms(p.closed_at), ms(p.deployed_at));
+    let repository = p.head_branch.as_ref().map(|b| &b.repository);
+    let branch = p.head_branch.as_ref().map(|b| &b.branch);
+    let values = args![
         p.id,
         p.project_id,
         p.team_id,
@@ -313,55 +311,56 @@ pub(super) fn save(conn: &Connection, t: &Transition<PullRequest>, now: Timestam
         p.base_branch,
         p.head_sha,
         p.draft,
-        p.state.as_str(),
-        p.opened_at.millis(),
-        p.first_commit_at.map(Timestamp::millis),
-        p.ready_at.map(Timestamp::millis),
-        p.first_review_at.map(Timestamp::millis),
-        p.approved_at.map(Timestamp::millis),
+        state,
+        opened_at,
+        first_commit_at,
+        ready_at,
+        first_review_at,
+        approved_at,
         p.reviews,
-        p.merged_at.map(Timestamp::millis),
+        merged_at,
         p.merge_commit_sha,
         p.additions,
         p.deletions,
-        p.closed_at.map(Timestamp::millis),
+        closed_at,
         p.deployment_id,
-        p.deployed_at.map(Timestamp::millis),
+        deployed_at,
         p.created_by,
-        now.millis(),
+        now_ms,
         p.author_key,
-        p.head_branch.as_ref().map(|b| &b.repository),
-        p.head_branch.as_ref().map(|b| &b.branch),
+        repository,
+        branch,
     ];
     match t.write {
         Write::Keep => {}
         Write::Insert => {
-            conn.prepare_cached(&format!(
+            let sql = format!(
                 "INSERT INTO pull_requests ({COLUMNS}, created_at, updated_at) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
                  ?22, ?23, ?24, ?26, ?27, ?28, ?25, ?25)"
-            ))?
-            .execute(values)?;
+            );
+            conn.execute(&sql, &values)?;
         }
         Write::Update => {
-            // Everything but the id, the project and who created it (?24).
-            conn.prepare_cached(
-                "UPDATE pull_requests SET team_id = ?3, number = ?4, title = ?5, author = ?6, base_branch = ?7, \
+            // Everything but the id, the project and who created it (?24,
+            // which is what was read: PostgreSQL wants every argument used).
+            conn.execute(
+                "UPDATE pull_requests SET created_by = COALESCE(created_by, ?24), team_id = ?3, number = ?4, title = ?5, author = ?6, base_branch = ?7, \
                  head_sha = ?8, draft = ?9, state = ?10, opened_at = ?11, first_commit_at = ?12, ready_at = ?13, \
                  first_review_at = ?14, approved_at = ?15, reviews = ?16, merged_at = ?17, merge_commit_sha = ?18, \
                  additions = ?19, deletions = ?20, closed_at = ?21, deployment_id = ?22, deployed_at = ?23, \
                  updated_at = ?25, author_key = ?26, repository = ?27, head_branch = ?28 WHERE id = ?1 AND project_id = ?2",
-            )?
-            .execute(values)?;
+                &values,
+            )?;
         }
         Write::Delete => {
-            conn.prepare_cached("DELETE FROM pull_requests WHERE id = ?1")?.execute([&p.id])?;
+            conn.execute("DELETE FROM pull_requests WHERE id = ?1", &args![p.id])?;
         }
     }
     effects::apply(conn, &t.effects, now)
 }
 
-fn list(conn: &Connection, f: &PullRequestFilter) -> StoreResult<Vec<PullRequest>> {
+fn list(conn: Conn, f: &PullRequestFilter) -> StoreResult<Vec<PullRequest>> {
     let mut select = Select::new(format!("SELECT {COLUMNS} FROM pull_requests WHERE 1 = 1"));
     if let Some(state) = f.state {
         select.condition("state = ?").bind(state.as_str());
@@ -374,10 +373,9 @@ fn list(conn: &Connection, f: &PullRequestFilter) -> StoreResult<Vec<PullRequest
         .collect(conn, from_row)
 }
 
-fn from_row(r: &Row) -> rusqlite::Result<PullRequest> {
-    let time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp::from_millis))
-    };
+fn from_row(r: &Row) -> StoreResult<PullRequest> {
+    let time =
+        |i: usize| -> StoreResult<Option<Timestamp>> { Ok(r.get::<Option<i64>>(i)?.map(Timestamp::from_millis)) };
     let state: String = r.get(9)?;
     Ok(PullRequest {
         id: r.get(0)?,
@@ -389,13 +387,8 @@ fn from_row(r: &Row) -> rusqlite::Result<PullRequest> {
         base_branch: r.get(6)?,
         head_sha: r.get(7)?,
         draft: r.get(8)?,
-        state: PullRequestState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                9,
-                rusqlite::types::Type::Text,
-                format!("stored pull request state `{state}`").into(),
-            )
-        })?,
+        state: PullRequestState::parse(&state)
+            .ok_or_else(|| StoreError::Internal(format!("stored pull request state `{state}`")))?,
         opened_at: Timestamp::from_millis(r.get(10)?),
         first_commit_at: time(11)?,
         ready_at: time(12)?,
@@ -411,7 +404,7 @@ fn from_row(r: &Row) -> rusqlite::Result<PullRequest> {
         deployed_at: time(22)?,
         created_by: r.get(23)?,
         author_key: r.get(24)?,
-        head_branch: match (r.get::<_, Option<String>>(25)?, r.get::<_, Option<String>>(26)?) {
+        head_branch: match (r.get::<Option<String>>(25)?, r.get::<Option<String>>(26)?) {
             (Some(repository), Some(branch)) => Some(HeadBranch { repository, branch }),
             _ => None,
         },

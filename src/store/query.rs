@@ -1,10 +1,10 @@
 //! Building the SQL of filtered lists and windows: one place for `IN (…)`
 //! filters, time ranges and pages, so every list reads the same way.
 
-use rusqlite::{params_from_iter, Connection, Row, ToSql};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::sql::{Arg, Conn, OwnedArg, Row};
 use super::StoreResult;
 use crate::time::Timestamp;
 
@@ -46,7 +46,7 @@ pub struct TimeRange {
 /// A SELECT with its bound arguments, grown one condition at a time.
 pub(super) struct Select {
     sql: String,
-    args: Vec<Box<dyn ToSql>>,
+    args: Vec<OwnedArg>,
 }
 
 impl Select {
@@ -61,8 +61,8 @@ impl Select {
         self
     }
 
-    pub fn bind(&mut self, value: impl ToSql + 'static) -> &mut Self {
-        self.args.push(Box::new(value));
+    pub fn bind(&mut self, value: impl Into<OwnedArg>) -> &mut Self {
+        self.args.push(value.into());
         self
     }
 
@@ -71,7 +71,7 @@ impl Select {
         if !values.is_empty() {
             let marks = vec!["?"; values.len()].join(", ");
             self.sql.push_str(&format!(" AND {column} IN ({marks})"));
-            self.args.extend(values.iter().map(|v| Box::new(v.clone()) as Box<dyn ToSql>));
+            self.args.extend(values.iter().map(|v| OwnedArg::Text(v.clone())));
         }
         self
     }
@@ -104,14 +104,12 @@ impl Select {
         &self.sql
     }
 
-    pub fn args(&self) -> impl Iterator<Item = &dyn ToSql> {
-        self.args.iter().map(|a| a.as_ref())
+    pub fn args(&self) -> Vec<Arg<'_>> {
+        self.args.iter().map(OwnedArg::as_arg).collect()
     }
 
     /// Runs the query and maps every row.
-    pub fn collect<T>(&self, conn: &Connection, map: impl FnMut(&Row) -> rusqlite::Result<T>) -> StoreResult<Vec<T>> {
-        let mut stmt = conn.prepare_cached(&self.sql)?;
-        let rows = stmt.query_map(params_from_iter(self.args()), map)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub fn collect<T>(&self, conn: Conn, map: impl FnMut(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        conn.query_vec(&self.sql, &self.args(), map)
     }
 }

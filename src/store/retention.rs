@@ -11,10 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use std::collections::BTreeSet;
 
+use super::sql::{args, Conn};
 use super::{effects, rows, Store, StoreError, StoreResult};
 use crate::domain::{Effect, Id, Username};
 use crate::time::Timestamp;
@@ -113,13 +112,14 @@ impl Store {
         let cleared = self
             .write(move |tx| {
                 let tx = tx.conn;
-                let cleared = tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", [&username])?;
+                let cleared =
+                    tx.execute("UPDATE deployments SET username = NULL WHERE username = ?1", &args![username])?;
                 let author_key = super::pull_requests::hash_key(tx)?.author_key(&username);
                 tx.execute(
                     "UPDATE pull_requests SET author = NULL, author_key = NULL WHERE author = ?1 OR author_key = ?2",
-                    params![username, author_key],
+                    &args![username, author_key],
                 )?;
-                tx.execute("UPDATE pull_request_reviews SET reviewer = NULL WHERE reviewer = ?1", [&username])?;
+                tx.execute("UPDATE pull_request_reviews SET reviewer = NULL WHERE reviewer = ?1", &args![username])?;
                 clear_from_answers(tx, &username)?;
                 Ok(cleared as u64)
             })
@@ -131,19 +131,19 @@ impl Store {
 
 /// The stored answers (JSON) that hold `username` get every `username`
 /// field with that value set to null; a replay then answers without it.
-fn clear_from_answers(tx: &Connection, username: &Username) -> StoreResult<()> {
+fn clear_from_answers(tx: Conn, username: &Username) -> StoreResult<()> {
     // The name as the JSON encoder wrote it: a cheap first sieve.
     let needle = serde_json::to_vec(username.as_str()).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let holding: Vec<(String, Vec<u8>)> = tx
-        .prepare_cached("SELECT key, response FROM idempotency_keys WHERE instr(response, ?1) > 0")?
-        .query_map([&needle], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let sql = match tx.is_postgres() {
+        true => "SELECT key, response FROM idempotency_keys WHERE position(?1 IN response) > 0",
+        false => "SELECT key, response FROM idempotency_keys WHERE instr(response, ?1) > 0",
+    };
+    let holding: Vec<(String, Vec<u8>)> = tx.query_vec(sql, &args![needle], |r| Ok((r.get(0)?, r.get(1)?)))?;
     for (key, response) in holding {
         let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&response) else { continue };
         if forget(&mut answer, username.as_str()) {
             let rewritten = serde_json::to_vec(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
-            tx.prepare_cached("UPDATE idempotency_keys SET response = ?2 WHERE key = ?1")?
-                .execute(params![key, rewritten])?;
+            tx.execute("UPDATE idempotency_keys SET response = ?2 WHERE key = ?1", &args![key, rewritten])?;
         }
     }
     Ok(())
@@ -177,7 +177,7 @@ fn forget(value: &mut serde_json::Value, name: &str) -> bool {
 /// One batch: incidents first (so the deployments they link to may go),
 /// then deployments with their changes, then the records kept for retries.
 /// Each step stops when the budget is spent; the cursor says where to go on.
-fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<(Purged, Cursor)> {
+fn purge_batch(tx: Conn, cutoff: i64, mut cursor: Cursor) -> StoreResult<(Purged, Cursor)> {
     let started = Instant::now();
     let mut purged = Purged::default();
     let in_time = || started.elapsed() < BATCH_BUDGET;
@@ -193,15 +193,13 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
         };
         cursor.after = Some(last.clone());
         for (_, id) in &ids {
-            let linked: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
+            let linked: Option<i64> =
+                tx.query_opt("SELECT 1 FROM incidents WHERE deployment_id = ?1 LIMIT 1", &args![id], |r| r.get(0))?;
             if linked.is_some() {
                 continue;
             }
-            purged.changes += tx.prepare_cached("DELETE FROM changes WHERE deployment_id = ?1")?.execute([id])? as u64;
-            purged.deployments += tx.prepare_cached("DELETE FROM deployments WHERE id = ?1")?.execute([id])? as u64;
+            purged.changes += tx.execute("DELETE FROM changes WHERE deployment_id = ?1", &args![id])? as u64;
+            purged.deployments += tx.execute("DELETE FROM deployments WHERE id = ?1", &args![id])? as u64;
         }
     }
     if !cursor.deployments_done {
@@ -237,24 +235,28 @@ fn purge_batch(tx: &Connection, cutoff: i64, mut cursor: Cursor) -> StoreResult<
 /// deployment they were linked to is still a change failure, exactly as an
 /// unlink through `PATCH /incidents/{id}` does: it stays one when another
 /// incident still points to it or it was rolled back.
-fn drain_incidents(tx: &Connection, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
+fn drain_incidents(tx: Conn, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
     loop {
-        let unlinked: Vec<Option<Id>> = tx
-            .prepare_cached(
-                "DELETE FROM incidents WHERE id IN
-                 (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2)
-                 RETURNING deployment_id",
-            )?
-            .query_map(params![cutoff, CHUNK], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        // SQLite is told which index to use: its planner would pick another.
+        let sql = match tx.is_postgres() {
+            true => {
+                "DELETE FROM incidents WHERE id IN \
+                     (SELECT id FROM incidents WHERE started_at < ?1 LIMIT ?2) RETURNING deployment_id"
+            }
+            false => {
+                "DELETE FROM incidents WHERE id IN \
+                      (SELECT id FROM incidents INDEXED BY incidents_window WHERE started_at < ?1 LIMIT ?2) \
+                      RETURNING deployment_id"
+            }
+        };
+        let unlinked: Vec<Option<Id>> = tx.query_vec(sql, &args![cutoff, CHUNK], |r| r.get(0))?;
         let n = unlinked.len() as u64;
         *count += n;
         let deployments: BTreeSet<Id> = unlinked.into_iter().flatten().collect();
         for id in deployments {
             let Some(d) = rows::deployment(tx, &id)? else { continue };
-            let links: u64 = tx
-                .prepare_cached("SELECT count(*) FROM incidents WHERE deployment_id = ?1")?
-                .query_row([&id], |r| r.get(0))?;
+            let links: u64 =
+                tx.query_row("SELECT count(*) FROM incidents WHERE deployment_id = ?1", &args![id], |r| r.get(0))?;
             // Unlinking never makes a first change failure: no event to record.
             let (marks, _) = d.marks.settle(links, || d.dims());
             if marks != d.marks {
@@ -273,9 +275,9 @@ fn drain_incidents(tx: &Connection, cutoff: i64, count: &mut u64, in_time: &dyn 
 
 /// Runs a chunked delete until it deletes less than a chunk (true: drained)
 /// or the budget is spent (false).
-fn drain(tx: &Connection, sql: &str, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
+fn drain(tx: Conn, sql: &str, cutoff: i64, count: &mut u64, in_time: &dyn Fn() -> bool) -> StoreResult<bool> {
     loop {
-        let n = tx.prepare_cached(sql)?.execute(params![cutoff, CHUNK])? as u64;
+        let n = tx.execute(sql, &args![cutoff, CHUNK])? as u64;
         *count += n;
         if n < CHUNK as u64 {
             return Ok(true);
@@ -287,15 +289,21 @@ fn drain(tx: &Connection, sql: &str, cutoff: i64, count: &mut u64, in_time: &dyn
 }
 
 /// The next [`CHUNK`] deployments that started before `cutoff`, after the cursor.
-fn next_deployments(tx: &Connection, cutoff: i64, cursor: &Cursor) -> StoreResult<Vec<(i64, String)>> {
+fn next_deployments(tx: Conn, cutoff: i64, cursor: &Cursor) -> StoreResult<Vec<(i64, String)>> {
     let (after_start, after_id) = cursor.after.clone().unwrap_or((i64::MIN, String::new()));
-    let mut stmt = tx.prepare_cached(
-        "SELECT deploy_start_at, id FROM deployments INDEXED BY deployments_by_start
-         WHERE deploy_start_at < ?1 AND (deploy_start_at, id) > (?2, ?3)
-         ORDER BY deploy_start_at, id LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(params![cutoff, after_start, after_id, CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let sql = match tx.is_postgres() {
+        true => {
+            "SELECT deploy_start_at, id FROM deployments \
+                 WHERE deploy_start_at < ?1 AND (deploy_start_at, id) > (?2, ?3) \
+                 ORDER BY deploy_start_at, id LIMIT ?4"
+        }
+        false => {
+            "SELECT deploy_start_at, id FROM deployments INDEXED BY deployments_by_start \
+                  WHERE deploy_start_at < ?1 AND (deploy_start_at, id) > (?2, ?3) \
+                  ORDER BY deploy_start_at, id LIMIT ?4"
+        }
+    };
+    tx.query_vec(sql, &args![cutoff, after_start, after_id, CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// How often the retention runs after the run at start.

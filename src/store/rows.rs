@@ -1,41 +1,10 @@
 //! Reading deployments and incidents back from their rows: the one place
 //! that knows their columns, shared by the commands and the lists.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, ToSql};
-
+use super::sql::{args, Conn, Row};
 use super::StoreResult;
-use crate::domain::{
-    Deployment, DeploymentKind, DeploymentLink, DeploymentStatus, FailureMarks, Id, Incident, Username,
-};
+use crate::domain::{Deployment, DeploymentKind, DeploymentLink, DeploymentStatus, FailureMarks, Incident};
 use crate::time::Timestamp;
-
-/// Ids and usernames are stored as their text, and read back through the
-/// same check they passed on the way in: a row edited by hand into a blank
-/// id is an error, not a record that breaks a rule.
-impl ToSql for Id {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Id {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        Id::parse(value.as_str()?).map_err(|why| FromSqlError::Other(format!("stored id {why}").into()))
-    }
-}
-
-impl ToSql for Username {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Username {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        Username::parse(value.as_str()?).map_err(|why| FromSqlError::Other(format!("stored username {why}").into()))
-    }
-}
 
 /// The columns `from_row` reads, in its order; a macro so that fixed
 /// queries can be put together with `concat!` once, at compile time.
@@ -47,27 +16,31 @@ macro_rules! deployment_columns {
          change_failure, rolled_back, change_failure_counted, created_by"
     };
 }
+pub(super) use deployment_columns;
 pub(super) const DEPLOYMENT_COLUMNS: &str = deployment_columns!();
 
 /// The incident columns `incident_from_row` reads, with the linked deployment's `deployed_at`.
-pub(super) const INCIDENT_SELECT: &str =
-    "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
+macro_rules! incident_select {
+    () => {
+        "SELECT i.id, i.project_id, i.team_id, i.environment, i.deployment_id, i.title, \
                       i.started_at, i.restored_at, i.finished_at, d.deployed_at, i.deployment_link, i.created_by \
-                      FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id";
+                      FROM incidents i LEFT JOIN deployments d ON d.id = i.deployment_id"
+    };
+}
+pub(super) const INCIDENT_SELECT: &str = incident_select!();
 
 /// The deployment `id`, if stored.
-pub(super) fn deployment(conn: &Connection, id: &str) -> StoreResult<Option<Deployment>> {
-    let mut stmt = conn.prepare_cached(concat!("SELECT ", deployment_columns!(), " FROM deployments WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], deployment_from_row).optional()?)
+pub(super) fn deployment(conn: Conn, id: &str) -> StoreResult<Option<Deployment>> {
+    let sql = concat!("SELECT ", deployment_columns!(), " FROM deployments WHERE id = ?1");
+    conn.query_opt(sql, &args![id], deployment_from_row)
 }
 
 /// The incident `id`, if stored.
-pub(super) fn incident(conn: &Connection, id: &str) -> StoreResult<Option<Incident>> {
-    let mut stmt = conn.prepare_cached(&format!("{INCIDENT_SELECT} WHERE i.id = ?1"))?;
-    Ok(stmt.query_row([id], incident_from_row).optional()?)
+pub(super) fn incident(conn: Conn, id: &str) -> StoreResult<Option<Incident>> {
+    conn.query_opt(concat!(incident_select!(), " WHERE i.id = ?1"), &args![id], incident_from_row)
 }
 
-pub(super) fn deployment_from_row(row: &Row) -> rusqlite::Result<Deployment> {
+pub(super) fn deployment_from_row(row: &Row) -> StoreResult<Deployment> {
     let status: String = row.get(5)?;
     let kind: String = row.get(11)?;
     Ok(Deployment {
@@ -80,8 +53,8 @@ pub(super) fn deployment_from_row(row: &Row) -> rusqlite::Result<Deployment> {
         status: DeploymentStatus::parse(&status).unwrap_or(DeploymentStatus::Started),
         first_commit_at: Timestamp::from_millis(row.get(6)?),
         deploy_start_at: Timestamp::from_millis(row.get(7)?),
-        deployed_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
-        failed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+        deployed_at: row.get::<Option<i64>>(8)?.map(Timestamp::from_millis),
+        failed_at: row.get::<Option<i64>>(9)?.map(Timestamp::from_millis),
         commit_sha: row.get(10)?,
         kind: DeploymentKind::parse(&kind).unwrap_or_default(),
         restores_incident: row.get(12)?,
@@ -93,7 +66,7 @@ pub(super) fn deployment_from_row(row: &Row) -> rusqlite::Result<Deployment> {
     })
 }
 
-pub(super) fn incident_from_row(row: &Row) -> rusqlite::Result<Incident> {
+pub(super) fn incident_from_row(row: &Row) -> StoreResult<Incident> {
     Ok(Incident {
         id: row.get(0)?,
         project_id: row.get(1)?,
@@ -102,10 +75,10 @@ pub(super) fn incident_from_row(row: &Row) -> rusqlite::Result<Incident> {
         deployment_id: row.get(4)?,
         title: row.get(5)?,
         started_at: Timestamp::from_millis(row.get(6)?),
-        restored_at: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
-        finished_at: row.get::<_, Option<i64>>(8)?.map(Timestamp::from_millis),
-        deployment_deployed_at: row.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
-        deployment_link: row.get::<_, Option<String>>(10)?.as_deref().and_then(DeploymentLink::parse),
+        restored_at: row.get::<Option<i64>>(7)?.map(Timestamp::from_millis),
+        finished_at: row.get::<Option<i64>>(8)?.map(Timestamp::from_millis),
+        deployment_deployed_at: row.get::<Option<i64>>(9)?.map(Timestamp::from_millis),
+        deployment_link: row.get::<Option<String>>(10)?.as_deref().and_then(DeploymentLink::parse),
         created_by: row.get(11)?,
     })
 }

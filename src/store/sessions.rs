@@ -1,7 +1,6 @@
 //! Dashboard sessions and the sign-ins under way at an OpenID provider.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::sql::args;
 use super::tokens::projects_json;
 use super::{Store, StoreResult};
 use crate::domain::token::Role;
@@ -34,24 +33,24 @@ impl Store {
     pub async fn create_session(&self, s: SessionRecord) -> StoreResult<()> {
         self.write(move |tx| {
             let conn = tx.conn;
-            conn.prepare_cached(
+            conn.execute(
                 "DELETE FROM sessions WHERE id_hash IN \
                  (SELECT id_hash FROM sessions WHERE expires_at <= ?1 LIMIT 100)",
-            )?
-            .execute([s.created_at.millis()])?;
-            conn.prepare_cached(
+                &args![s.created_at.millis()],
+            )?;
+            conn.execute(
                 "INSERT INTO sessions (id_hash, actor, role, projects, token_name, created_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                &s.id_hash[..],
-                s.actor,
-                s.role.as_str(),
-                projects_json(s.projects.as_deref())?,
-                s.token_name,
-                s.created_at.millis(),
-                s.expires_at.millis()
-            ])?;
+                &args![
+                    &s.id_hash[..],
+                    s.actor,
+                    s.role.as_str(),
+                    projects_json(s.projects.as_deref())?,
+                    s.token_name,
+                    s.created_at.millis(),
+                    s.expires_at.millis()
+                ],
+            )?;
             Ok(())
         })
         .await
@@ -60,12 +59,11 @@ impl Store {
     /// The live session whose id hashes to `id_hash`.
     pub async fn session(&self, id_hash: [u8; 32], now: Timestamp) -> StoreResult<Option<SessionRecord>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let found = conn.query_opt(
                 "SELECT id_hash, actor, role, projects, token_name, created_at, expires_at \
                  FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
-            )?;
-            let found = stmt
-                .query_row(params![&id_hash[..], now.millis()], |r| {
+                &args![id_hash, now.millis()],
+                |r| {
                     let hash: Vec<u8> = r.get(0)?;
                     let role: String = r.get(2)?;
                     let projects: Option<String> = r.get(3)?;
@@ -78,8 +76,8 @@ impl Store {
                         created_at: Timestamp::from_millis(r.get(5)?),
                         expires_at: Timestamp::from_millis(r.get(6)?),
                     })
-                })
-                .optional()?;
+                },
+            )?;
             Ok(found)
         })
         .await
@@ -88,7 +86,7 @@ impl Store {
     /// Ends the session whose id hashes to `id_hash`, if there is one.
     pub async fn end_session(&self, id_hash: [u8; 32]) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")?.execute([&id_hash[..]])?;
+            tx.conn.execute("DELETE FROM sessions WHERE id_hash = ?1", &args![id_hash])?;
             Ok(())
         })
         .await
@@ -106,15 +104,15 @@ impl Store {
     ) -> StoreResult<()> {
         self.write(move |tx| {
             let conn = tx.conn;
-            conn.prepare_cached(
+            conn.execute(
                 "DELETE FROM sign_ins WHERE state_hash IN \
                  (SELECT state_hash FROM sign_ins WHERE expires_at <= ?1 LIMIT 100)",
-            )?
-            .execute([Timestamp::now().millis()])?;
-            conn.prepare_cached(
+                &args![Timestamp::now().millis()],
+            )?;
+            conn.execute(
                 "INSERT INTO sign_ins (state_hash, nonce, pkce_verifier, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![&state_hash[..], p.nonce, p.pkce_verifier, expires_at.millis()])?;
+                &args![state_hash, p.nonce, p.pkce_verifier, expires_at.millis()],
+            )?;
             Ok(())
         })
         .await
@@ -124,15 +122,11 @@ impl Store {
     /// state finds nothing.
     pub async fn take_sign_in(&self, state_hash: [u8; 32], now: Timestamp) -> StoreResult<Option<PendingSignIn>> {
         self.write(move |tx| {
-            let found = tx
-                .conn
-                .prepare_cached(
-                    "DELETE FROM sign_ins WHERE state_hash = ?1 RETURNING nonce, pkce_verifier, expires_at",
-                )?
-                .query_row([&state_hash[..]], |r| {
-                    Ok((PendingSignIn { nonce: r.get(0)?, pkce_verifier: r.get(1)? }, r.get::<_, i64>(2)?))
-                })
-                .optional()?;
+            let found = tx.conn.query_opt(
+                "DELETE FROM sign_ins WHERE state_hash = ?1 RETURNING nonce, pkce_verifier, expires_at",
+                &args![state_hash],
+                |r| Ok((PendingSignIn { nonce: r.get(0)?, pkce_verifier: r.get(1)? }, r.get::<i64>(2)?)),
+            )?;
             Ok(found.filter(|(_, expires_at)| *expires_at > now.millis()).map(|(p, _)| p))
         })
         .await

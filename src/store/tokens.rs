@@ -1,7 +1,6 @@
 //! API tokens: only their secrets' hashes.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
+use super::sql::{args, Conn, Row};
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::token::{self, NewToken, Role, Token};
 use crate::domain::{Context, Id, Transition, Write};
@@ -18,19 +17,18 @@ impl Tx<'_> {
         let taken = find(self.conn, &cmd.name)?.is_some();
         let t = token::create(cmd, taken, ctx)?;
         let projects = projects_json(t.value.projects.as_deref())?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO tokens (name, role, projects, secret_hash, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
+        self.conn.execute(
+            "INSERT INTO tokens (name, role, projects, secret_hash, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &args![
                 t.value.name,
                 t.value.role.as_str(),
                 projects,
-                &secret_hash[..],
+                secret_hash,
                 t.value.created_at.millis(),
                 t.value.expires_at.map(Timestamp::millis)
-            ])?;
+            ],
+        )?;
         Ok(t)
     }
 
@@ -39,8 +37,8 @@ impl Tx<'_> {
     pub fn revoke_token(&self, name: &str) -> StoreResult<Transition<Token>> {
         let t = token::revoke(name, find(self.conn, name)?)?;
         if t.write == Write::Delete {
-            self.conn.prepare_cached("DELETE FROM sessions WHERE token_name = ?1")?.execute([name])?;
-            self.conn.prepare_cached("DELETE FROM tokens WHERE name = ?1")?.execute([name])?;
+            self.conn.execute("DELETE FROM sessions WHERE token_name = ?1", &args![name])?;
+            self.conn.execute("DELETE FROM tokens WHERE name = ?1", &args![name])?;
         }
         Ok(t)
     }
@@ -50,9 +48,7 @@ impl Store {
     /// Every token, by name, without secrets.
     pub async fn tokens(&self) -> StoreResult<Vec<Token>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name"))?;
-            let rows = stmt.query_map([], token_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            conn.query_vec(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name"), &[], token_from_row)
         })
         .await
     }
@@ -60,9 +56,8 @@ impl Store {
     /// The token whose secret hashes to `secret_hash`.
     pub async fn token_by_secret(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Token>> {
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?1"))?;
-            Ok(stmt.query_row([&secret_hash[..]], token_from_row).optional()?)
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?1");
+            conn.query_opt(&sql, &args![secret_hash], token_from_row)
         })
         .await
     }
@@ -71,24 +66,22 @@ impl Store {
     /// [`LAST_USED_EVERY_MS`] ago (the condition keeps it so across replicas).
     pub async fn token_used(&self, name: String, now: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.conn
-                .prepare_cached(
-                    "UPDATE tokens SET last_used_at = ?2 WHERE name = ?1 \
-                     AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
-                )?
-                .execute(params![name, now.millis(), LAST_USED_EVERY_MS])?;
+            tx.conn.execute(
+                "UPDATE tokens SET last_used_at = ?2 WHERE name = ?1 \
+                 AND (last_used_at IS NULL OR last_used_at <= ?3)",
+                &args![name, now.millis(), now.millis() - LAST_USED_EVERY_MS],
+            )?;
             Ok(())
         })
         .await
     }
 }
 
-fn find(conn: &Connection, name: &str) -> StoreResult<Option<Token>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ?1"))?;
-    Ok(stmt.query_row([name], token_from_row).optional()?)
+fn find(conn: Conn, name: &str) -> StoreResult<Option<Token>> {
+    conn.query_opt(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ?1"), &args![name], token_from_row)
 }
 
-fn token_from_row(row: &Row) -> rusqlite::Result<Token> {
+fn token_from_row(row: &Row) -> StoreResult<Token> {
     let role: String = row.get(1)?;
     let projects: Option<String> = row.get(2)?;
     Ok(Token {
@@ -97,8 +90,8 @@ fn token_from_row(row: &Row) -> rusqlite::Result<Token> {
         role: Role::parse(&role).unwrap_or(Role::Read),
         projects: projects.and_then(|json| serde_json::from_str(&json).ok()),
         created_at: Timestamp::from_millis(row.get(3)?),
-        expires_at: row.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
-        last_used_at: row.get::<_, Option<i64>>(5)?.map(Timestamp::from_millis),
+        expires_at: row.get::<Option<i64>>(4)?.map(Timestamp::from_millis),
+        last_used_at: row.get::<Option<i64>>(5)?.map(Timestamp::from_millis),
     })
 }
 

@@ -5,9 +5,9 @@
 //! API. So one refused action (an alert resolved before it started) leaves
 //! the others and the delivery record in place. Only SQL lives here.
 
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use super::sql::{args, Conn};
 use super::{pull_requests, rows, StoreError, StoreResult, Tx};
 use crate::domain::delivery::{
     creates_pull_request, deployed, ends_branch, learn, plan_deployment, plan_incident, step_id, Action, Delivery,
@@ -135,44 +135,39 @@ fn pull_request(tx: &Tx, step: PullRequestStep, ctx: &Context) -> StoreResult<(b
 }
 
 /// The earliest commit time pushed to `head`'s branch, while it lasts.
-fn first_pushed(tx: &Connection, head: &HeadBranch) -> StoreResult<Option<Timestamp>> {
-    let at: Option<i64> = tx
-        .prepare_cached("SELECT first_commit_at FROM branch_pushes WHERE repository = ?1 AND branch = ?2")?
-        .query_row(params![head.repository, head.branch], |r| r.get(0))
-        .optional()?;
+fn first_pushed(tx: Conn, head: &HeadBranch) -> StoreResult<Option<Timestamp>> {
+    let at: Option<i64> = tx.query_opt(
+        "SELECT first_commit_at FROM branch_pushes WHERE repository = ?1 AND branch = ?2",
+        &args![head.repository, head.branch],
+        |r| r.get(0),
+    )?;
     Ok(at.map(Timestamp::from_millis))
 }
 
 /// A push of `commits` to `branch`: the branch's earliest commit so far,
 /// and the first commit of the pull requests from it.
-fn first_commits(
-    tx: &Connection,
-    repository: &str,
-    branch: &str,
-    commits: &[Commit],
-    now: Timestamp,
-) -> StoreResult<()> {
+fn first_commits(tx: Conn, repository: &str, branch: &str, commits: &[Commit], now: Timestamp) -> StoreResult<()> {
     let Some(earliest) = commits.iter().map(|c| c.committed_at).min() else { return Ok(()) };
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO branch_pushes (repository, branch, first_commit_at, pushed_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (repository, branch) DO UPDATE SET \
-         first_commit_at = min(first_commit_at, excluded.first_commit_at), pushed_at = excluded.pushed_at",
-    )?
-    .execute(params![repository, branch, earliest.millis(), now.millis()])?;
+         first_commit_at = CASE WHEN excluded.first_commit_at < branch_pushes.first_commit_at \
+         THEN excluded.first_commit_at ELSE branch_pushes.first_commit_at END, pushed_at = excluded.pushed_at",
+        &args![repository, branch, earliest.millis(), now.millis()],
+    )?;
     for p in pull_requests::from_branch(tx, repository, branch)? {
         pull_requests::save(tx, &commits_pushed(p, earliest), now)?;
     }
     Ok(())
 }
 
-fn forget_branch(tx: &Connection, repository: &str, branch: &str) -> StoreResult<()> {
-    tx.prepare_cached("DELETE FROM branch_pushes WHERE repository = ?1 AND branch = ?2")?
-        .execute(params![repository, branch])?;
+fn forget_branch(tx: Conn, repository: &str, branch: &str) -> StoreResult<()> {
+    tx.execute("DELETE FROM branch_pushes WHERE repository = ?1 AND branch = ?2", &args![repository, branch])?;
     Ok(())
 }
 
 /// Records the delivery id; false when it was seen within the last 7 days.
-fn first_sight(tx: &Connection, source: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
+fn first_sight(tx: Conn, source: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
     // Ids are short in practice; a long one is kept as its hash.
     let delivery_id = if delivery_id.len() <= 200 {
         delivery_id.to_string()
@@ -181,37 +176,38 @@ fn first_sight(tx: &Connection, source: &str, delivery_id: &str, now: Timestamp)
     };
     let expired = now.millis() - DELIVERY_LIFETIME_MS;
     // Old ids go a few at a time, so the table stays small without a sweeper.
-    tx.prepare_cached(
+    tx.execute(
         "DELETE FROM webhook_deliveries WHERE (source, delivery_id) IN \
          (SELECT source, delivery_id FROM webhook_deliveries WHERE received_at < ?1 LIMIT 100)",
-    )?
-    .execute([expired])?;
-    let seen: Option<i64> = tx
-        .prepare_cached("SELECT received_at FROM webhook_deliveries WHERE source = ?1 AND delivery_id = ?2")?
-        .query_row(params![source, delivery_id], |r| r.get(0))
-        .optional()?;
+        &args![expired],
+    )?;
+    let seen: Option<i64> = tx.query_opt(
+        "SELECT received_at FROM webhook_deliveries WHERE source = ?1 AND delivery_id = ?2",
+        &args![source, delivery_id],
+        |r| r.get(0),
+    )?;
     if seen.is_some_and(|at| at >= expired) {
         return Ok(false);
     }
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO webhook_deliveries (source, delivery_id, received_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (source, delivery_id) DO UPDATE SET received_at = excluded.received_at",
-    )?
-    .execute(params![source, delivery_id, now.millis()])?;
+        &args![source, delivery_id, now.millis()],
+    )?;
     Ok(true)
 }
 
 /// Runs `f` in its own savepoint: a rejection rolls back only what `f`
 /// wrote and comes back as the reason the action was ignored.
-fn attempt<T>(tx: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreResult<Result<T, Rejection>> {
-    tx.execute_batch("SAVEPOINT webhook_action")?;
+fn attempt<T>(tx: Conn, f: impl FnOnce() -> StoreResult<T>) -> StoreResult<Result<T, Rejection>> {
+    tx.batch("SAVEPOINT webhook_action")?;
     match f() {
         Ok(value) => {
-            tx.execute_batch("RELEASE webhook_action")?;
+            tx.batch("RELEASE webhook_action")?;
             Ok(Ok(value))
         }
         Err(StoreError::Rejected(why)) => {
-            tx.execute_batch("ROLLBACK TO webhook_action; RELEASE webhook_action")?;
+            tx.batch("ROLLBACK TO webhook_action; RELEASE webhook_action")?;
             Ok(Err(why))
         }
         // Anything else fails the whole delivery, so the sender retries it.
@@ -221,17 +217,21 @@ fn attempt<T>(tx: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreResul
 
 /// A push to a branch is kept as one row, numbered after the repository's
 /// previous push; returns how many commits it listed.
-fn remember(tx: &Connection, repository: &str, commits: &[Commit], now: Timestamp) -> StoreResult<usize> {
+fn remember(tx: Conn, repository: &str, commits: &[Commit], now: Timestamp) -> StoreResult<usize> {
     if commits.is_empty() {
         return Ok(0);
     }
-    let push: i64 = tx
-        .prepare_cached("SELECT coalesce(max(push_seq), 0) + 1 FROM pushes WHERE repository = ?1")?
-        .query_row([repository], |r| r.get(0))?;
+    let push: i64 = tx.query_row(
+        "SELECT coalesce(max(push_seq), 0) + 1 FROM pushes WHERE repository = ?1",
+        &args![repository],
+        |r| r.get(0),
+    )?;
     let list: Vec<(&str, i64)> = commits.iter().map(|c| (c.sha.as_str(), c.committed_at.millis())).collect();
     let json = serde_json::to_string(&list).map_err(|e| StoreError::Internal(e.to_string()))?;
-    tx.prepare_cached("INSERT INTO pushes (repository, push_seq, commits, received_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![repository, push, json, now.millis()])?;
+    tx.execute(
+        "INSERT INTO pushes (repository, push_seq, commits, received_at) VALUES (?1, ?2, ?3, ?4)",
+        &args![repository, push, json, now.millis()],
+    )?;
     Ok(commits.len())
 }
 
@@ -269,13 +269,13 @@ fn deployment(tx: &Tx, step: DeploymentStep, ctx: &Context) -> StoreResult<Trans
             let cmd = deployed(step, at, existing.is_some(), learned);
             let t = tx.mark_deployed(&id, cmd, ctx)?;
             if let (Some(search), Some(through)) = (&search, through.filter(|_| went_live(&t))) {
-                tx.conn
-                    .prepare_cached(
-                        "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
+                tx.conn.execute(
+                    "INSERT INTO shipped_pushes (repository, project_id, environment, through_push) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (repository, project_id, environment) \
-                     DO UPDATE SET through_push = max(through_push, excluded.through_push)",
-                    )?
-                    .execute(params![repository, search.project_id, search.environment, through])?;
+                     DO UPDATE SET through_push = CASE WHEN excluded.through_push > shipped_pushes.through_push \
+                     THEN excluded.through_push ELSE shipped_pushes.through_push END",
+                    &args![repository, search.project_id, search.environment, through],
+                )?;
             }
             Ok(t)
         }
@@ -289,56 +289,61 @@ const MAX_PUSHES_SEARCHED: i64 = 10_000;
 /// What the repository's pushes say about `search.sha` in its project and
 /// environment: the pushes since the last one shipped there, up to the
 /// first that lists the sha, and which of their commits shipped there.
-fn push_history(tx: &Connection, search: &PushSearch) -> StoreResult<PushHistory> {
+fn push_history(tx: Conn, search: &PushSearch) -> StoreResult<PushHistory> {
     let PushSearch { repository, sha, project_id, environment } = search;
-    let shipped_through: i64 = tx
-        .prepare_cached(
-            "SELECT coalesce(max(through_push), 0) FROM shipped_pushes \
-             WHERE repository = ?1 AND project_id = ?2 AND environment = ?3",
-        )?
-        .query_row(params![repository, project_id, environment], |r| r.get(0))?;
+    let shipped_through: i64 = tx.query_row(
+        "SELECT coalesce(max(through_push), 0) FROM shipped_pushes \
+         WHERE repository = ?1 AND project_id = ?2 AND environment = ?3",
+        &args![repository, project_id, environment],
+        |r| r.get(0),
+    )?;
     // The first push after the last one shipped here that lists the sha, found
     // in the stored JSON text (the quotes make it match whole shas only).
     let needle = serde_json::to_string(sha.as_str()).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let carried_by: Option<i64> = tx
-        .prepare_cached(
+    let sql = match tx.is_postgres() {
+        true => {
             "SELECT push_seq FROM pushes WHERE repository = ?1 AND push_seq > ?2 \
-             AND push_seq > (SELECT coalesce(max(push_seq), 0) FROM pushes WHERE repository = ?1) - ?4 \
-             AND instr(commits, ?3) > 0 ORDER BY push_seq LIMIT 1",
-        )?
-        .query_row(params![repository, shipped_through, needle, MAX_PUSHES_SEARCHED], |r| r.get(0))
-        .optional()?;
-    let mut shipped_at = tx.prepare_cached(
-        "SELECT committed_at FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3 LIMIT 1",
-    )?;
+                 AND push_seq > (SELECT coalesce(max(push_seq), 0) FROM pushes WHERE repository = ?1) - ?4 \
+                 AND strpos(commits, ?3) > 0 ORDER BY push_seq LIMIT 1"
+        }
+        false => {
+            "SELECT push_seq FROM pushes WHERE repository = ?1 AND push_seq > ?2 \
+                  AND push_seq > (SELECT coalesce(max(push_seq), 0) FROM pushes WHERE repository = ?1) - ?4 \
+                  AND instr(commits, ?3) > 0 ORDER BY push_seq LIMIT 1"
+        }
+    };
+    let carried_by: Option<i64> =
+        tx.query_opt(sql, &args![repository, shipped_through, needle, MAX_PUSHES_SEARCHED], |r| r.get(0))?;
+    let shipped_at = "SELECT committed_at FROM changes WHERE project_id = ?1 AND environment = ?2 AND sha = ?3 LIMIT 1";
     let mut history = PushHistory { shipped_through, carried_by, ..PushHistory::default() };
     let Some(through) = carried_by else {
-        history.sha_shipped_at = shipped_at
-            .query_row(params![project_id, environment, sha.as_str()], |r| r.get(0))
-            .optional()?
+        history.sha_shipped_at = tx
+            .query_opt(shipped_at, &args![project_id, environment, sha.as_str()], |r| r.get(0))?
             .map(Timestamp::from_millis);
         return Ok(history);
     };
     // The pushes after the last one shipped here, up to the one that carried
     // the sha, newest first, until MAX_COMMITS.
-    let mut rows = tx.prepare_cached(
+    tx.each_until(
         "SELECT commits FROM pushes WHERE repository = ?1 AND push_seq > ?2 AND push_seq <= ?3 \
          ORDER BY push_seq DESC",
+        &args![repository, shipped_through, through],
+        &mut |r| {
+            let push: Vec<(String, i64)> = serde_json::from_str(&r.get::<String>(0)?)
+                .map_err(|e| StoreError::Internal(format!("stored push: {e}")))?;
+            for (listed, at) in push {
+                let listed = Id::parse(listed).map_err(|why| StoreError::Internal(format!("pushed sha {why}")))?;
+                history.listed.push((listed, Timestamp::from_millis(at)));
+            }
+            if history.listed.len() >= MAX_COMMITS - 1 {
+                history.listed.truncate(MAX_COMMITS - 1);
+                return Ok(false);
+            }
+            Ok(true)
+        },
     )?;
-    for json in rows.query_map(params![repository, shipped_through, through], |r| r.get::<_, String>(0))? {
-        let push: Vec<(String, i64)> =
-            serde_json::from_str(&json?).map_err(|e| StoreError::Internal(format!("stored push: {e}")))?;
-        for (listed, at) in push {
-            let listed = Id::parse(listed).map_err(|why| StoreError::Internal(format!("pushed sha {why}")))?;
-            history.listed.push((listed, Timestamp::from_millis(at)));
-        }
-        if history.listed.len() >= MAX_COMMITS - 1 {
-            history.listed.truncate(MAX_COMMITS - 1);
-            break;
-        }
-    }
     for (listed, _) in &history.listed {
-        if shipped_at.exists(params![project_id, environment, listed.as_str()])? {
+        if tx.query_opt(shipped_at, &args![project_id, environment, listed.as_str()], |_| Ok(()))?.is_some() {
             history.shipped.insert(listed.clone());
         }
     }
