@@ -90,6 +90,9 @@ echo "== cargo test"
 export EM_METRICS_REQUIRE_TOOLS=1
 cargo test "$@"
 
+echo "== the API suite again, on PostgreSQL (a server of this run's own)"
+scripts/with-postgres.sh cargo test --test api "$@"
+
 echo "== stack checks"
 # The contract checks run against the release binary, as users run it.
 cargo build --release --quiet

@@ -18,6 +18,8 @@ use em_metrics::teams::{TeamConfig, Teams};
 use em_metrics::telemetry::Telemetry;
 use em_metrics::{server, signals, AppState, Shared};
 
+use em_metrics::store::DEFAULT_WRITE_TIMEOUT;
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -78,8 +80,10 @@ fn rename_environment(raw: &RawSettings, args: RenameEnvironmentArgs) -> ExitCod
         (_, Err(why)) => return fail(format!("TO {why}")),
     };
     let renamed = tokio::runtime::Runtime::new().map_err(|e| e.to_string()).and_then(|runtime| {
-        let store = Store::open(&raw.sqlite_db).map_err(|e| format!("SQLITE_DB {}: {e}", raw.sqlite_db.display()))?;
-        runtime.block_on(store.rename_environment(from.clone(), to.clone())).map_err(|e| e.to_string())
+        runtime.block_on(async {
+            let store = open_configured(raw, DEFAULT_WRITE_TIMEOUT).await.map_err(|e| e.to_string())?;
+            store.rename_environment(from.clone(), to.clone()).await.map_err(|e| e.to_string())
+        })
     });
     match renamed {
         Ok(r) => {
@@ -135,8 +139,9 @@ fn token(raw: &RawSettings, command: em_metrics::config::cli::TokenCommand) -> E
     let outcome = Id::parse(raw.deployment_environment.trim())
         .map_err(|why| format!("DEPLOYMENT_ENVIRONMENT {why}"))
         .and_then(|environment| {
-            let store =
-                Store::open(&raw.sqlite_db).map_err(|e| format!("SQLITE_DB {}: {e}", raw.sqlite_db.display()))?;
+            // Drives PostgreSQL's connections while the command runs.
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            let store = runtime.block_on(open_configured(raw, DEFAULT_WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
             em_metrics::token_cli::run(&store, environment, command)
         });
     match outcome {
@@ -153,9 +158,8 @@ fn demo(raw: em_metrics::config::RawSettings, args: em_metrics::demo::DemoArgs) 
     let _logs = init_logging(LogFormat::Text);
     // A simulated day is one write of up to thousands of deployments: no
     // request is waiting, so no short deadline applies.
-    let store = Store::open_with(&raw.sqlite_db, std::time::Duration::from_secs(3600))
-        .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", raw.sqlite_db.display())))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| StartupError::new("runtime", e.to_string()))?;
+    let store = runtime.block_on(open_configured(&raw, std::time::Duration::from_secs(3600)))?;
     let started = std::time::Instant::now();
     let summary = runtime
         .block_on(em_metrics::demo::run(&store, &args))
@@ -200,17 +204,13 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
         .enable_all()
         .build()
         .map_err(|e| StartupError::new("runtime", e.to_string()))?;
-    if let Some(url) = &settings.database_url {
-        return runtime.block_on(refuse_postgres_for_now(url));
-    }
     // What can refuse the start comes first, so a refusal is one line.
     let (team_config, store, listener) = runtime.block_on(async {
         let team_config = match &settings.config {
             Some(path) => signals::load_config(path.clone()).await.map_err(|e| StartupError::new("CONFIG", e))?,
             None => TeamConfig::default(),
         };
-        let store = Store::open_with(&settings.sqlite_db, settings.write_timeout)
-            .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", settings.sqlite_db.display())))?;
+        let store = open_store(settings.database_url.as_ref(), &settings.sqlite_db, settings.write_timeout).await?;
         let listener = listen(&settings.host, settings.port).await?;
         Ok::<_, StartupError>((team_config, store, listener))
     })?;
@@ -226,22 +226,32 @@ fn serve(raw: em_metrics::config::RawSettings) -> Result<(), StartupError> {
     result
 }
 
-/// DATABASE_URL is checked, connected to and migrated (so replicas and
-/// `copy` find the schema), but the API does not serve from PostgreSQL in
-/// this build: it stops with exit 2 rather than serve from a store that is
-/// half there.
-async fn refuse_postgres_for_now(url: &em_metrics::store::postgres::DatabaseUrl) -> Result<(), StartupError> {
-    use em_metrics::store::postgres;
-    let mut client =
-        postgres::connect(url).await.map_err(|why| StartupError::new("DATABASE_URL", format!("{url}: {why}")))?;
-    postgres::migrate(&mut client).await.map_err(|why| StartupError::new("DATABASE_URL", format!("{url}: {why}")))?;
-    Err(StartupError::new(
-        "DATABASE_URL",
-        format!(
-            "{url}: its schema is in place, but serving the API from PostgreSQL is not finished in this build; unset \
-             DATABASE_URL to serve from SQLITE_DB (`em-metrics copy --to` moves a SQLite store there)"
-        ),
-    ))
+/// [`open_store`] from the raw settings of a subcommand.
+async fn open_configured(raw: &RawSettings, write_timeout: std::time::Duration) -> Result<Store, StartupError> {
+    let url = em_metrics::config::database_url(raw)?;
+    open_store(url.as_ref(), &raw.sqlite_db, write_timeout).await
+}
+
+/// The configured store: PostgreSQL when DATABASE_URL is set (connected to
+/// and migrated), else the SQLite file. PostgreSQL's connections are driven
+/// by the runtime this runs on, which must outlive the store.
+async fn open_store(
+    database_url: Option<&em_metrics::store::postgres::DatabaseUrl>,
+    sqlite_db: &std::path::Path,
+    write_timeout: std::time::Duration,
+) -> Result<Store, StartupError> {
+    use em_metrics::store::StoreError;
+    match database_url {
+        Some(url) => Store::open_postgres(url, write_timeout).map_err(|e| {
+            let why = match e {
+                StoreError::Unavailable(why) | StoreError::Internal(why) | StoreError::Busy(why) => why,
+                other => other.to_string(),
+            };
+            StartupError::new("DATABASE_URL", format!("{url}: {why}"))
+        }),
+        None => Store::open_with(sqlite_db, write_timeout)
+            .map_err(|e| StartupError::new("SQLITE_DB", format!("{}: {e}", sqlite_db.display()))),
+    }
 }
 
 async fn serve_async(
@@ -282,7 +292,11 @@ async fn serve_async(
     // Listening for SIGTERM before saying ready: a signal right after the
     // ready line shuts down cleanly instead of killing the process.
     let shutdown = signals::shutdown();
-    tracing::info!(address = %local, database = %settings.sqlite_db.display(), "em-metrics ready on http://{local}");
+    let database = match &settings.database_url {
+        Some(url) => url.to_string(),
+        None => settings.sqlite_db.display().to_string(),
+    };
+    tracing::info!(address = %local, %database, "em-metrics ready on http://{local}");
     server::run(listener, em_metrics::app(state), shutdown)
         .await
         .map_err(|e| StartupError::new("server", e.to_string()))?;

@@ -105,7 +105,9 @@ impl IntoResponse for AppError {
             }
             Self::Unavailable(cause) => {
                 tracing::warn!(%cause, "storage unavailable");
-                "storage is unavailable (read-only or full disk?); nothing was written, retry later".to_string()
+                "storage is unavailable (a full disk, a read-only file, or a database that cannot be reached); \
+                 the request was not acknowledged, retry later"
+                    .to_string()
             }
             Self::Busy(cause) => {
                 tracing::warn!(%cause, "write timed out");
@@ -123,6 +125,8 @@ impl IntoResponse for AppError {
         };
         let retry_after = match &self {
             Self::Busy(_) => Some(1),
+            // Room on a disk, or a database back after a failover: seconds.
+            Self::Unavailable(_) => Some(5),
             Self::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
             _ => None,
         };

@@ -69,6 +69,7 @@ pub use pull_requests::{CycleTimeRows, MergedRow, PullRequestFilter};
 pub use query::{Order, Page, TimeRange};
 pub use retention::{keep_for, Purged, BATCH_BUDGET, MIN_RETENTION};
 pub use sessions::{PendingSignIn, SessionRecord};
+pub use sql::SqlValue;
 pub use tokens::LAST_USED_EVERY_MS;
 
 use crate::domain::Rejection;
@@ -149,12 +150,56 @@ impl EventSink for NoEvents {
 }
 
 struct Inner {
-    path: PathBuf,
-    /// The file the connections opened, to notice it being deleted or replaced.
-    file: FileGuard,
     /// The writer thread's queue: every write goes through it.
     writer: Queue,
-    readers: Mutex<Vec<Connection>>,
+    /// Where reads go.
+    engine: Engine,
+}
+
+/// The database a store reads: its read connections, pooled.
+enum Engine {
+    Sqlite {
+        path: PathBuf,
+        /// The file the connections opened, to notice it being deleted or replaced.
+        file: FileGuard,
+        readers: Mutex<Vec<Connection>>,
+    },
+    Postgres(postgres::Readers),
+}
+
+/// The SQLite writer's connection: one file, one writer at a time.
+struct SqliteWriter {
+    conn: Connection,
+    file: FileGuard,
+    checkpointer: Checkpointer,
+}
+
+impl writer::Session for SqliteWriter {
+    fn begin(&mut self, deadline: std::time::Instant) -> StoreResult<()> {
+        // No write starts on a file that was deleted or replaced under us.
+        self.file.check()?;
+        let wait = deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1));
+        let begun = self.conn.busy_timeout(wait).and_then(|()| self.conn.execute_batch("BEGIN IMMEDIATE"));
+        begun.map_err(|e| match StoreError::from(e) {
+            // Another process holds the lock: a retry may succeed.
+            StoreError::Unavailable(m) if m.contains("locked") || m.contains("busy") => StoreError::Busy(m),
+            other => other,
+        })
+    }
+
+    fn conn(&self) -> Conn<'_> {
+        Conn::Sqlite(&self.conn)
+    }
+
+    fn control(&self, sql: &str) -> StoreResult<()> {
+        // These run for every command: cached, they are parsed once.
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    fn committed(&mut self) {
+        self.checkpointer.committed();
+    }
 }
 
 /// The database file as it was opened.
@@ -251,10 +296,47 @@ impl Store {
         let identity = FileIdentity::of(&path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let file = FileGuard { path: path.clone(), identity };
         let checkpointer = Checkpointer::start(&path)?;
-        let writer = Queue::start(writer, file.clone(), checkpointer, write_timeout)
+        let session = SqliteWriter { conn: writer, file: file.clone(), checkpointer };
+        let writer = Queue::start(session, write_timeout)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        let inner = Arc::new(Inner { path, file, writer, readers: Mutex::new(Vec::new()) });
-        Ok(Self { inner, events: Arc::new(NoEvents) })
+        let engine = Engine::Sqlite { path, file, readers: Mutex::new(Vec::new()) };
+        Ok(Self { inner: Arc::new(Inner { writer, engine }), events: Arc::new(NoEvents) })
+    }
+
+    /// Connects to PostgreSQL at `url`, migrates it (under the migration
+    /// lock, so replicas starting together migrate once) and starts the
+    /// writer; a write waits at most `write_timeout` in all. The store's
+    /// connections run on a small runtime of its own.
+    pub fn open_postgres(url: &postgres::DatabaseUrl, write_timeout: Duration) -> StoreResult<Self> {
+        let driver = postgres::Driver::start()?;
+        driver.run(async {
+            let mut client = postgres::connect(url).await.map_err(StoreError::Unavailable)?;
+            postgres::migrate(&mut client).await.map_err(StoreError::Unavailable)
+        })?;
+        let writer = Queue::start(postgres::Writer::new(url, driver.clone()), write_timeout)
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let engine = Engine::Postgres(postgres::Readers::new(url, driver));
+        Ok(Self { inner: Arc::new(Inner { writer, engine }), events: Arc::new(NoEvents) })
+    }
+
+    /// Runs `sql` as written, without arguments, in a write of its own: for
+    /// tests that set rows up or age them by hand, on either engine.
+    #[doc(hidden)]
+    pub async fn run_sql(&self, sql: impl Into<String>) -> StoreResult<()> {
+        let sql = sql.into();
+        self.write(move |tx| tx.conn.batch(&sql)).await
+    }
+
+    /// The rows of `sql`, every column as the engine gave it back: for tests.
+    #[doc(hidden)]
+    pub async fn query_sql(&self, sql: impl Into<String>) -> StoreResult<Vec<Vec<sql::SqlValue>>> {
+        let sql = sql.into();
+        self.read(move |conn| conn.query_vec(&sql, &[], |row| (0..row.len()).map(|i| row.get(i)).collect())).await
+    }
+
+    /// Whether this store is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.engine, Engine::Postgres(_))
     }
 
     /// The same store, recording the events of committed changes to `sink`.
@@ -273,13 +355,7 @@ impl Store {
         F: FnOnce(&Tx) -> StoreResult<Transition<T>> + Send + 'static,
     {
         let sink = self.events.clone();
-        self.inner
-            .writer
-            .execute(
-                move |conn| step(&Tx { conn: Conn::Sqlite(conn) }),
-                move |t: &Transition<T>| sink.record(&t.events),
-            )
-            .await
+        self.inner.writer.execute(move |conn| step(&Tx { conn }), move |t: &Transition<T>| sink.record(&t.events)).await
     }
 
     /// Runs `f` on the writer like [`Store::apply`]; an Err rolls back all it
@@ -289,7 +365,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Tx) -> StoreResult<T> + Send + 'static,
     {
-        self.inner.writer.execute(move |conn| f(&Tx { conn: Conn::Sqlite(conn) }), |_: &T| {}).await
+        self.inner.writer.execute(move |conn| f(&Tx { conn }), |_: &T| {}).await
     }
 
     /// Runs `f` on a read-only connection.
@@ -299,18 +375,21 @@ impl Store {
         F: FnOnce(Conn) -> StoreResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || {
-            let pooled = lock(&inner.readers).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&inner.path)?,
-            };
-            let out = f(Conn::Sqlite(&conn));
-            let mut idle = lock(&inner.readers);
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
+        run_blocking(move || match &inner.engine {
+            Engine::Sqlite { path, readers, .. } => {
+                let pooled = lock(readers).pop();
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => open_reader(path)?,
+                };
+                let out = f(Conn::Sqlite(&conn));
+                let mut idle = lock(readers);
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+                out
             }
-            out
+            Engine::Postgres(readers) => readers.with(None, f),
         })
         .await
     }
@@ -320,7 +399,10 @@ impl Store {
     /// pages are in no file. Waits for readers and the writer to be between
     /// transactions, up to the busy timeout.
     pub(crate) async fn truncate_wal(&self) -> StoreResult<()> {
-        let path = self.inner.path.clone();
+        // PostgreSQL keeps no WAL of ours to truncate: see docs/postgres.md
+        // on what erasure leaves in its files until VACUUM.
+        let Engine::Sqlite { path, .. } = &self.inner.engine else { return Ok(()) };
+        let path = path.clone();
         run_blocking(move || {
             let conn = Connection::open(&path)?;
             configure(&conn)?;
@@ -344,8 +426,17 @@ impl Store {
     /// Whether the database answers a query, from the file it was opened
     /// on: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.inner.file.check()?;
-        self.read(|conn| conn.query_row("SELECT count(*) FROM schema_migrations", &[], |_| Ok(()))).await
+        let probe = |conn: Conn| conn.query_row("SELECT count(*) FROM schema_migrations", &[], |_| Ok(()));
+        match &self.inner.engine {
+            Engine::Sqlite { file, .. } => {
+                file.check()?;
+                self.read(probe).await
+            }
+            Engine::Postgres(readers) => {
+                let readers = readers.clone();
+                run_blocking(move || readers.with(Some(postgres::PING_TIMEOUT), probe)).await
+            }
+        }
     }
 }
 

@@ -24,7 +24,6 @@ use crate::domain::{Id, Username};
 
 /// A connection a store command or read runs on.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // PostgreSQL serves no request yet: the next commit wires it.
 pub(crate) enum Conn<'c> {
     Sqlite(&'c rusqlite::Connection),
     Postgres(&'c PgConn),
@@ -242,6 +241,14 @@ pub(crate) enum Row<'r> {
 }
 
 impl Row<'_> {
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            Row::Sqlite(row) => row.as_ref().column_count(),
+            Row::Postgres(row) => row.len(),
+        }
+    }
+
     /// Column `i` as text borrowed from the row (None for NULL).
     pub fn text(&self, i: usize) -> StoreResult<Option<&str>> {
         match self {
@@ -289,6 +296,28 @@ fn pg_col(row: &tokio_postgres::Row, i: usize) -> StoreResult<Col<'_>> {
         Type::BYTEA => row.try_get::<_, Option<&[u8]>>(i).map_err(bad)?.map_or(Col::Null, Col::Blob),
         _ => row.try_get::<_, Option<&str>>(i).map_err(bad)?.map_or(Col::Null, Col::Text),
     })
+}
+
+/// A value as either engine gives it back: what [`super::Store::query_sql`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl FromCol for SqlValue {
+    fn from_col(col: Col<'_>) -> Result<Self, String> {
+        Ok(match col {
+            Col::Null => Self::Null,
+            Col::Int(v) => Self::Int(v),
+            Col::Real(v) => Self::Real(v),
+            Col::Text(t) => Self::Text(t.to_string()),
+            Col::Blob(b) => Self::Blob(b.to_vec()),
+        })
+    }
 }
 
 /// What a column can be read as.
@@ -536,7 +565,6 @@ pub(crate) struct PgConn {
     broken: Cell<bool>,
 }
 
-#[allow(dead_code)] // PostgreSQL serves no request yet: the next commit wires it.
 impl PgConn {
     pub fn new(client: tokio_postgres::Client, runtime: tokio::runtime::Handle) -> Self {
         Self {
@@ -561,7 +589,8 @@ impl PgConn {
     /// Runs `call` on the runtime, within the deadline.
     fn call<T>(&self, call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>) -> StoreResult<T> {
         let deadline = self.deadline.get().unwrap_or_else(|| Instant::now() + DEFAULT_CALL_TIMEOUT);
-        let outcome = self.runtime.block_on(tokio::time::timeout_at(deadline.into(), call));
+        // The timer is made inside the runtime: it needs the runtime's clock.
+        let outcome = self.runtime.block_on(async { tokio::time::timeout_at(deadline.into(), call).await });
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {

@@ -2,7 +2,9 @@
 //! bounded queue, committing queued commands in groups.
 //!
 //! SQLite takes one writer at a time, and a commit costs about as much as the
-//! work before it. So the writer drains whatever is queued (up to
+//! work before it. On PostgreSQL the writer of each replica takes a lock
+//! shared by all replicas for each group (see `postgres::session`), so
+//! there too one group writes at a time. So the writer drains whatever is queued (up to
 //! [`MAX_GROUP`]) into one transaction, each command in its own SAVEPOINT: a
 //! command that fails rolls back only its own savepoint, the others commit
 //! together. Every caller is answered only after the COMMIT that holds its
@@ -19,11 +21,22 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpointer::Checkpointer;
-use super::{FileGuard, StoreError, StoreResult};
+use super::sql::Conn;
+use super::{StoreError, StoreResult};
+
+/// The writer's connection, with what a group's transaction needs of it.
+pub(super) trait Session: Send + 'static {
+    /// Begins the group's transaction, which must not wait past `deadline`;
+    /// once it returns, no other writer writes until `commit` or `rollback`.
+    fn begin(&mut self, deadline: Instant) -> StoreResult<()>;
+    fn conn(&self) -> Conn<'_>;
+    /// Runs a statement of transaction control (SAVEPOINT, RELEASE …).
+    fn control(&self, sql: &str) -> StoreResult<()>;
+    /// After a group committed.
+    fn committed(&mut self) {}
+}
 
 /// Most commands committed in one transaction.
 pub const MAX_GROUP: usize = 256;
@@ -37,7 +50,7 @@ const CANCELLED: u8 = 2;
 /// What the writer does with a queued command.
 trait Command: Send {
     /// Runs it on `conn`; true when it succeeded (its savepoint is kept).
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: Conn) -> bool;
     /// Answers the caller once the group's COMMIT is known.
     fn finish(self: Box<Self>, committed: StoreResult<()>);
 }
@@ -52,10 +65,10 @@ struct Pending<T, F, A> {
 impl<T, F, A> Command for Pending<T, F, A>
 where
     T: Send,
-    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+    F: FnOnce(Conn) -> StoreResult<T> + Send,
     A: FnOnce(&T) + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: Conn) -> bool {
         let outcome = match self.work.take() {
             Some(work) => work(conn),
             None => Err(StoreError::Internal("a command ran twice".into())),
@@ -97,18 +110,11 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Starts the writer thread on `conn`; it ends when the store is dropped,
-    /// and the checkpoint thread with it.
-    pub fn start(
-        conn: Connection,
-        file: FileGuard,
-        checkpointer: Checkpointer,
-        timeout: Duration,
-    ) -> std::io::Result<Self> {
+    /// Starts the writer thread on `session`; it ends when the store is
+    /// dropped (and with it what the session owns, such as the checkpoint thread).
+    pub fn start(session: impl Session, timeout: Duration) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        std::thread::Builder::new()
-            .name("em-metrics-writer".into())
-            .spawn(move || run(conn, file, checkpointer, receiver))?;
+        std::thread::Builder::new().name("em-metrics-writer".into()).spawn(move || run(session, receiver))?;
         Ok(Self { sender, timeout })
     }
 
@@ -117,7 +123,7 @@ impl Queue {
     pub async fn execute<T, F, A>(&self, work: F, after_commit: A) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(Conn) -> StoreResult<T> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
         let deadline = Instant::now() + self.timeout;
@@ -144,7 +150,7 @@ impl Queue {
 }
 
 /// Until the store (and so the last sender) is dropped.
-fn run(mut conn: Connection, file: FileGuard, checkpointer: Checkpointer, mut receiver: mpsc::Receiver<Job>) {
+fn run(mut session: impl Session, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -153,14 +159,14 @@ fn run(mut conn: Connection, file: FileGuard, checkpointer: Checkpointer, mut re
                 Err(_) => break,
             }
         }
-        if commit_group(&mut conn, &file, group) {
-            checkpointer.committed();
+        if commit_group(&mut session, group) {
+            session.committed();
         }
     }
 }
 
 /// Runs and commits one group; true when a transaction committed.
-fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) -> bool {
+fn commit_group(session: &mut impl Session, group: Vec<Job>) -> bool {
     let now = Instant::now();
     // Claim each job; one whose caller gave up (or whose deadline passed) never runs.
     let mut live: Vec<Box<dyn Command>> = Vec::with_capacity(group.len());
@@ -179,48 +185,34 @@ fn commit_group(conn: &mut Connection, file: &FileGuard, group: Vec<Job>) -> boo
         }
     }
     let Some(first_deadline) = first_deadline else { return false };
-    // No write starts on a file that was deleted or replaced under us. The
-    // lock may be held by another process: wait at most until the earliest
-    // deadline of the group.
-    let begun = file.check().and_then(|()| {
-        conn.busy_timeout(first_deadline.saturating_duration_since(now).max(Duration::from_millis(1)))?;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(())
-    });
-    if let Err(e) = begun {
-        let e = match e {
-            StoreError::Unavailable(m) if m.contains("locked") || m.contains("busy") => StoreError::Busy(m),
-            other => other,
-        };
+    // The lock may be held by another process: wait at most until the
+    // earliest deadline of the group.
+    if let Err(e) = session.begin(first_deadline) {
         for command in live {
             command.finish(Err(e.clone()));
         }
         return false;
     }
     for command in live.iter_mut() {
-        // These two run for every command: cached, they are parsed once.
-        let savepoint = run_cached(conn, "SAVEPOINT command");
-        let ok = savepoint.is_ok() && command.run(conn);
+        let savepoint = session.control("SAVEPOINT command");
+        let ok = savepoint.is_ok() && command.run(session.conn());
         if savepoint.is_ok() {
             // A failed command takes back only its own writes.
             if ok {
-                let _ = run_cached(conn, "RELEASE command");
+                let _ = session.control("RELEASE command");
             } else {
-                let _ = conn.execute_batch("ROLLBACK TO command; RELEASE command");
+                let _ = session.control("ROLLBACK TO command");
+                let _ = session.control("RELEASE command");
             }
         }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    let committed = session.control("COMMIT");
     if committed.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = session.control("ROLLBACK");
     }
     let ok = committed.is_ok();
     for command in live {
         command.finish(committed.clone());
     }
     ok
-}
-
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

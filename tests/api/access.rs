@@ -152,10 +152,8 @@ async fn a_token_is_emm_and_43_characters_shown_once_and_stored_only_as_its_hash
         bytes.extend(std::fs::read(dir.join(name)).unwrap_or_default());
     }
     assert!(!bytes.windows(rest.len()).any(|w| w == rest.as_bytes()), "the secret is in the database files");
-    let db = rusqlite::Connection::open(dir.join("em-metrics.db")).expect("db");
-    let stored: Vec<u8> =
-        db.query_row("SELECT secret_hash FROM tokens WHERE name = 'ci'", [], |r| r.get(0)).expect("hash");
-    assert_eq!(stored, Sha256::digest(secret.as_bytes()).to_vec());
+    let stored = app.sql_rows("SELECT secret_hash FROM tokens WHERE name = 'ci'").await;
+    assert_eq!(stored, vec![vec![em_metrics::store::SqlValue::Blob(Sha256::digest(secret.as_bytes()).to_vec())]]);
     // Bearer and Token schemes both work.
     assert_eq!(get_as(&app, &secret, "/deployments").await.status, StatusCode::OK);
     let token_scheme = app.request(Method::GET, "/deployments", None, Some(&format!("Token {secret}"))).await;
@@ -205,8 +203,7 @@ async fn a_revoked_token_stops_at_once_and_an_expired_one_says_it_expired() {
     assert_eq!(app.delete("/tokens/ci").await.status, StatusCode::NOT_FOUND);
 
     let old = token(&app, "old", "read", None).await;
-    let db = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("db");
-    db.execute("UPDATE tokens SET expires_at = 1000 WHERE name = 'old'", []).expect("expire it");
+    app.sql("UPDATE tokens SET expires_at = 1000 WHERE name = 'old'").await;
     let expired = get_as(&app, &old, "/dora").await;
     assert_eq!(expired.status, StatusCode::FORBIDDEN);
     assert!(expired.body["error"].as_str().is_some_and(|m| m.contains("expired")), "{}", expired.body);

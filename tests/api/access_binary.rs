@@ -12,14 +12,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_em-metrics");
 
 /// `em-metrics token ...` on `db`: exit code, stdout, stderr.
 fn token_cli(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("SQLITE_DB", db)
-        .arg("token")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().arg("token").args(args).stdin(Stdio::null());
+    super::stores::point_at(&mut cmd, db);
+    let out = cmd.output().expect("runs");
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

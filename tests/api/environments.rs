@@ -21,12 +21,10 @@ fn shipped(id: &str, env: &str, deployed: &str, commits: serde_json::Value) -> D
 }
 
 fn rename(db: &std::path::Path, from: &str, to: &str) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_em-metrics"))
-        .env_clear()
-        .env("SQLITE_DB", db)
-        .args(["rename-environment", from, to])
-        .output()
-        .expect("runs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_em-metrics"));
+    cmd.env_clear().args(["rename-environment", from, to]);
+    super::stores::point_at(&mut cmd, db);
+    let out = cmd.output().expect("runs");
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

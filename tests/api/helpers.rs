@@ -1,4 +1,5 @@
-//! `TestApp`: the production router on a fresh SQLite file, driven in process.
+//! `TestApp`: the production router on a fresh store (a SQLite file, or a
+//! PostgreSQL database on that pass), driven in process.
 
 use std::sync::Arc;
 
@@ -132,7 +133,14 @@ impl TestAppBuilder {
     pub fn build(self) -> TestApp {
         let (store, dir) = self.store.unwrap_or_else(|| {
             let dir = tempfile::tempdir().expect("temp dir");
-            (Store::open(dir.path().join("em-metrics.db")).expect("store opens"), dir)
+            let store = match super::stores::database_for(&dir.path().join("em-metrics.db")) {
+                Some(url) => {
+                    let url = em_metrics::store::postgres::DatabaseUrl::parse(&url).expect("a database URL");
+                    Store::open_postgres(&url, em_metrics::store::DEFAULT_WRITE_TIMEOUT).expect("store opens")
+                }
+                None => Store::open(dir.path().join("em-metrics.db")).expect("store opens"),
+            };
+            (store, dir)
         });
         let events = Arc::new(Collect::default());
         let sink = self.sink.unwrap_or_else(|| events.clone());
@@ -156,6 +164,24 @@ impl TestAppBuilder {
 }
 
 impl TestApp {
+    /// Runs `sql` as written on the test's store, whichever engine it is.
+    pub async fn sql(&self, sql: &str) {
+        self.store.run_sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The rows of `sql` on the test's store.
+    pub async fn sql_rows(&self, sql: &str) -> Vec<Vec<em_metrics::store::SqlValue>> {
+        self.store.query_sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The one integer `sql` answers (a count).
+    pub async fn sql_i64(&self, sql: &str) -> i64 {
+        match self.sql_rows(sql).await.first().and_then(|row| row.first()) {
+            Some(em_metrics::store::SqlValue::Int(n)) => *n,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
     /// Every part at its default: token auth, no teams, every webhook source on.
     pub fn new() -> Self {
         Self::builder().build()

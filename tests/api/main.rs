@@ -1,4 +1,5 @@
-//! Integration tests, built as one binary: every test gets its own SQLite file.
+//! Integration tests, built as one binary: every test gets its own SQLite
+//! file, or its own PostgreSQL database on the PostgreSQL pass (`stores`).
 
 mod access;
 mod access_binary;
@@ -21,11 +22,13 @@ mod insights;
 mod limits;
 pub mod metrics;
 mod outage;
-mod postgres;
+pub mod postgres;
 mod privacy;
 mod pull_requests;
 mod receiver;
+mod replicas;
 mod storage;
+pub mod stores;
 mod teams;
 mod ui;
 mod webhooks;

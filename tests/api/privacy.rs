@@ -71,9 +71,7 @@ async fn without_stored_usernames_the_team_is_resolved_and_the_name_dropped() {
     assert_eq!(created["username"], serde_json::Value::Null);
     let retried = app.post("/deployments", d.json()).await;
     assert_eq!(retried.status, StatusCode::OK, "a retry is still the same request: {}", retried.body);
-    let conn = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("db");
-    let stored: i64 =
-        conn.query_row("SELECT count(*) FROM deployments WHERE username IS NOT NULL", [], |r| r.get(0)).expect("q");
+    let stored = app.sql_i64("SELECT count(*) FROM deployments WHERE username IS NOT NULL").await;
     assert_eq!(stored, 0, "no username reaches the file");
 }
 
@@ -109,12 +107,8 @@ async fn retention_deletes_events_just_outside_and_keeps_those_just_inside() {
     for uri in ["/deployments/in", "/deployments/linked-out", "/incidents/inc-in", "/incidents/inc-linked"] {
         assert_eq!(app.get(uri).await.status, StatusCode::OK, "{uri}");
     }
-    let conn = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("db");
-    let orphans: i64 = conn
-        .query_row("SELECT count(*) FROM changes WHERE deployment_id NOT IN (SELECT id FROM deployments)", [], |r| {
-            r.get(0)
-        })
-        .expect("q");
+    let orphans =
+        app.sql_i64("SELECT count(*) FROM changes WHERE deployment_id NOT IN (SELECT id FROM deployments)").await;
     assert_eq!(orphans, 0, "the changes went with their deployment");
     // Again: nothing more to delete.
     assert_eq!(app.store.purge_before(cutoff).await.expect("purge").rows(), 0);
@@ -154,17 +148,16 @@ async fn a_purged_incident_no_longer_makes_its_kept_deployment_a_change_failure(
 #[tokio::test]
 async fn retention_deletes_old_idempotency_and_delivery_records() {
     let app = TestApp::new();
-    let conn = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("db");
-    conn.execute_batch(
-        "INSERT INTO idempotency_keys (key, fingerprint, status, response, created_at) VALUES ('old', 'f', 200, x'', 1), ('new', 'f', 200, x'', 9000000000000);
+    app.sql(
+        "INSERT INTO idempotency_keys (key, fingerprint, status, response, created_at) VALUES ('old', 'f', 200, NULL, 1), ('new', 'f', 200, NULL, 9000000000000);
          INSERT INTO webhook_deliveries (source, delivery_id, received_at) VALUES ('github', 'old', 1), ('github', 'new', 9000000000000);
          INSERT INTO pushes (repository, push_seq, commits, received_at) VALUES ('r', 1, '[]', 1), ('r', 2, '[]', 9000000000000);",
     )
-    .expect("seed");
+    .await;
     let purged = app.store.purge_before(Timestamp::from_millis(1000)).await.expect("purge");
     assert_eq!((purged.idempotency_keys, purged.webhook_deliveries, purged.pushes), (1, 1, 1));
     for table in ["idempotency_keys", "webhook_deliveries", "pushes"] {
-        let left: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("q");
+        let left = app.sql_i64(&format!("SELECT count(*) FROM {table}")).await;
         assert_eq!(left, 1, "{table}");
     }
 }

@@ -253,23 +253,24 @@ async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by
     )
     .await;
     open(&app, json!({"id": "api#2", "project_id": "api", "author": "bob", "opened_at": "2024-06-01T09:00:00Z"})).await;
-    let file = app.dir.path().join("em-metrics.db");
-    let conn = rusqlite::Connection::open(&file).expect("open");
-    let author_keys = || -> Vec<Option<String>> {
-        let mut stmt = conn.prepare("SELECT author_key FROM pull_requests ORDER BY id").expect("prepare");
-        stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
+    let author_keys = || async {
+        let rows = app.sql_rows("SELECT author_key FROM pull_requests ORDER BY id").await;
+        rows.into_iter()
+            .map(|row| match &row[0] {
+                em_metrics::store::SqlValue::Text(key) => Some(key.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
     };
-    assert!(author_keys().iter().all(Option::is_some), "both authors have a keyed hash");
+    assert!(author_keys().await.iter().all(Option::is_some), "both authors have a keyed hash");
     assert_eq!(app.delete("/usernames/ada").await.status, StatusCode::OK);
     assert_eq!(pr(&app, "api#1").await["author"], Value::Null);
     assert_eq!(pr(&app, "api#2").await["author"], "bob");
-    let keys = author_keys();
+    let keys = author_keys().await;
     assert!(keys[0].is_none() && keys[1].is_some(), "ada's keyed hash goes with her name: {keys:?}");
     let replay = app.request_with(Method::POST, "/pull-requests", Some(&text), &headers).await;
     assert_eq!(replay.body["author"], Value::Null, "the stored answer forgets her too: {}", replay.body);
-    let left: i64 = conn
-        .query_row("SELECT count(*) FROM pull_request_reviews WHERE reviewer = 'ada'", [], |r| r.get(0))
-        .expect("count");
+    let left = app.sql_i64("SELECT count(*) FROM pull_request_reviews WHERE reviewer = 'ada'").await;
     assert_eq!(left, 0, "the review stays, its reviewer does not");
 
     let purged = app
@@ -280,7 +281,7 @@ async fn erasing_a_username_clears_authors_and_reviewers_and_retention_purges_by
     assert_eq!(purged.pull_requests, 1);
     assert_eq!(app.get("/pull-requests/api%231").await.status, StatusCode::NOT_FOUND);
     assert_eq!(pr(&app, "api#2").await["id"], "api#2");
-    let reviews: i64 = conn.query_row("SELECT count(*) FROM pull_request_reviews", [], |r| r.get(0)).expect("count");
+    let reviews = app.sql_i64("SELECT count(*) FROM pull_request_reviews").await;
     assert_eq!(reviews, 0, "its reviews went with it");
 }
 

@@ -6,6 +6,9 @@ use crate::helpers::{DeploymentBuilder, TestApp};
 
 #[tokio::test]
 async fn data_survives_closing_and_reopening_the_file() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let app = TestApp::new();
     app.start(DeploymentBuilder::new("d1").deployed_at("2024-05-01T10:00:00Z")).await;
     app.post("/incidents", serde_json::json!({"id": "i1", "project_id": "api", "deployment_id": "d1"})).await;
@@ -20,6 +23,9 @@ async fn data_survives_closing_and_reopening_the_file() {
 
 #[test]
 fn migrations_are_recorded_once_and_safe_to_run_twice() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("m.db");
     drop(Store::open(&path).expect("first"));
@@ -35,6 +41,9 @@ fn migrations_are_recorded_once_and_safe_to_run_twice() {
 
 #[test]
 fn migrations_apply_to_an_existing_database_without_touching_its_tables() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("existing.db");
     let conn = Connection::open(&path).expect("open");
@@ -56,6 +65,9 @@ fn migrations_apply_to_an_existing_database_without_touching_its_tables() {
 
 #[test]
 fn the_database_uses_wal_and_times_sort_as_integers() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("w.db");
     drop(Store::open(&path).expect("open"));
@@ -70,6 +82,9 @@ fn the_database_uses_wal_and_times_sort_as_integers() {
 
 #[test]
 fn the_store_creates_missing_folders() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("a/b/c/em.db");
     drop(Store::open(&path).expect("creates folders"));
@@ -86,6 +101,9 @@ async fn ready_answers_when_the_database_does() {
 
 #[tokio::test]
 async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("em-metrics.db");
     {
@@ -117,6 +135,9 @@ async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents(
 
 #[tokio::test]
 async fn ready_is_503_when_the_database_does_not_answer() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let app = TestApp::new();
     // No read connection is pooled yet: the probe opens a new one, and the file is gone.
     for suffix in ["", "-wal", "-shm"] {
@@ -133,6 +154,9 @@ async fn ready_is_503_when_the_database_does_not_answer() {
 /// deployed deployments, one with an incident; a started one; a failed one.
 #[tokio::test]
 async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failures_from_incidents() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("em-metrics.db");
     {
@@ -200,6 +224,9 @@ fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
 /// at every INSERT and UPDATE; migration 7 writes them with `=` and `OR`.
 #[test]
 fn writing_a_deployment_builds_no_temporary_table_for_its_checks() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("c.db");
     drop(Store::open(&path).expect("open"));
@@ -219,6 +246,9 @@ fn writing_a_deployment_builds_no_temporary_table_for_its_checks() {
 /// values outside the lists.
 #[test]
 fn the_rewritten_checks_keep_the_rows_and_refuse_what_the_old_ones_refused() {
+    if super::stores::sqlite_only("this test") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("v6.db");
     {

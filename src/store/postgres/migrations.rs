@@ -30,6 +30,10 @@ pub async fn apply(client: &mut Client) -> Result<usize, String> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(|e| failed("cannot take the migration lock", e))?;
+    // "already exists, skipping" notices would reach the log at every start.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(|e| failed("cannot quiet the migration", e))?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    BIGINT PRIMARY KEY,

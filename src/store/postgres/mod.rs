@@ -1,17 +1,19 @@
 //! The PostgreSQL store, for organisations that run several replicas on one
 //! managed database. Chosen by `DATABASE_URL`.
 //!
-//! What is here so far: the URL (checked, and shown only with its password
-//! removed), the connection, the schema and its migrations under an advisory
-//! lock, and `copy` from the SQLite store. Serving the API from PostgreSQL is
-//! the next step: the commands of [`super::Tx`] still run on SQLite only.
+//! Here: the URL (checked, and shown only with its password removed), the
+//! schema and its migrations under an advisory lock, the store's
+//! connections (`session`), and `copy` from the SQLite store. The store's
+//! commands and queries are the same as on SQLite (see `store::sql`).
 
 mod copy;
 mod migrations;
+mod session;
 mod url;
 
 pub use copy::{copy_from_sqlite, Copied};
 pub use migrations::{apply as migrate, latest_version};
+pub(crate) use session::{Driver, Readers, Writer, PING_TIMEOUT};
 pub use url::DatabaseUrl;
 
 /// Connects once, with the connection driven on the current runtime.

@@ -70,8 +70,7 @@ async fn a_delivery_id_is_a_duplicate_for_7_days_and_gitlabs_idempotency_key_cou
     assert_eq!(signed_github(&app, "push", "dup-1", &text).await.body["known_commits"]["commits"], 1);
     assert_eq!(signed_github(&app, "push", "dup-1", &text).await.body, json!({"duplicate": true}));
     // Eight days later the id is forgotten.
-    let db = rusqlite::Connection::open(app.dir.path().join("em-metrics.db")).expect("open");
-    db.execute("UPDATE webhook_deliveries SET received_at = received_at - 8 * 86400000", []).expect("age");
+    app.sql("UPDATE webhook_deliveries SET received_at = received_at - 8 * 86400000").await;
     let later = signed_github(&app, "push", "dup-1", &text).await;
     assert_eq!(later.body["known_commits"]["commits"], 1, "ran again: {}", later.body);
 
