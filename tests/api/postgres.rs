@@ -481,8 +481,23 @@ fn the_docs_copy_back_up_and_restore_as_pasted() {
     }
     let (url, restore) = (pg.database("docs_copy"), pg.database("docs_restore"));
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/postgres.md")).expect("docs");
-    let blocks: Vec<&str> = docs.split("```sh\n").skip(1).map(|b| b.split("```").next().expect("closed")).collect();
-    assert_eq!(blocks.len(), 2, "the copy block and the backup block");
+    let mut blocks: Vec<&str> = docs.split("```sh\n").skip(1).map(|b| b.split("```").next().expect("closed")).collect();
+    assert_eq!(blocks.len(), 3, "the start block, the copy block and the backup block");
+    // The start, as pasted, names a host this machine cannot reach: one
+    // line naming DATABASE_URL and the host, never the password.
+    let bin_dir = std::path::Path::new(BIN).parent().expect("dir").display().to_string();
+    let start = Command::new("/bin/bash")
+        .args(["-euo", "pipefail", "-c", blocks.remove(0)])
+        .env_clear()
+        .env("PATH", format!("{bin_dir}:/usr/bin:/bin"))
+        .env("PGPASSWORD", PASSWORD)
+        .env("EM_METRICS_TOKEN_AUTH", "t0ken")
+        .output()
+        .expect("bash");
+    let err = String::from_utf8_lossy(&start.stderr);
+    assert_eq!(start.status.code(), Some(2), "{err}");
+    assert!(err.contains("DATABASE_URL") && err.contains("db.internal") && err.lines().count() == 1, "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
     let path = format!(
         "{}:{}:{}",
         std::path::Path::new(BIN).parent().expect("dir").display(),
