@@ -108,6 +108,21 @@ impl Server {
         }
     }
 
+    /// Waits up to `within` for the process to exit: its exit code, or None
+    /// if it is still running.
+    pub fn exited_within(&mut self, within: Duration) -> Option<Option<i32>> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code());
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM, waits for exit, and returns the exit code and the whole log.
     pub fn stop(mut self) -> (Option<i32>, Vec<String>) {
         self.signal("TERM");

@@ -134,6 +134,14 @@ impl Postgres {
         let _ = self.child.wait();
     }
 
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the postmaster and every
+    /// process it started: a database that hangs, without closing a socket.
+    pub fn pause(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("pkill").args([&format!("-{signal}"), "-P", &pid]).status();
+        let _ = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
+    }
+
     /// Starts the same cluster again, on the same port.
     pub fn start_again(&mut self) {
         self.child = Self::spawn(self.dir.path(), self.port);

@@ -268,3 +268,39 @@ fn a_killed_replica_and_a_stopped_database_lose_no_acknowledged_write() {
     let (code, log) = b.stop();
     assert_eq!(code, Some(0), "{log:?}");
 }
+
+/// Resumes a paused PostgreSQL when dropped, even when an assertion failed.
+struct Resume<'a>(&'a Postgres);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.0.pause("CONT");
+    }
+}
+
+/// PostgreSQL hangs (every one of its processes stopped, sockets open): a
+/// write answers 503 within the write timeout, /ready 503 within its probe,
+/// and SIGTERM still stops the server within 10 s.
+#[test]
+fn sigterm_stops_a_replica_within_10_s_while_the_database_hangs() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let url = pg.database("hangs");
+    let mut server = replica(&url);
+    let body = |id: &str| json!({"id": id, "project_id": "api", "first_commit_at": "2026-11-05T09:00:00Z"});
+    assert_eq!(post(&server.base, "/deployments", &body("before")).0, 201);
+
+    pg.pause("STOP");
+    let _resume = Resume(&pg);
+    let started = Instant::now();
+    let (status, answer) = post(&server.base, "/deployments", &body("during"));
+    assert_eq!(status, 503, "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?} (write timeout 2 s)", started.elapsed());
+    let started = Instant::now();
+    let ready = Server::client().get(format!("{}/ready", server.base)).send().expect("an answer");
+    assert_eq!(ready.status().as_u16(), 503);
+    assert!(started.elapsed() < Duration::from_secs(2), "/ready took {:?}", started.elapsed());
+
+    server.signal("TERM");
+    let code = server.exited_within(Duration::from_secs(10));
+    assert!(code.is_some(), "still running 10 s after SIGTERM");
+}
