@@ -14,8 +14,11 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/em-metrics /usr/local/bin/em-metrics
 # The nonroot user (65532) owns /data, so the volume is writable without root.
 COPY --from=build --chown=65532:65532 /out/data /data
-ENV SQLITE_DB=/data/em-metrics.db \
-    HOST=0.0.0.0 \
+# The SQLite file is em-metrics.db in the working folder /data (SQLITE_DB's
+# default). SQLITE_DB is not set here: DATABASE_URL may choose PostgreSQL
+# instead, and naming both stores stops the start.
+WORKDIR /data
+ENV HOST=0.0.0.0 \
     PORT=3000 \
     LOG_FORMAT=json
 VOLUME ["/data"]

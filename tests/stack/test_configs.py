@@ -74,8 +74,8 @@ def test_the_litestream_sidecar_replicates_the_database_the_server_writes():
     assert "./config/litestream.yml:/etc/litestream.yml:ro" in sidecar["volumes"]
     config = yaml.safe_load((ROOT / "config/litestream.yml").read_text())
     (db,) = config["dbs"]
-    assert db["path"] == "/data/em-metrics.db", "the Dockerfile's SQLITE_DB"
-    assert "SQLITE_DB=/data/em-metrics.db" in (ROOT / "Dockerfile").read_text()
+    assert db["path"] == "/data/em-metrics.db", "SQLITE_DB's default in the image's working folder"
+    assert "WORKDIR /data" in (ROOT / "Dockerfile").read_text()
     replica = db["replica"]
     assert replica["type"] == "file" and f"litestream-replica:{replica['path']}" in sidecar["volumes"]
     assert "s3" in (ROOT / "config/litestream.yml").read_text(), "the S3 settings sit beside it, commented"
@@ -118,5 +118,38 @@ def test_the_image_runs_as_non_root_with_a_data_volume_and_a_healthcheck():
     final_stage = dockerfile.split("\nFROM ")[-1]
     assert "distroless" in final_stage.splitlines()[0] or "slim" in final_stage.splitlines()[0]
     assert "USER 65532" in final_stage
-    assert 'VOLUME ["/data"]' in final_stage and "SQLITE_DB=/data/em-metrics.db" in final_stage
+    assert 'VOLUME ["/data"]' in final_stage and "WORKDIR /data" in final_stage
+    # Not set in the image, so that DATABASE_URL can choose PostgreSQL.
+    assert "SQLITE_DB=" not in final_stage
     assert '"healthcheck"' in final_stage.split("HEALTHCHECK", 1)[1]
+
+
+def test_the_postgres_override_runs_em_metrics_on_a_pinned_postgres_without_its_volume_state():
+    env = dict(os.environ, POSTGRES_PASSWORD="compose-pw-8e2")
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "-f", "docker-compose.postgres.yml",
+                             "config"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    image = services["postgres"]["image"]
+    assert image.startswith("postgres:15.") and image.count(".") >= 1, f"the official image, pinned: {image}"
+    em = services["em-metrics"]
+    url = em["environment"]["DATABASE_URL"]
+    assert url.startswith("postgres://em_metrics:compose-pw-8e2@postgres:5432/em_metrics")
+    assert "SQLITE_DB" not in em["environment"], "one store: the image sets no SQLITE_DB either"
+    assert "postgres" in em["depends_on"]
+    assert services["litestream"].get("profiles") == ["sqlite-backup"], "Litestream is for the SQLite file"
+    assert "compose-pw-8e2" not in (ROOT / "docker-compose.postgres.yml").read_text()
+    # Without the password the override refuses to render, rather than start an open database.
+    bare = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    refused = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "-f", "docker-compose.postgres.yml",
+                              "config", "--quiet"], cwd=ROOT, env=bare, capture_output=True, text=True)
+    assert refused.returncode != 0 and "POSTGRES_PASSWORD" in refused.stderr
+    # The binary reads that URL: here the host `postgres` does not resolve, and
+    # the start stops with one line naming DATABASE_URL, without the password.
+    from conftest import binary_path
+    start = subprocess.run([binary_path(release=True)], capture_output=True, text=True, timeout=60,
+                           env={"PATH": os.environ["PATH"], "DATABASE_URL": url, "EM_METRICS_TOKEN_AUTH": "t",
+                                "HOST": "127.0.0.1", "PORT": "0"})
+    assert start.returncode == 2, start.stderr
+    assert "DATABASE_URL" in start.stderr and "postgres:5432" in start.stderr, start.stderr
+    assert "compose-pw-8e2" not in start.stderr + start.stdout
