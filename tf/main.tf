@@ -1,5 +1,7 @@
-# em-metrics on Kubernetes: one replica (SQLite has one writer) in a
-# StatefulSet whose volume claim keeps the database across restarts.
+# em-metrics on Kubernetes. On SQLite (the default): one replica (SQLite
+# has one writer) in a StatefulSet whose volume claim keeps the database
+# across restarts. With var.database_url: a Deployment of var.replicas pods
+# on PostgreSQL, with no volume (postgres.tf).
 
 locals {
   labels = {
@@ -7,6 +9,7 @@ locals {
     "app.kubernetes.io/managed-by" = "terraform"
   }
   data_dir = "/data"
+  postgres = var.database_url != ""
 }
 
 resource "kubernetes_namespace_v1" "this" {
@@ -26,6 +29,8 @@ resource "kubernetes_secret_v1" "token" {
     token = var.token
     # Empty unless single sign-on is configured (var.oidc_issuer).
     oidc_client_secret = var.oidc_client_secret
+    # Empty unless the store is PostgreSQL (var.database_url).
+    database_url = var.database_url
   }
 }
 
@@ -51,6 +56,7 @@ resource "kubernetes_service_account_v1" "this" {
 
 resource "kubernetes_stateful_set_v1" "this" {
   #checkov:skip=CKV_K8S_43:The image is a variable; pin it by digest in var.image where your registry allows.
+  count = local.postgres ? 0 : 1
   metadata {
     name      = "em-metrics"
     namespace = kubernetes_namespace_v1.this.metadata[0].name

@@ -7,6 +7,10 @@ variable "namespace" {
 variable "image" {
   description = "Container image, pinned by tag or digest (e.g. registry.example.com/em-metrics:0.1.0)."
   type        = string
+  validation {
+    condition     = can(regex("(:[^/:]+|@sha256:[0-9a-f]{64})$", var.image)) && !endswith(var.image, ":latest")
+    error_message = "Pin the image by a tag other than latest, or by digest."
+  }
 }
 
 variable "environment" {
@@ -126,4 +130,17 @@ variable "litestream_secret" {
   description = "A Secret in the namespace whose keys become the sidecar's environment (LITESTREAM_ACCESS_KEY_ID, LITESTREAM_SECRET_ACCESS_KEY, ...). Empty: none."
   type        = string
   default     = ""
+}
+
+variable "database_url" {
+  description = "postgres://user:password@host:5432/database. Set, em-metrics runs on PostgreSQL as a Deployment of var.replicas pods with no volume (and a PodDisruptionBudget), in place of the single-replica StatefulSet and its claim; the URL is kept in the Secret. Empty (the default): SQLite."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "replicas" {
+  description = "Pods of the PostgreSQL Deployment (var.database_url set)."
+  type        = number
+  default     = 2
 }

@@ -146,3 +146,35 @@ def test_the_litestream_sidecar_is_off_by_default_and_replicates_the_database_wh
         assert security["run_as_non_root"] is True and security["read_only_root_filesystem"] is True
         assert one(content["resources"])["limits"], name
         assert one(content["volume_mount"])["mount_path"] == "${local.data_dir}"
+
+
+def test_with_a_database_url_it_is_a_deployment_of_replicas_without_a_volume():
+    tf = load()
+    url = tf["variable"]["database_url"]
+    assert url["default"] == "" and url.get("sensitive") is True, "SQLite unless set; never shown in a plan"
+    assert tf["variable"]["replicas"]["default"] == 2
+    assert tf["resource"]["kubernetes_secret_v1.token"]["data"]["database_url"] == "${var.database_url}"
+    # One form or the other, never both.
+    assert tf["resource"]["kubernetes_stateful_set_v1.this"]["count"] == "${local.postgres ? 0 : 1}"
+    deployment = tf["resource"]["kubernetes_deployment_v1.postgres"]
+    assert deployment["count"] == "${local.postgres ? 1 : 0}"
+    spec = one(deployment["spec"])
+    assert spec["replicas"] == "${var.replicas}"
+    strategy = one(spec["strategy"])
+    assert strategy["type"] == "RollingUpdate" and one(strategy["rolling_update"])["max_unavailable"] == "0"
+    assert "volume_claim_template" not in spec
+    pod = one(one(spec["template"])["spec"])
+    assert [v["name"] for v in pod["volume"]] == ["teams"], "no data volume: the pods keep nothing"
+    container = one(pod["container"])
+    assert [m["mount_path"] for m in container["volume_mount"]] == ["/config"]
+    assert one(one(container["readiness_probe"])["http_get"])["path"] == "/ready"
+    security = one(container["security_context"])
+    assert security["read_only_root_filesystem"] is True and one(security["capabilities"])["drop"] == ["ALL"]
+    dynamic = [block for entry in container["dynamic"] for name, block in entry.items() if name == "env"]
+    assert [d["for_each"] for d in dynamic] == ["${local.postgres_env}", "${local.postgres_secret_env}"]
+    sources = (TF / "postgres.tf").read_text()
+    assert 'DATABASE_URL                  = "database_url"' in sources, "the URL comes from the Secret"
+    assert "SQLITE_DB" not in sources
+    budget = tf["resource"]["kubernetes_pod_disruption_budget_v1.postgres"]
+    assert budget["count"] == "${local.postgres ? 1 : 0}"
+    assert one(one(budget["spec"])["selector"])["match_labels"] == "${local.labels}"
