@@ -313,7 +313,7 @@ impl Store {
             let mut client = postgres::connect(url).await.map_err(StoreError::Unavailable)?;
             postgres::migrate(&mut client).await.map_err(StoreError::Unavailable)
         })?;
-        let writer = Queue::start(postgres::Writer::new(url, driver.clone()), write_timeout)
+        let writer = Queue::start(postgres::Writer::new(url)?, write_timeout)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         let engine = Engine::Postgres(postgres::Readers::new(url, driver));
         Ok(Self { inner: Arc::new(Inner { writer, engine }), events: Arc::new(NoEvents) })

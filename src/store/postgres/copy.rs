@@ -83,6 +83,11 @@ pub async fn copy_from_sqlite(sqlite: &Path, target: &mut Client) -> Result<Copi
     .await
     .map_err(|e| failed("cannot move the audit sequence on".into(), e))?;
     tx.commit().await.map_err(|e| failed("cannot commit the copy".into(), e))?;
+    // Freshly loaded tables have no statistics and no visibility map: the
+    // planner would read the whole changes table for /dora (118 ms for 30
+    // days of the 1M-deployment store) instead of its covering index (73 ms).
+    let vacuum = format!("VACUUM (ANALYZE) {}", TABLES.join(", "));
+    target.batch_execute(&vacuum).await.map_err(|e| failed("cannot VACUUM after the copy".into(), e))?;
     Ok(Copied { tables, elapsed: started.elapsed() })
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, Runtime};
 
-use super::super::sql::{Conn, PgConn};
+use super::super::sql::{Conn, PgConn, Runner};
 use super::super::writer::Session;
 use super::super::{lock, StoreError, StoreResult};
 use super::{reason, DatabaseUrl};
@@ -79,7 +79,7 @@ impl Drop for Driver {
 }
 
 /// Opens a connection, driven on `runtime`, within `deadline`.
-fn open(config: &tokio_postgres::Config, runtime: &Handle, deadline: Instant) -> StoreResult<PgConn> {
+fn open(config: &tokio_postgres::Config, runtime: &Runner, deadline: Instant) -> StoreResult<PgConn> {
     // The timer is made inside the runtime: it needs the runtime's clock.
     let connecting = runtime
         .block_on(async { tokio::time::timeout_at(deadline.into(), config.connect(tokio_postgres::NoTls)).await });
@@ -98,15 +98,18 @@ fn open(config: &tokio_postgres::Config, runtime: &Handle, deadline: Instant) ->
 /// The writer's connection, opened again before a group when it was lost.
 pub struct Writer {
     config: tokio_postgres::Config,
-    runtime: Handle,
+    /// The writer thread's own runtime: the thread drives its connection itself.
+    runtime: Runner,
     conn: Option<PgConn>,
-    /// Keeps the runtime alive while the connection is.
-    _driver: Arc<Driver>,
 }
 
 impl Writer {
-    pub fn new(url: &DatabaseUrl, driver: Arc<Driver>) -> Self {
-        Self { config: url.config().clone(), runtime: driver.handle(), conn: None, _driver: driver }
+    pub fn new(url: &DatabaseUrl) -> StoreResult<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer's runtime: {e}")))?;
+        Ok(Self { config: url.config().clone(), runtime: Runner::Own(Arc::new(runtime)), conn: None })
     }
 }
 
@@ -150,7 +153,7 @@ pub struct Readers {
 
 struct ReadersInner {
     config: tokio_postgres::Config,
-    runtime: Handle,
+    runtime: Runner,
     idle: Mutex<Vec<PgConn>>,
     /// Keeps the runtime alive while the connections are.
     _driver: Arc<Driver>,
@@ -158,7 +161,7 @@ struct ReadersInner {
 
 impl Readers {
     pub fn new(url: &DatabaseUrl, driver: Arc<Driver>) -> Self {
-        let runtime = driver.handle();
+        let runtime = Runner::Shared(driver.handle());
         let inner =
             ReadersInner { config: url.config().clone(), runtime, idle: Mutex::new(Vec::new()), _driver: driver };
         Self { inner: Arc::new(inner) }

@@ -34,6 +34,13 @@ impl DatabaseUrl {
         if config.get_application_name().is_none() {
             config.application_name("em-metrics");
         }
+        // The store's queries are short and prepared: compiling them (JIT)
+        // costs more than it saves.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c jit=off"),
+            None => "-c jit=off".to_string(),
+        };
+        config.options(&options);
         Ok(Self { config })
     }
 
