@@ -536,3 +536,43 @@ fn the_docs_copy_back_up_and_restore_as_pasted() {
         assert!(!postgres_rows(&restored, "deployments").await.1.is_empty());
     });
 }
+
+/// The demo store copied into PostgreSQL: the two stores answer /dora, its
+/// trend, its breakdowns and cycle time with the same JSON, field for field.
+#[test]
+fn after_copy_both_stores_answer_the_same_insights_field_for_field() {
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("demo.db");
+    let sqlite = db.to_str().expect("utf-8 path");
+    let (code, _, err) =
+        run(&["demo", "--days", "60", "--seed", "11", "--until", "2026-11-30"], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(0), "{err}");
+    let url = pg.database("same_answers");
+    let (code, _, err) = run(&["copy", "--to", &url], &[("SQLITE_DB", sqlite)]);
+    assert_eq!(code, Some(0), "{err}");
+
+    let mut on_sqlite = command(&db);
+    on_sqlite.env_remove("DATABASE_URL").env("SQLITE_DB", &db);
+    let mut on_postgres = command(&db);
+    on_postgres.env_remove("SQLITE_DB").env("DATABASE_URL", &url);
+    let (sqlite_server, postgres_server) = (Server::start(on_sqlite), Server::start(on_postgres));
+    let window = "from=2026-10-01T00:00:00Z&to=2026-12-01T00:00:00Z";
+    let paths = [
+        format!("/dora?{window}"),
+        format!("/dora?{window}&environment=*"),
+        format!("/dora/trend?interval=week&{window}"),
+        format!("/dora/breakdown?by=team_id&{window}"),
+        format!("/dora/breakdown?by=project_id&{window}&environment=*"),
+        format!("/dora/cycle-time?{window}"),
+        "/deployments?limit=200&order=desc".to_string(),
+        "/incidents?limit=200".to_string(),
+    ];
+    for path in &paths {
+        let (a, b) = (sqlite_server.get(path), postgres_server.get(path));
+        assert_eq!(a.0, 200, "{path}: {}", a.1);
+        assert_eq!(a, b, "{path}");
+    }
+    let dora = sqlite_server.get(&paths[0]).1;
+    assert!(dora["deployment_frequency"]["deployments"].as_u64().is_some_and(|n| n > 20), "{dora}");
+}
