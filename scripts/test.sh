@@ -23,7 +23,8 @@ cd "$(dirname "$0")/.."
 missing_apt=()
 command -v prometheus >/dev/null || missing_apt+=(prometheus)
 command -v docker-compose >/dev/null || missing_apt+=(docker-compose)
-command -v jq >/dev/null || missing_apt+=(jq)  # the README's pipeline snippet uses it
+command -v jq >/dev/null || missing_apt+=(jq)
+command -v openssl >/dev/null || missing_apt+=(openssl)  # certificates for the PostgreSQL TLS test  # the README's pipeline snippet uses it
 command -v chromium >/dev/null || missing_apt+=(chromium)
 command -v chromedriver >/dev/null || missing_apt+=(chromium-driver)
 [ -x "${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ] || missing_apt+=(postgresql)

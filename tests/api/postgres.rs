@@ -142,6 +142,41 @@ impl Postgres {
         let _ = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
     }
 
+    /// Turns TLS on with `cert` and `key`, and refuses every connection
+    /// without it (hostssl only); returns once a plain connection is refused.
+    pub fn require_tls(&self, cert: &Path, key: &Path) {
+        let data = self.dir.path().join("data");
+        std::fs::copy(cert, data.join("server.crt")).expect("cert");
+        std::fs::copy(key, data.join("server.key")).expect("key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        if let Some((uid, gid)) = postgres_user() {
+            for file in ["server.crt", "server.key"] {
+                std::os::unix::fs::chown(data.join(file), Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).expect("postgresql.conf");
+        let hba = data.join("pg_hba.conf");
+        let rules: String = std::fs::read_to_string(&hba)
+            .expect("pg_hba.conf")
+            .lines()
+            .map(|l| if l.starts_with("host ") { format!("hostssl{}\n", &l[4..]) } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(&hba, rules).expect("pg_hba.conf");
+        let _ = Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let runtime = runtime();
+        while runtime.block_on(tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)).is_ok() {
+            assert!(Instant::now() < deadline, "plain connections still accepted 10 s after the reload");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts the same cluster again, on the same port.
     pub fn start_again(&mut self) {
         self.child = Self::spawn(self.dir.path(), self.port);
@@ -575,4 +610,106 @@ fn after_copy_both_stores_answer_the_same_insights_field_for_field() {
     }
     let dora = sqlite_server.get(&paths[0]).1;
     assert!(dora["deployment_frequency"]["deployments"].as_u64().is_some_and(|n| n > 20), "{dora}");
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl: (CA, cert, key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=em-metrics test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+/// `sslmode=require`: the connection is TLS, and the server's certificate
+/// must chain to a trusted root (SSL_CERT_FILE adds a database's own CA);
+/// a server that only takes TLS refuses a URL without it.
+#[test]
+fn sslmode_require_connects_over_tls_and_checks_the_certificate() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        let why = "openssl is not installed (it makes the test's certificates): `apt-get install openssl`";
+        assert!(std::env::var_os("EM_METRICS_REQUIRE_TOOLS").is_none(), "{why}");
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let Some(pg) = Postgres::start_or_skip() else { return };
+    let url = pg.database("tls");
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca, cert, key) = certificates(dir.path());
+    pg.require_tls(&cert, &key);
+    let base = [("EM_METRICS_TOKEN_AUTH", "t0ken"), ("HOST", "127.0.0.1"), ("PORT", "0")];
+    let start = |extra: &[(&str, &str)]| {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        run(&[], &env)
+    };
+
+    let (code, _, err) = start(&[("DATABASE_URL", &url)]);
+    assert_eq!(code, Some(2), "without TLS the server refuses: {err}");
+    assert!(err.contains("DATABASE_URL") && !err.contains(PASSWORD), "{err}");
+
+    let require = format!("{url}?sslmode=require");
+    let (code, _, err) = start(&[("DATABASE_URL", &require)]);
+    assert_eq!(code, Some(2), "a certificate from an unknown CA is refused: {err}");
+    assert!(err.contains("DATABASE_URL") && err.to_lowercase().contains("certificate"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .envs(base)
+        .env("EM_METRICS_TOKEN_AUTH", super::binary::TOKEN)
+        .env("DATABASE_URL", &require)
+        .env("SSL_CERT_FILE", &ca)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let server = Server::start(cmd);
+    let deployment = json!({"id": "tls-1", "project_id": "api", "first_commit_at": "2026-12-01T09:00:00Z"});
+    assert_eq!(server.post("/deployments", deployment).0, 201, "served over TLS");
+    assert_eq!(server.get("/deployments/tls-1").0, 200);
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log:?}");
 }

@@ -9,6 +9,7 @@
 mod copy;
 mod migrations;
 mod session;
+mod tls;
 mod url;
 
 pub use copy::{copy_from_sqlite, Copied};
@@ -16,11 +17,10 @@ pub use migrations::{apply as migrate, latest_version};
 pub(crate) use session::{Driver, Readers, Writer, PING_TIMEOUT};
 pub use url::DatabaseUrl;
 
-/// Connects once, with the connection driven on the current runtime.
-/// TLS is not in this build: `sslmode=require` fails to connect, and says so.
+/// Connects once, with the connection driven on the current runtime; with
+/// TLS when the URL says `sslmode=require` (see `tls`).
 pub async fn connect(url: &DatabaseUrl) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) =
-        url.config().connect(tokio_postgres::NoTls).await.map_err(|e| format!("cannot connect: {}", reason(&e)))?;
+    let (client, connection) = tls::connect(url.config()).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %reason(&e), "PostgreSQL connection closed");

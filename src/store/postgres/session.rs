@@ -81,11 +81,11 @@ impl Drop for Driver {
 /// Opens a connection, driven on `runtime`, within `deadline`.
 fn open(config: &tokio_postgres::Config, runtime: &Runner, deadline: Instant) -> StoreResult<PgConn> {
     // The timer is made inside the runtime: it needs the runtime's clock.
-    let connecting = runtime
-        .block_on(async { tokio::time::timeout_at(deadline.into(), config.connect(tokio_postgres::NoTls)).await });
+    let connecting =
+        runtime.block_on(async { tokio::time::timeout_at(deadline.into(), super::tls::connect(config)).await });
     let (client, connection) = connecting
         .map_err(|_| StoreError::Unavailable("PostgreSQL did not accept a connection in time".into()))?
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {}", reason(&e))))?;
+        .map_err(|why| StoreError::Unavailable(format!("PostgreSQL: {why}")))?;
     runtime.spawn(async move {
         if let Err(e) = connection.await {
             // The call that meets the closed connection reports it.
