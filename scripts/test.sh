@@ -5,7 +5,8 @@
 # First installs the test tools a fresh machine lacks, each only if missing:
 #   Debian: prometheus (2.42, with promtool), docker-compose (1.29), jq,
 #           chromium and chromium-driver (the dashboard's browser tests),
-#           postgresql (15: the tests start their own servers with its initdb)
+#           postgresql (15: the tests start their own servers with its initdb),
+#           openssl (certificates for the PostgreSQL TLS test)
 #   PyPI, into the virtualenv tests/stack/.venv (never the system Python):
 #           pytest, pyyaml, rotel (OTLP collector), python-hcl2,
 #           openapi-spec-validator, incident-io (payload models),
