@@ -334,11 +334,6 @@ impl Store {
         self.read(move |conn| conn.query_vec(&sql, &[], |row| (0..row.len()).map(|i| row.get(i)).collect())).await
     }
 
-    /// Whether this store is PostgreSQL.
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.inner.engine, Engine::Postgres(_))
-    }
-
     /// The same store, recording the events of committed changes to `sink`.
     pub fn recording_to(self, sink: Arc<dyn EventSink>) -> Self {
         Self { events: sink, ..self }

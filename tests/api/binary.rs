@@ -243,7 +243,7 @@ fn start_up_refuses_to_run_open_by_accident() {
 
 #[test]
 fn start_up_names_a_bad_port_config_or_database() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -509,7 +509,7 @@ fn unlisted_environments_export_as_other_and_the_series_limit_is_announced_once(
 
 #[test]
 fn a_database_from_a_newer_release_is_refused_at_start() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -531,7 +531,7 @@ fn a_database_from_a_newer_release_is_refused_at_start() {
 /// (unless EM_METRICS_REQUIRE_TOOLS asks for everything).
 #[test]
 fn a_read_only_database_file_is_refused_at_start() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -554,7 +554,7 @@ fn a_read_only_database_file_is_refused_at_start() {
 
 #[test]
 fn a_database_deleted_or_replaced_under_the_server_turns_it_unready_and_writes_into_503() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -591,7 +591,7 @@ fn a_long_query_string_over_real_http_gets_the_json_414() {
 
 #[test]
 fn writes_waiting_on_a_lock_held_elsewhere_get_503_in_time_and_probes_keep_answering() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");

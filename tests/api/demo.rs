@@ -139,7 +139,7 @@ async fn the_same_seed_gives_the_same_story_and_another_seed_another() {
 
 #[test]
 fn the_demo_subcommand_fills_the_configured_database() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");

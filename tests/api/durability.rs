@@ -125,7 +125,7 @@ fn a_server_killed_under_load_loses_no_acknowledged_write() {
 /// without a restart. Nothing stored before is lost.
 #[test]
 fn a_full_disk_turns_writes_into_503_and_they_recover_without_a_restart() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -203,7 +203,7 @@ fn a_full_disk_turns_writes_into_503_and_they_recover_without_a_restart() {
 /// running, and the one-line refusal when there is nothing to back up.
 #[test]
 fn a_backup_under_write_load_restores_every_write_acknowledged_before_it() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -269,7 +269,7 @@ fn backup_command(db: &std::path::Path, file: &std::path::Path) -> Command {
 /// purge); the figures on a million deployments are in bench/purge.sh.
 #[test]
 fn a_purge_of_old_deployments_never_holds_writes_back_a_second() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     const OLD: i64 = 200_000;

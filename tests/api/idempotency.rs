@@ -125,7 +125,7 @@ fn poll_once<F: std::future::Future + Unpin>(call: &mut F) -> bool {
 async fn a_client_that_gives_up_mid_command_gets_the_committed_answer_on_retry() {
     use tower::ServiceExt;
     // It holds SQLite's write lock to stop the writer between stages.
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let app = TestApp::new();

@@ -6,7 +6,7 @@ use crate::helpers::{DeploymentBuilder, TestApp};
 
 #[tokio::test]
 async fn data_survives_closing_and_reopening_the_file() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let app = TestApp::new();
@@ -23,7 +23,7 @@ async fn data_survives_closing_and_reopening_the_file() {
 
 #[test]
 fn migrations_are_recorded_once_and_safe_to_run_twice() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -41,7 +41,7 @@ fn migrations_are_recorded_once_and_safe_to_run_twice() {
 
 #[test]
 fn migrations_apply_to_an_existing_database_without_touching_its_tables() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -65,7 +65,7 @@ fn migrations_apply_to_an_existing_database_without_touching_its_tables() {
 
 #[test]
 fn the_database_uses_wal_and_times_sort_as_integers() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -82,7 +82,7 @@ fn the_database_uses_wal_and_times_sort_as_integers() {
 
 #[test]
 fn the_store_creates_missing_folders() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -101,7 +101,7 @@ async fn ready_answers_when_the_database_does() {
 
 #[tokio::test]
 async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -135,7 +135,7 @@ async fn upgrading_a_version_1_database_keeps_its_data_and_counts_its_incidents(
 
 #[tokio::test]
 async fn ready_is_503_when_the_database_does_not_answer() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let app = TestApp::new();
@@ -154,7 +154,7 @@ async fn ready_is_503_when_the_database_does_not_answer() {
 /// deployed deployments, one with an incident; a started one; a failed one.
 #[tokio::test]
 async fn upgrading_a_version_2_database_gives_releases_with_one_change_and_failures_from_incidents() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -224,7 +224,7 @@ fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
 /// at every INSERT and UPDATE; migration 7 writes them with `=` and `OR`.
 #[test]
 fn writing_a_deployment_builds_no_temporary_table_for_its_checks() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
@@ -246,7 +246,7 @@ fn writing_a_deployment_builds_no_temporary_table_for_its_checks() {
 /// values outside the lists.
 #[test]
 fn the_rewritten_checks_keep_the_rows_and_refuse_what_the_old_ones_refused() {
-    if super::stores::sqlite_only("this test") {
+    if super::stores::sqlite_only() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");

@@ -72,9 +72,9 @@ pub fn point_at(cmd: &mut Command, db: &Path) {
 /// A test about SQLite's own file (its WAL, backups, upgrades of old files,
 /// a full disk) has no PostgreSQL form: on that pass it says so and returns
 /// true, and the test returns.
-pub fn sqlite_only(what: &str) -> bool {
+pub fn sqlite_only() -> bool {
     if on_postgres() {
-        eprintln!("skipped on the PostgreSQL pass: {what} is about the SQLite file");
+        eprintln!("skipped on the PostgreSQL pass: this test is about the SQLite file");
         return true;
     }
     false
